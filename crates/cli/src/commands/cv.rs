@@ -1,0 +1,189 @@
+//! `genopred cv`: k-fold, repeated, file-defined or grouped cross-validation of one model.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use genopred_core::cv::{self, Fold};
+use genopred_core::evaluation::{CvOptions, run_fold, summarise};
+use genopred_core::output::sha256_file;
+use genopred_core::qc::{QcConfig, filter_samples};
+use genopred_core::readers::plink::PlinkPaths;
+use genopred_core::{Dataset, GenotypeFormat};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::inputs::{GenoArgs, PhenoArgs};
+use crate::registry;
+use crate::report::{RunSummary, table, write_fold, write_predictions, write_summary};
+
+/// Arguments of `genopred cv`.
+#[derive(Debug, Args)]
+pub struct CvArgs {
+    #[command(flatten)]
+    geno: GenoArgs,
+    #[command(flatten)]
+    pheno: PhenoArgs,
+    /// Trait (phenotype column) to predict.
+    #[arg(long = "trait", value_name = "NAME")]
+    trait_name: String,
+    /// Model to cross-validate (see `genopred models`).
+    #[arg(long, default_value = "gblup")]
+    model: String,
+    /// Number of folds of k-fold cross-validation.
+    #[arg(long, default_value_t = 10, conflicts_with_all = ["folds_file", "group_by"])]
+    folds: usize,
+    /// Read the folds from a file with columns `id,fold` instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "group_by")]
+    folds_file: Option<PathBuf>,
+    /// Leave-one-group-out folds from this phenotype column (family, tester, population ...).
+    #[arg(long, value_name = "COLUMN")]
+    group_by: Option<String>,
+    /// Repeat k-fold with independent shuffles.
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
+    /// Seed of every random choice (fold shuffles, validation subsets, model initialisation).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Fraction of each training fold held out for early stopping (models that use it).
+    #[arg(long, default_value_t = 0.1)]
+    valid_fraction: f64,
+    /// Drop markers with minor-allele frequency below this (fitted per training fold).
+    #[arg(long, default_value_t = QcConfig::default().min_maf)]
+    min_maf: f64,
+    /// Drop markers with a larger fraction of missing calls (fitted per training fold).
+    #[arg(long, default_value_t = QcConfig::default().max_marker_missing)]
+    max_marker_missing: f64,
+    /// Drop samples with a larger fraction of missing calls.
+    #[arg(long, default_value_t = QcConfig::default().max_sample_missing)]
+    max_sample_missing: f64,
+    /// NDCG's k as a fraction of each test fold.
+    #[arg(long, default_value_t = 0.1)]
+    ndcg_top: f64,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// Runs the cross-validation and writes the results.
+pub fn run(args: &CvArgs) -> Result<()> {
+    let started = Instant::now();
+    let entry = registry::find(&args.model)?;
+    let (_, model_config) = (entry.build)()?;
+    if args.pheno.pheno.is_none() {
+        bail!("--pheno is required for cross-validation");
+    }
+    if args.repeats > 1 && (args.folds_file.is_some() || args.group_by.is_some()) {
+        bail!("--repeats applies to k-fold only; folds from a file or from groups are fixed");
+    }
+    if !(args.ndcg_top > 0.0 && args.ndcg_top <= 1.0) {
+        bail!("--ndcg-top must be within (0, 1], got {}", args.ndcg_top);
+    }
+    let qc = QcConfig {
+        min_maf: args.min_maf,
+        max_marker_missing: args.max_marker_missing,
+        max_sample_missing: args.max_sample_missing,
+    };
+    qc.check()?;
+    let options = CvOptions { qc, valid_fraction: args.valid_fraction, ndcg_top: args.ndcg_top, seed: args.seed };
+    if !(0.0..1.0).contains(&options.valid_fraction) {
+        bail!("--valid-fraction must be within [0, 1), got {}", options.valid_fraction);
+    }
+
+    let (geno_all, read_report) = args.geno.read()?;
+    let (kept_rows, removed) = filter_samples(&geno_all, qc.max_sample_missing);
+    if !removed.is_empty() {
+        eprintln!("sample QC: removed {} sample(s) with missing rate > {}", removed.len(), qc.max_sample_missing);
+    }
+    let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
+    let pheno = args.pheno.read()?.context("--pheno is required")?;
+    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.trait_name, args.group_by.as_deref())?;
+    eprintln!(
+        "matched: {} of {} genotyped and {} phenotyped samples; {} without '{}'; using {}",
+        matched.matched, matched.genotyped, matched.phenotyped, matched.missing_trait, args.trait_name, matched.used
+    );
+
+    let (folds, scheme) = make_folds(args, &dataset)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+
+    let bar = ProgressBar::new(folds.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} folds {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{} cv", entry.name));
+    let mut results = Vec::with_capacity(folds.len());
+    for fold in &folds {
+        bar.set_message(format!("fold {} (repeat {})", fold.label, fold.repeat));
+        let (mut model, _) = (entry.build)()?;
+        let result = run_fold(&dataset, fold, model.as_mut(), &options)?;
+        write_fold(&args.out, &result)?;
+        bar.inc(1);
+        results.push(result);
+    }
+    bar.finish_and_clear();
+
+    let summary = summarise(&results, options.ndcg_top);
+    let provenance = serde_json::json!({
+        "genopred_version": env!("CARGO_PKG_VERSION"),
+        "command": std::env::args().collect::<Vec<_>>(),
+        "wall_seconds": started.elapsed().as_secs_f64(),
+        "inputs": {
+            "geno": { "path": args.geno.geno, "format": read_report.format, "sha256": geno_hashes(args, read_report.format)?,
+                      "skipped": read_report.vcf },
+            "pheno": { "path": pheno.path(), "sha256": sha256_file(pheno.path())? },
+        },
+        "matching": matched,
+        "samples_removed_by_qc": removed,
+        "scheme": scheme,
+        "options": options,
+        "model_config": model_config,
+        "backend": "cpu (f64, no deep-learning backend)",
+    });
+    write_predictions(&args.out.join("predictions.csv"), &results)?;
+    write_summary(
+        &args.out.join("summary.json"),
+        &RunSummary {
+            model: entry.name,
+            r#trait: &args.trait_name,
+            n_samples: dataset.len(),
+            n_markers: dataset.geno.n_markers(),
+            seed: args.seed,
+            folds: &results,
+            metrics: &summary.metrics,
+            pooled: &summary.pooled,
+            provenance,
+        },
+    )?;
+    print!("{}", table(&results, &summary));
+    eprintln!("wrote {} and {}", args.out.join("predictions.csv").display(), args.out.join("summary.json").display());
+    Ok(())
+}
+
+fn make_folds(args: &CvArgs, dataset: &Dataset) -> Result<(Vec<Fold>, serde_json::Value)> {
+    if let Some(path) = &args.folds_file {
+        let folds = cv::folds_from_file(path, dataset.ids())?;
+        let scheme =
+            serde_json::json!({ "kind": "file", "path": path, "sha256": sha256_file(path)?, "folds": folds.len() });
+        return Ok((folds, scheme));
+    }
+    if let Some(column) = &args.group_by {
+        let groups = dataset.groups.as_ref().context("group labels were not loaded")?;
+        let folds = cv::grouped_folds(groups)?;
+        return Ok((folds.clone(), serde_json::json!({ "kind": "grouped", "column": column, "folds": folds.len() })));
+    }
+    let folds = cv::repeated_kfold(dataset.len(), args.folds, args.repeats, args.seed)?;
+    Ok((folds, serde_json::json!({ "kind": "kfold", "k": args.folds, "repeats": args.repeats })))
+}
+
+/// SHA-256 of every file that makes up the genotype input.
+fn geno_hashes(args: &CvArgs, format: GenotypeFormat) -> Result<serde_json::Value> {
+    Ok(match format {
+        GenotypeFormat::Plink => {
+            let p = PlinkPaths::from_any(&args.geno.geno);
+            serde_json::json!({ "bed": sha256_file(&p.bed)?, "bim": sha256_file(&p.bim)?, "fam": sha256_file(&p.fam)? })
+        }
+        _ => serde_json::json!(sha256_file(&args.geno.geno)?),
+    })
+}

@@ -1,0 +1,66 @@
+//! Reading the genotype and phenotype files named on the command line, with the summary lines a
+//! user needs to see that the right data went in.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use genopred_core::readers::ReadReport;
+use genopred_core::{GenotypeFormat, GenotypeMatrix, PhenoOptions, Phenotypes};
+
+/// Flags naming the genotype file.
+#[derive(Debug, Clone, Args)]
+pub struct GenoArgs {
+    /// Genotypes: PLINK .bed (or prefix), .vcf / .vcf.gz, or a numeric .csv / .tsv.
+    #[arg(long, value_name = "FILE")]
+    pub geno: PathBuf,
+    /// Genotype format, when the file name does not tell.
+    #[arg(long, value_name = "plink|vcf|csv")]
+    pub format: Option<GenotypeFormat>,
+}
+
+/// Flags naming the phenotype file and how to read it.
+#[derive(Debug, Clone, Args)]
+pub struct PhenoArgs {
+    /// Phenotypes: CSV/TSV with an id column and trait columns.
+    #[arg(long, value_name = "FILE")]
+    pub pheno: Option<PathBuf>,
+    /// Name of the id column of the phenotype file (default: `id`, else the first column).
+    #[arg(long, value_name = "NAME")]
+    pub id_column: Option<String>,
+    /// Extra phenotype value meaning "missing" (repeatable), e.g. `--pheno-missing -9`.
+    #[arg(long = "pheno-missing", value_name = "VALUE", allow_hyphen_values = true)]
+    pub pheno_missing: Vec<String>,
+}
+
+impl GenoArgs {
+    /// Reads the genotypes.
+    pub fn read(&self) -> Result<(GenotypeMatrix, ReadReport)> {
+        let (g, report) = genopred_core::read_genotypes(&self.geno, self.format)
+            .with_context(|| format!("reading genotypes from {}", self.geno.display()))?;
+        eprintln!(
+            "genotypes: {} samples × {} markers ({}{}) from {}",
+            g.n_samples(),
+            g.n_markers(),
+            report.format,
+            if report.vcf.skipped_multiallelic > 0 {
+                format!(", {} multi-allelic sites skipped", report.vcf.skipped_multiallelic)
+            } else {
+                String::new()
+            },
+            self.geno.display()
+        );
+        Ok((g, report))
+    }
+}
+
+impl PhenoArgs {
+    /// Reads the phenotypes, if a file was given.
+    pub fn read(&self) -> Result<Option<Phenotypes>> {
+        let Some(path) = &self.pheno else { return Ok(None) };
+        let options = PhenoOptions { id_column: self.id_column.clone(), missing: self.pheno_missing.clone() };
+        let p =
+            Phenotypes::read(path, &options).with_context(|| format!("reading phenotypes from {}", path.display()))?;
+        Ok(Some(p))
+    }
+}

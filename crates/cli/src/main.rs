@@ -1,0 +1,56 @@
+//! `genopred`: genomic prediction from the command line.
+
+mod commands;
+mod inputs;
+mod registry;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Genomic prediction with deep learning and GBLUP, side by side.
+#[derive(Debug, Parser)]
+#[command(name = "genopred", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Describe a genotype file (and how a phenotype file matches it).
+    Info(commands::info::InfoArgs),
+    /// Cross-validate a model on genotypes and one trait.
+    Cv(commands::cv::CvArgs),
+    /// List the models this build knows.
+    Models,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GENOPRED_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(args) => commands::info::run(&args),
+        Command::Cv(args) => commands::cv::run(&args),
+        Command::Models => {
+            for (name, about) in registry::MODELS.iter().map(|m| (m.name, m.about)) {
+                println!("{name:<8} {about}");
+            }
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! What a cross-validation run writes: `predictions.csv`, `summary.json`, per-fold records, and
+//! the table printed at the end.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use genopred_core::evaluation::{CvSummary, FoldResult, Prediction};
+use genopred_core::output::write_atomic;
+
+/// Everything `summary.json` holds.
+#[derive(Debug, serde::Serialize)]
+pub struct RunSummary<'a> {
+    /// Model name.
+    pub model: &'a str,
+    /// Trait name.
+    pub r#trait: &'a str,
+    /// Samples used (genotyped, phenotyped for the trait, past sample QC).
+    pub n_samples: usize,
+    /// Markers in the genotype file (before per-fold QC).
+    pub n_markers: usize,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Per-fold results.
+    pub folds: &'a [FoldResult],
+    /// Mean and sd over folds of each metric.
+    pub metrics: &'a genopred_core::metrics::MetricSummaries,
+    /// Metrics of the pooled predictions of each repeat (mean and sd over repeats).
+    pub pooled: &'a genopred_core::metrics::MetricSummaries,
+    /// How the run was set up: inputs and their hashes, scheme, QC, model settings, versions.
+    pub provenance: serde_json::Value,
+}
+
+/// Writes `predictions.csv` (`id,fold,observed,predicted,repeat`) atomically.
+pub fn write_predictions(path: &Path, folds: &[FoldResult]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for p in folds.iter().flat_map(|f| &f.predictions) {
+        w.serialize(p)?;
+    }
+    let bytes = w.into_inner().context("serialising predictions")?;
+    write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+/// One finished fold as written under `DIR/folds/`.
+#[derive(Debug, serde::Serialize)]
+pub struct FoldRecord<'a> {
+    /// The fold's result.
+    pub result: &'a FoldResult,
+    /// Its test predictions.
+    pub predictions: &'a [Prediction],
+}
+
+/// Writes one finished fold atomically, so an interrupted run keeps it.
+pub fn write_fold(dir: &Path, fold: &FoldResult) -> Result<()> {
+    let path = dir.join("folds").join(format!("r{:02}-f{:03}.json", fold.repeat, fold.fold));
+    let record = FoldRecord { result: fold, predictions: &fold.predictions };
+    write_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
+    Ok(())
+}
+
+/// Writes `summary.json` atomically.
+pub fn write_summary(path: &Path, summary: &RunSummary<'_>) -> Result<()> {
+    write_atomic(path, &serde_json::to_vec_pretty(summary)?)?;
+    Ok(())
+}
+
+/// The table printed after a run.
+pub fn table(folds: &[FoldResult], summary: &CvSummary) -> String {
+    let mut out = String::new();
+    let repeats = folds.iter().map(|f| f.repeat).max().unwrap_or(1);
+    out.push_str(&format!(
+        "{:>6} {:>12} {:>6} {:>6} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8}\n",
+        "repeat", "fold", "train", "test", "pearson", "spearman", "mse", "mae", "r2", "ndcg", "seconds"
+    ));
+    for f in folds {
+        out.push_str(&format!(
+            "{:>6} {:>12} {:>6} {:>6} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.2}\n",
+            f.repeat, f.label, f.n_train, f.n_test, f.pearson, f.spearman, f.mse, f.mae, f.r2, f.ndcg, f.seconds
+        ));
+    }
+    let m = &summary.metrics;
+    out.push_str(&format!(
+        "mean ± sd over {} fold(s){}: pearson {:.4} ± {:.4}, spearman {:.4} ± {:.4}, mse {:.4} ± {:.4}, ndcg {:.4} ± {:.4}\n",
+        folds.len(),
+        if repeats > 1 { format!(" in {repeats} repeats") } else { String::new() },
+        m.pearson.mean,
+        m.pearson.sd,
+        m.spearman.mean,
+        m.spearman.sd,
+        m.mse.mean,
+        m.mse.sd,
+        m.ndcg.mean,
+        m.ndcg.sd
+    ));
+    out.push_str(&format!("pooled predictions: pearson {:.4}\n", summary.pooled.pearson.mean));
+    out
+}

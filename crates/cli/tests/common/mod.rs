@@ -1,0 +1,48 @@
+//! Helpers shared by the end-to-end tests: run the real binary on the bundled fixtures.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Path of a file under the workspace's `fixtures/`.
+pub fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures").join(rel)
+}
+
+/// Runs `genopred` with `args`.
+pub fn genopred(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_genopred")).args(args).output().expect("binary runs")
+}
+
+/// Stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Reads `predictions.csv` into (id, repeat, fold, observed, predicted), sorted by id and repeat.
+pub fn predictions(dir: &std::path::Path) -> Vec<(String, usize, usize, f64, f64)> {
+    let mut rdr = csv::Reader::from_path(dir.join("predictions.csv")).expect("predictions.csv");
+    let headers = rdr.headers().expect("header").clone();
+    assert_eq!(&headers.iter().take(4).collect::<Vec<_>>(), &["id", "fold", "observed", "predicted"]);
+    let mut rows: Vec<(String, usize, usize, f64, f64)> = rdr
+        .records()
+        .map(|r| {
+            let r = r.expect("record");
+            (
+                r[0].to_string(),
+                r[4].parse().unwrap(),
+                r[1].parse().unwrap(),
+                r[2].parse().unwrap(),
+                r[3].parse().unwrap(),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    rows
+}
+
+/// Parses `summary.json`.
+pub fn summary(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary.json")).expect("valid json")
+}

@@ -1,0 +1,140 @@
+//! End-to-end `genopred cv` and `genopred info` on the bundled fixtures.
+
+mod common;
+
+use common::{fixture, genopred, predictions, stderr, summary};
+
+fn cv(geno: &str, extra: &[&str]) -> (tempfile::TempDir, std::process::Output) {
+    let out = tempfile::tempdir().unwrap();
+    let pheno = fixture("maize300/pheno.csv");
+    let geno = fixture(geno);
+    let mut args = vec![
+        "cv",
+        "--geno",
+        geno.to_str().unwrap(),
+        "--pheno",
+        pheno.to_str().unwrap(),
+        "--trait",
+        "DTT",
+        "--model",
+        "gblup",
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = genopred(&args);
+    (out, o)
+}
+
+#[test]
+fn plink_vcf_and_csv_give_the_same_predictions() {
+    let (plink, o) = cv("maize300/maize300.bed", &["--folds", "5", "--seed", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let reference = predictions(plink.path());
+    assert_eq!(reference.len(), 286, "14 hybrids lack DTT");
+    for other in ["maize300/maize300.vcf.gz", "maize300/maize300_dosage.csv"] {
+        let (dir, o) = cv(other, &["--folds", "5", "--seed", "3"]);
+        assert!(o.status.success(), "{other}: {}", stderr(&o));
+        let got = predictions(dir.path());
+        assert_eq!(got.len(), reference.len());
+        for (a, b) in reference.iter().zip(&got) {
+            assert_eq!((&a.0, a.2), (&b.0, b.2), "same samples in the same folds");
+            assert!((a.4 - b.4).abs() < 1e-8 * a.4.abs().max(1.0), "{other}: {} predicted {} vs {}", a.0, b.4, a.4);
+        }
+    }
+}
+
+#[test]
+fn summary_has_the_documented_fields_and_sane_accuracy() {
+    let (dir, o) = cv("maize300/maize300.bed", &["--folds", "5", "--seed", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(dir.path());
+    assert_eq!(s["model"], "gblup");
+    assert_eq!(s["trait"], "DTT");
+    assert_eq!(s["n_samples"], 286);
+    assert_eq!(s["n_markers"], 472);
+    assert_eq!(s["seed"], 1);
+    let folds = s["folds"].as_array().unwrap();
+    assert_eq!(folds.len(), 5);
+    for f in folds {
+        for key in ["fold", "n_train", "n_test", "pearson", "spearman", "mse", "mae", "r2", "ndcg", "seconds"] {
+            assert!(f.get(key).is_some_and(|v| !v.is_null()), "fold lacks {key}: {f}");
+        }
+        assert_eq!(f["n_train"].as_u64().unwrap() + f["n_test"].as_u64().unwrap(), 286);
+    }
+    for metric in ["pearson", "spearman", "mse", "mae", "r2", "ndcg"] {
+        assert!(s["metrics"][metric]["mean"].is_f64() && s["metrics"][metric]["sd"].is_f64(), "{metric}");
+    }
+    // Days to tasseling in this CUBIC hybrid panel is highly heritable.
+    let r = s["metrics"]["pearson"]["mean"].as_f64().unwrap();
+    assert!(r > 0.4 && r < 1.0, "pearson {r}");
+    let inputs = &s["provenance"]["inputs"];
+    assert_eq!(inputs["geno"]["sha256"]["bed"].as_str().unwrap().len(), 64);
+    // Each finished fold is on disk on its own.
+    assert_eq!(std::fs::read_dir(dir.path().join("folds")).unwrap().count(), 5);
+    // The table is printed.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("mean ± sd over 5 fold(s)"));
+}
+
+#[test]
+fn same_seed_same_predictions_other_seed_other_folds() {
+    let (a, _) = cv("maize300/maize300.bed", &["--folds", "4", "--seed", "7"]);
+    let (b, _) = cv("maize300/maize300.bed", &["--folds", "4", "--seed", "7"]);
+    let (c, _) = cv("maize300/maize300.bed", &["--folds", "4", "--seed", "8"]);
+    assert_eq!(predictions(a.path()), predictions(b.path()));
+    let folds = |d: &tempfile::TempDir| predictions(d.path()).into_iter().map(|p| p.2).collect::<Vec<_>>();
+    assert_ne!(folds(&a), folds(&c));
+}
+
+#[test]
+fn repeated_grouped_and_file_folds() {
+    let (dir, o) = cv("maize300/maize300.bed", &["--folds", "3", "--repeats", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(dir.path());
+    assert_eq!(s["folds"].as_array().unwrap().len(), 6);
+    assert_eq!(predictions(dir.path()).len(), 572);
+
+    let (dir, o) = cv("maize300/maize300.bed", &["--group-by", "pop_class"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = summary(dir.path());
+    let labels: Vec<&str> = s["folds"].as_array().unwrap().iter().map(|f| f["label"].as_str().unwrap()).collect();
+    assert_eq!(labels.len(), 6, "{labels:?}");
+    assert_eq!(s["provenance"]["scheme"]["kind"], "grouped");
+
+    // Folds from a file: reuse the grouped partition's test sets as labels.
+    let preds = predictions(dir.path());
+    let file = dir.path().join("folds.csv");
+    let mut text = String::from("id,fold\n");
+    for (id, _, fold, _, _) in &preds {
+        text.push_str(&format!("{id},{fold}\n"));
+    }
+    std::fs::write(&file, text).unwrap();
+    let (dir2, o) = cv("maize300/maize300.bed", &["--folds-file", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = predictions(dir2.path());
+    for (a, b) in preds.iter().zip(&again) {
+        assert_eq!((&a.0, a.2), (&b.0, b.2));
+        assert!((a.4 - b.4).abs() < 1e-9);
+    }
+}
+
+#[test]
+fn info_describes_genotypes_and_phenotypes() {
+    let geno = fixture("maize300/maize300.bed");
+    let pheno = fixture("maize300/pheno.csv");
+    let o = genopred(&["info", "--geno", geno.to_str().unwrap(), "--pheno", pheno.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "samples         300",
+        "markers         472",
+        "chromosomes     9",
+        "MAF spectrum",
+        "300 also genotyped",
+        "DTT",
+        "tester",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    assert!(text.contains("levels=30"), "{text}");
+}

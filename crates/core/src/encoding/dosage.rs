@@ -1,0 +1,123 @@
+//! Dosage encodings: raw, centred or standardised, with missing calls imputed by the training mean.
+
+use faer::Mat;
+
+use crate::genotype::{DOSAGE_SCALE, GenotypeMatrix, MISSING};
+use crate::qc::MarkerStats;
+
+/// How dosages are scaled after mean imputation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scaling {
+    /// Dosage as is (0..2).
+    Raw,
+    /// Dosage minus the training mean (`x - 2p`, as in VanRaden's Z).
+    Centred,
+    /// Centred and divided by the training standard deviation.
+    Standardised,
+}
+
+/// A fitted dosage encoding: training means (also the imputation values) and standard deviations.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DosageEncoder {
+    /// The scaling applied.
+    pub scaling: Scaling,
+    /// Training mean dosage per marker; missing calls are replaced by it.
+    pub means: Vec<f64>,
+    /// Training standard deviation per marker (1 where it is 0, so constant markers map to 0).
+    pub sds: Vec<f64>,
+}
+
+impl DosageEncoder {
+    /// Fits means and standard deviations on `rows`.
+    pub fn fit(geno: &GenotypeMatrix, rows: &[usize], scaling: Scaling) -> Self {
+        let stats = MarkerStats::compute(geno, rows);
+        let sds = stats.sd.iter().map(|&s| if s > 0.0 { s } else { 1.0 }).collect();
+        DosageEncoder { scaling, means: stats.mean, sds }
+    }
+
+    /// Number of markers the encoder was fitted on.
+    pub fn n_markers(&self) -> usize {
+        self.means.len()
+    }
+
+    /// The encoded value of one stored code at marker `j`.
+    #[inline]
+    pub fn value(&self, code: u8, j: usize) -> f64 {
+        let x = if code == MISSING { self.means[j] } else { f64::from(code) / DOSAGE_SCALE };
+        match self.scaling {
+            Scaling::Raw => x,
+            Scaling::Centred => x - self.means[j],
+            Scaling::Standardised => (x - self.means[j]) / self.sds[j],
+        }
+    }
+
+    /// Encodes `rows` into a `rows × markers` matrix.
+    pub fn transform(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Mat<f64> {
+        assert_eq!(geno.n_markers(), self.n_markers(), "encoder fitted on a different marker set");
+        let mut out = Mat::<f64>::zeros(rows.len(), self.n_markers());
+        for (i, &r) in rows.iter().enumerate() {
+            for (j, &c) in geno.row(r).iter().enumerate() {
+                out[(i, j)] = self.value(c, j);
+            }
+        }
+        out
+    }
+
+    /// Encodes `rows` into a row-major `f32` buffer (what tensors are built from).
+    pub fn transform_f32(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Vec<f32> {
+        let mut out = Vec::with_capacity(rows.len() * self.n_markers());
+        for &r in rows {
+            out.extend(geno.row(r).iter().enumerate().map(|(j, &c)| self.value(c, j) as f32));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::genotype::Marker;
+
+    fn geno() -> GenotypeMatrix {
+        let markers = (0..2)
+            .map(|j| Marker { id: format!("m{j}"), chrom: "1".into(), pos: j, counted: "A".into(), other: "C".into() })
+            .collect();
+        GenotypeMatrix::new(
+            vec!["a".into(), "b".into(), "c".into(), "d".into()],
+            markers,
+            vec![0, 100, 200, 100, MISSING, 100, 200, 200],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn fit_uses_training_rows_and_imputes_their_mean() {
+        let g = geno();
+        let enc = DosageEncoder::fit(&g, &[0, 1], Scaling::Centred);
+        assert_eq!(enc.means, [1.0, 1.0]);
+        let x = enc.transform(&g, &[2, 3]);
+        // Row c: marker 0 missing -> training mean -> centred 0.
+        assert_eq!((x[(0, 0)], x[(0, 1)]), (0.0, 0.0));
+        assert_eq!((x[(1, 0)], x[(1, 1)]), (1.0, 1.0));
+        let raw = DosageEncoder::fit(&g, &[0, 1], Scaling::Raw).transform(&g, &[2]);
+        assert_eq!(raw[(0, 0)], 1.0);
+        let std = DosageEncoder::fit(&g, &[0, 1], Scaling::Standardised);
+        assert_eq!(std.sds, [1.0, 1.0]);
+        assert_eq!(std.transform(&g, &[3])[(0, 0)], 1.0);
+        let std_all = DosageEncoder::fit(&g, &[0, 1, 3], Scaling::Standardised);
+        let z = std_all.transform(&g, &[0, 1, 3]);
+        let col_mean: f64 = (0..3).map(|i| z[(i, 0)]).sum::<f64>() / 3.0;
+        let col_var: f64 = (0..3).map(|i| z[(i, 0)] * z[(i, 0)]).sum::<f64>() / 3.0;
+        assert!(col_mean.abs() < 1e-12 && (col_var - 1.0).abs() < 1e-12);
+        assert_eq!(enc.transform_f32(&g, &[3]), vec![1.0f32, 1.0]);
+    }
+
+    #[test]
+    fn constant_marker_encodes_to_zero_not_nan() {
+        let g = geno();
+        let enc = DosageEncoder::fit(&g, &[1, 2], Scaling::Standardised);
+        let x = enc.transform(&g, &[0, 1, 2, 3]);
+        assert!((0..4).all(|i| x[(i, 1)].is_finite()));
+    }
+}

@@ -1,0 +1,194 @@
+//! The cross-validation runner shared by every model: per fold, QC fitted on the training rows,
+//! an optional validation subset carved from them, fit, one prediction of the test rows, metrics.
+
+use std::time::Instant;
+
+use crate::cv::{Fold, derive_seed, validation_split};
+use crate::dataset::Dataset;
+use crate::error::{CoreError, Result};
+use crate::metrics::{MetricSummaries, Metrics};
+use crate::predictor::{FitInfo, Predictor, TrainSet};
+use crate::qc::{MarkerQc, QcConfig, QcReport};
+
+/// Settings of a cross-validation run that do not depend on the model.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CvOptions {
+    /// Marker QC thresholds, fitted per training fold.
+    pub qc: QcConfig,
+    /// Fraction of each training fold held out for early stopping (default 0.1).
+    pub valid_fraction: f64,
+    /// NDCG's k as a fraction of the test fold (default 0.1).
+    pub ndcg_top: f64,
+    /// Seed of every random choice.
+    pub seed: u64,
+}
+
+impl Default for CvOptions {
+    fn default() -> Self {
+        CvOptions { qc: QcConfig::default(), valid_fraction: 0.1, ndcg_top: 0.1, seed: 42 }
+    }
+}
+
+/// One test prediction.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Prediction {
+    /// Sample id.
+    pub id: String,
+    /// Fold number.
+    pub fold: usize,
+    /// Observed trait value.
+    pub observed: f64,
+    /// Predicted trait value.
+    pub predicted: f64,
+    /// Repeat number.
+    pub repeat: usize,
+}
+
+/// The outcome of one fold.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FoldResult {
+    /// Repeat number, 1-based.
+    pub repeat: usize,
+    /// Fold number, 1-based.
+    pub fold: usize,
+    /// The fold's label (number, file label or group).
+    pub label: String,
+    /// Samples the model was fitted on.
+    pub n_train: usize,
+    /// Samples held out from training for early stopping.
+    pub n_valid: usize,
+    /// Samples predicted.
+    pub n_test: usize,
+    /// Markers kept by this fold's QC.
+    pub n_markers: usize,
+    /// Pearson r.
+    pub pearson: f64,
+    /// Spearman rho.
+    pub spearman: f64,
+    /// Mean squared error.
+    pub mse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Coefficient of determination.
+    pub r2: f64,
+    /// NDCG at the top fraction.
+    pub ndcg: f64,
+    /// Wall time of QC, fit and prediction.
+    pub seconds: f64,
+    /// This fold's QC counts.
+    pub qc: QcReport,
+    /// What the model reported about its fit.
+    pub fit: FitInfo,
+    /// The test predictions.
+    #[serde(skip)]
+    pub predictions: Vec<Prediction>,
+}
+
+impl FoldResult {
+    /// The fold's metrics.
+    pub fn metrics(&self) -> Metrics {
+        Metrics {
+            pearson: self.pearson,
+            spearman: self.spearman,
+            mse: self.mse,
+            mae: self.mae,
+            r2: self.r2,
+            ndcg: self.ndcg,
+        }
+    }
+}
+
+/// Runs one fold.
+pub fn run_fold(dataset: &Dataset, fold: &Fold, model: &mut dyn Predictor, options: &CvOptions) -> Result<FoldResult> {
+    let started = Instant::now();
+    let name = model.name().to_string();
+    let model_err = |e: crate::predictor::ModelError| {
+        CoreError::Data(format!("model {name} failed on fold {} (repeat {}): {e}", fold.label, fold.repeat))
+    };
+    let (fit_rows, valid_rows) = if model.wants_validation() {
+        validation_split(
+            &fold.train,
+            options.valid_fraction,
+            derive_seed(options.seed, &[fold.repeat as u64, fold.index as u64, 0x56]),
+        )?
+    } else {
+        (fold.train.clone(), Vec::new())
+    };
+    // QC sees the whole training fold (fit + validation rows), never the test rows.
+    let qc = MarkerQc::fit(&dataset.geno, &fold.train, &options.qc)?;
+    let geno = dataset.geno.select_markers(&qc.kept);
+    let pick = |rows: &[usize]| rows.iter().map(|&r| dataset.y[r]).collect::<Vec<f64>>();
+    let (y_fit, y_valid) = (pick(&fit_rows), pick(&valid_rows));
+    let train = TrainSet { geno: &geno, rows: &fit_rows, y: &y_fit };
+    let valid = TrainSet { geno: &geno, rows: &valid_rows, y: &y_valid };
+    let info = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid)).map_err(model_err)?;
+    let predicted = model.predict(&geno, &fold.test).map_err(model_err)?;
+    if predicted.len() != fold.test.len() || predicted.iter().any(|p| !p.is_finite()) {
+        return Err(CoreError::Numerical(format!(
+            "model {name} returned {} predictions for {} test samples on fold {}, or a non-finite value",
+            predicted.len(),
+            fold.test.len(),
+            fold.label
+        )));
+    }
+    let observed = pick(&fold.test);
+    let m = Metrics::compute(&observed, &predicted, options.ndcg_top);
+    let predictions = fold
+        .test
+        .iter()
+        .zip(observed.iter().zip(&predicted))
+        .map(|(&r, (&o, &p))| Prediction {
+            id: dataset.ids()[r].clone(),
+            fold: fold.index,
+            observed: o,
+            predicted: p,
+            repeat: fold.repeat,
+        })
+        .collect();
+    Ok(FoldResult {
+        repeat: fold.repeat,
+        fold: fold.index,
+        label: fold.label.clone(),
+        n_train: fit_rows.len(),
+        n_valid: valid_rows.len(),
+        n_test: fold.test.len(),
+        n_markers: qc.kept.len(),
+        pearson: m.pearson,
+        spearman: m.spearman,
+        mse: m.mse,
+        mae: m.mae,
+        r2: m.r2,
+        ndcg: m.ndcg,
+        seconds: started.elapsed().as_secs_f64(),
+        qc: qc.report,
+        fit: info,
+        predictions,
+    })
+}
+
+/// Mean ± sd over folds, and the metrics of all test predictions pooled (one per repeat, averaged).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CvSummary {
+    /// Mean and sd over folds of each metric.
+    pub metrics: MetricSummaries,
+    /// Metrics of the pooled predictions of each repeat, averaged over repeats.
+    pub pooled: MetricSummaries,
+}
+
+/// Summarises finished folds.
+pub fn summarise(folds: &[FoldResult], ndcg_top: f64) -> CvSummary {
+    let per_fold: Vec<Metrics> = folds.iter().map(FoldResult::metrics).collect();
+    let mut repeats: Vec<usize> = folds.iter().map(|f| f.repeat).collect();
+    repeats.sort_unstable();
+    repeats.dedup();
+    let pooled: Vec<Metrics> = repeats
+        .iter()
+        .map(|&r| {
+            let preds: Vec<&Prediction> = folds.iter().filter(|f| f.repeat == r).flat_map(|f| &f.predictions).collect();
+            let o: Vec<f64> = preds.iter().map(|p| p.observed).collect();
+            let p: Vec<f64> = preds.iter().map(|p| p.predicted).collect();
+            Metrics::compute(&o, &p, ndcg_top)
+        })
+        .collect();
+    CvSummary { metrics: MetricSummaries::of(&per_fold), pooled: MetricSummaries::of(&pooled) }
+}

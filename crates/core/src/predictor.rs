@@ -1,0 +1,44 @@
+//! The burn-free trait every predictor meets — GBLUP and every neural model alike — so that one
+//! cross-validation runner, one CLI and one report serve them all.
+
+use crate::genotype::GenotypeMatrix;
+
+/// A model's error, boxed so that each model crate keeps its own error enum.
+pub type ModelError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Samples to learn from: rows of a genotype matrix (already reduced to the fold's QC-kept
+/// markers) and their trait values.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainSet<'a> {
+    /// Genotypes; only `rows` belong to this set.
+    pub geno: &'a GenotypeMatrix,
+    /// Rows of `geno` in this set.
+    pub rows: &'a [usize],
+    /// Trait value of each entry of `rows`.
+    pub y: &'a [f64],
+}
+
+/// What a fit reports beyond its predictions (variance components, epochs run ...), stored in
+/// the run's summary as given.
+pub type FitInfo = serde_json::Value;
+
+/// A genomic predictor.
+///
+/// `fit` sees the training rows and, when the model asks for one, a validation subset carved out
+/// of the training fold (for early stopping); the test fold is only ever passed to `predict`.
+pub trait Predictor {
+    /// Short name used on the command line and in reports (`gblup`, `dnngp` ...).
+    fn name(&self) -> &str;
+
+    /// Whether the runner should hold out a validation subset of the training fold for this
+    /// model. Models without early stopping (GBLUP) train on the whole training fold.
+    fn wants_validation(&self) -> bool {
+        true
+    }
+
+    /// Fits the model.
+    fn fit(&mut self, train: &TrainSet<'_>, valid: Option<&TrainSet<'_>>) -> Result<FitInfo, ModelError>;
+
+    /// Predicts the trait for `rows` of `geno` (same markers as in `fit`).
+    fn predict(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError>;
+}

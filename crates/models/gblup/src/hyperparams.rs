@@ -1,0 +1,41 @@
+//! GBLUP settings. The model itself has no tuning knobs: variance components come from REML.
+//! These only control the one-dimensional REML search.
+
+use crate::error::GblupError;
+
+/// Settings of the REML search over `δ = σ²_e / σ²_g`.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GblupConfig {
+    /// Grid points over `ln δ` before refinement (EMMA, Kang et al. 2008, uses 100).
+    pub grid_points: usize,
+    /// Smallest `ln δ` searched (−10: heritability ≈ 1).
+    pub log_delta_min: f64,
+    /// Largest `ln δ` searched (+10: heritability ≈ 0).
+    pub log_delta_max: f64,
+}
+
+impl Default for GblupConfig {
+    fn default() -> Self {
+        GblupConfig { grid_points: 100, log_delta_min: -10.0, log_delta_max: 10.0 }
+    }
+}
+
+impl GblupConfig {
+    /// Validates the settings once, so the fit can trust them.
+    pub fn check(&self) -> Result<(), GblupError> {
+        if self.grid_points < 3 {
+            return Err(GblupError::Config { name: "grid_points", reason: "must be at least 3".into() });
+        }
+        if !(self.log_delta_min.is_finite()
+            && self.log_delta_max.is_finite()
+            && self.log_delta_min < self.log_delta_max)
+        {
+            return Err(GblupError::Config {
+                name: "log_delta_min/log_delta_max",
+                reason: "must be finite with min < max".into(),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+//! genopred-gblup: the classic GBLUP baseline (VanRaden 2008 relationship matrix, REML variance
+//! components by the spectral method of EMMA/FaST-LMM), behind the same
+//! [`Predictor`](genopred_core::Predictor) trait as the neural models. See `README.md`.
+
+pub mod error;
+pub mod hyperparams;
+pub mod model;
+pub mod reml;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::GblupError;
+pub use hyperparams::GblupConfig;
+pub use model::{FittedGblup, Gblup, RemlSummary, vanraden};

@@ -1,0 +1,180 @@
+//! GBLUP: VanRaden's genomic relationship matrix, REML variance components, BLUP of the test
+//! samples — stored as the equivalent marker effects so prediction needs no training genotypes.
+
+use faer::{Mat, Side};
+use genopred_core::encoding::{DosageEncoder, Scaling};
+use genopred_core::{FitInfo, GenotypeMatrix, ModelError, Predictor, TrainSet};
+
+use crate::error::GblupError;
+use crate::hyperparams::GblupConfig;
+use crate::reml::{RemlFit, Rotated};
+
+/// Fewest training samples accepted (two parameters of variance plus an intercept need more
+/// than a handful of records to mean anything).
+pub const MIN_TRAIN: usize = 5;
+
+/// A fitted GBLUP model.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FittedGblup {
+    /// Centring fitted on the training samples (`x − 2p`, missing → training mean).
+    pub encoder: DosageEncoder,
+    /// VanRaden's scale `2 Σ p(1 − p)` from the training allele frequencies.
+    pub scale: f64,
+    /// Intercept `β̂`.
+    pub intercept: f64,
+    /// Marker effects `b = Zᵀ (G + δI)⁻¹ (y − 1β̂) / scale`, so `ĝ = z b` (the rrBLUP-equivalent
+    /// effects of the GBLUP solution).
+    pub effects: Vec<f64>,
+    /// Variance components.
+    pub reml: Option<RemlSummary>,
+}
+
+/// Variance components as reported in results.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RemlSummary {
+    /// Genetic variance on the scale of G.
+    pub sigma2_g: f64,
+    /// Residual variance.
+    pub sigma2_e: f64,
+    /// `σ²_e / σ²_g`.
+    pub delta: f64,
+    /// Genomic heritability `σ²_g · mean(diag G) / (σ²_g · mean(diag G) + σ²_e)`.
+    pub h2: f64,
+    /// Restricted log-likelihood at the optimum.
+    pub log_likelihood: f64,
+    /// Whether REML hit the edge of the searched range (h² ≈ 0 or ≈ 1).
+    pub at_boundary: bool,
+}
+
+impl FittedGblup {
+    /// Fits GBLUP on `rows` of `geno` with trait values `y`.
+    pub fn fit(geno: &GenotypeMatrix, rows: &[usize], y: &[f64], config: &GblupConfig) -> Result<Self, GblupError> {
+        config.check()?;
+        let n = rows.len();
+        if n < MIN_TRAIN {
+            return Err(GblupError::TooFewSamples { got: n, needed: MIN_TRAIN });
+        }
+        assert_eq!(y.len(), n, "one trait value per training row");
+        let encoder = DosageEncoder::fit(geno, rows, Scaling::Centred);
+        let scale: f64 = encoder.means.iter().map(|&m| m * (1.0 - m / 2.0)).sum::<f64>();
+        if scale.is_nan() || scale <= 0.0 {
+            return Err(GblupError::NoVariation);
+        }
+        let z = encoder.transform(geno, rows);
+        let g = vanraden(&z, scale);
+        let mean_diag = (0..n).map(|i| g[(i, i)]).sum::<f64>() / n as f64;
+        if mean_diag.is_nan() || mean_diag <= 1e-12 {
+            // Every marker constant in the training set (e.g. all heterozygous): Z = 0.
+            return Err(GblupError::NoVariation);
+        }
+        let evd = g
+            .self_adjoint_eigen(Side::Lower)
+            .map_err(|e| GblupError::Numerical(format!("eigendecomposition of G failed: {e:?}")))?;
+        let u = evd.U();
+        let lambda: Vec<f64> = evd.S().column_vector().iter().map(|&l| l.max(0.0)).collect();
+        let y_col = Mat::from_fn(n, 1, |i, _| y[i]);
+        let uy_m = u.transpose() * &y_col;
+        let ones = Mat::from_fn(n, 1, |_, _| 1.0);
+        let rotated =
+            Rotated { lambda: lambda.clone(), uy: (0..n).map(|i| uy_m[(i, 0)]).collect(), ux: u.transpose() * &ones };
+        let (fit, beta) = rotated.fit(config)?;
+        // α = (G + δI)⁻¹ (y − 1β̂) = U W Uᵀ (y − 1β̂), then b = Zᵀ α / scale.
+        let weighted =
+            Mat::from_fn(n, 1, |k, _| (rotated.uy[k] - rotated.ux[(k, 0)] * beta[0]) / (lambda[k] + fit.delta));
+        let alpha = u * &weighted;
+        let b = z.transpose() * &alpha;
+        let effects: Vec<f64> = (0..b.nrows()).map(|j| b[(j, 0)] / scale).collect();
+        if effects.iter().any(|e| !e.is_finite()) {
+            return Err(GblupError::Numerical("non-finite marker effects".into()));
+        }
+        Ok(FittedGblup { encoder, scale, intercept: beta[0], effects, reml: Some(summary(&fit, mean_diag)) })
+    }
+
+    /// Predicted trait values (`β̂ + z b`) of `rows`.
+    pub fn predict(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, GblupError> {
+        if geno.n_markers() != self.effects.len() {
+            return Err(GblupError::Usage(format!(
+                "model was fitted on {} markers but the genotypes have {}",
+                self.effects.len(),
+                geno.n_markers()
+            )));
+        }
+        Ok(rows
+            .iter()
+            .map(|&r| {
+                self.intercept
+                    + geno
+                        .row(r)
+                        .iter()
+                        .enumerate()
+                        .map(|(j, &c)| self.encoder.value(c, j) * self.effects[j])
+                        .sum::<f64>()
+            })
+            .collect())
+    }
+}
+
+fn summary(fit: &RemlFit, mean_diag: f64) -> RemlSummary {
+    let vg = fit.sigma2_g * mean_diag;
+    RemlSummary {
+        sigma2_g: fit.sigma2_g,
+        sigma2_e: fit.sigma2_e,
+        delta: fit.delta,
+        h2: vg / (vg + fit.sigma2_e),
+        log_likelihood: fit.log_likelihood,
+        at_boundary: fit.at_boundary,
+    }
+}
+
+/// VanRaden's (2008) first genomic relationship matrix `G = Z Zᵀ / (2 Σ p(1 − p))`, with `Z`
+/// the centred dosages.
+pub fn vanraden(z: &Mat<f64>, scale: f64) -> Mat<f64> {
+    let mut g = z * z.transpose();
+    g *= faer::Scale(1.0 / scale);
+    g
+}
+
+/// The GBLUP baseline as a [`Predictor`].
+#[derive(Debug, Clone, Default)]
+pub struct Gblup {
+    /// REML search settings.
+    pub config: GblupConfig,
+    fitted: Option<FittedGblup>,
+}
+
+impl Gblup {
+    /// A GBLUP model with the given settings.
+    pub fn new(config: GblupConfig) -> Self {
+        Gblup { config, fitted: None }
+    }
+
+    /// The fitted state, after [`Predictor::fit`].
+    pub fn fitted(&self) -> Option<&FittedGblup> {
+        self.fitted.as_ref()
+    }
+}
+
+impl Predictor for Gblup {
+    fn name(&self) -> &str {
+        "gblup"
+    }
+
+    fn wants_validation(&self) -> bool {
+        false
+    }
+
+    fn fit(&mut self, train: &TrainSet<'_>, _valid: Option<&TrainSet<'_>>) -> Result<FitInfo, ModelError> {
+        let fitted = FittedGblup::fit(train.geno, train.rows, train.y, &self.config)?;
+        let info = serde_json::json!({
+            "intercept": fitted.intercept,
+            "reml": fitted.reml,
+        });
+        self.fitted = Some(fitted);
+        Ok(info)
+    }
+
+    fn predict(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError> {
+        let fitted = self.fitted.as_ref().ok_or_else(|| GblupError::Usage("predict called before fit".into()))?;
+        Ok(fitted.predict(geno, rows)?)
+    }
+}

@@ -1,0 +1,136 @@
+//! `cargo xtask`: project automation that needs external tools (PLINK, bgzip) or runs many
+//! cargo commands. Never needed by `cargo test`.
+//!
+//! - `cargo xtask ci` — format check, clippy, tests (what `.ci/run` does after installing tools).
+//! - `cargo xtask fixtures` — regenerate the VCF and CSV forms of the PLINK fixtures with plink2.
+//! - `cargo xtask bench-data [--samples N] [--markers M]` — simulate a PLINK file set with
+//!   `plink1.9 --simulate-qt` for the reader benchmark, and time `plink2 --make-bed` on it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("fixtures") => fixtures(),
+        Some("bench-data") => {
+            let samples = flag(&args, "--samples").unwrap_or(2000);
+            let markers = flag(&args, "--markers").unwrap_or(50_000);
+            let prefix = bench_data(samples, markers)?;
+            time_plink2_make_bed(&prefix)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <ci | fixtures | bench-data [--samples N] [--markers M]>");
+            bail!("unknown or missing xtask command")
+        }
+    }
+}
+
+fn flag(args: &[String], name: &str) -> Option<usize> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?} (is it installed?)"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(&cargo).current_dir(root()).args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new(&cargo).current_dir(root()).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new(&cargo).current_dir(root()).args(["test", "--workspace"]))
+}
+
+/// Regenerates `X.vcf.gz` (plink2, BGZF) and `X_dosage.csv` (plink2 `--export A`, reshaped to
+/// `id,marker...`) beside each PLINK fixture. wheat599's CSV ships with the original data.
+fn fixtures() -> Result<()> {
+    for (dir, name, csv) in [("wheat599", "wheat599", false), ("maize300", "maize300", true)] {
+        let prefix = root().join("fixtures").join(dir).join(name);
+        run(Command::new("plink2")
+            .args(["--bfile"])
+            .arg(&prefix)
+            .args(["--export", "vcf", "bgz", "id-paste=iid", "--out"])
+            .arg(&prefix))?;
+        if csv {
+            let tmp = std::env::temp_dir().join(format!("genopred-{name}"));
+            run(Command::new("plink2").arg("--bfile").arg(&prefix).args(["--export", "A", "--out"]).arg(&tmp))?;
+            raw_to_csv(&tmp.with_extension("raw"), &prefix.with_file_name(format!("{name}_dosage.csv")))?;
+        }
+        let _ = std::fs::remove_file(prefix.with_extension("log"));
+    }
+    Ok(())
+}
+
+/// PLINK `.raw` (FID IID PAT MAT SEX PHENOTYPE then `MARKER_ALLELE` columns) to genopred's CSV.
+fn raw_to_csv(raw: &Path, csv: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(raw).with_context(|| format!("reading {}", raw.display()))?;
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 7 {
+            bail!("{}: line {} has {} fields", raw.display(), i + 1, fields.len());
+        }
+        let cells: Vec<String> = if i == 0 {
+            std::iter::once("id".to_string())
+                .chain(fields[6..].iter().map(|h| h.rsplit_once('_').map_or(*h, |(m, _)| m).to_string()))
+                .collect()
+        } else {
+            std::iter::once(fields[1]).chain(fields[6..].iter().copied()).map(String::from).collect()
+        };
+        out.push_str(&cells.join(","));
+        out.push('\n');
+    }
+    std::fs::write(csv, out).with_context(|| format!("writing {}", csv.display()))
+}
+
+/// Simulates `samples × markers` with `plink1.9 --simulate-qt` under `target/bench-data/`
+/// (skipped when already there) and returns the file-set prefix.
+pub fn bench_data(samples: usize, markers: usize) -> Result<PathBuf> {
+    let dir = root().join("target").join("bench-data");
+    std::fs::create_dir_all(&dir)?;
+    let prefix = dir.join(format!("sim{samples}x{markers}"));
+    if prefix.with_extension("bed").is_file() {
+        eprintln!("{} exists", prefix.with_extension("bed").display());
+        return Ok(prefix);
+    }
+    let causal = 20.min(markers);
+    let sim = dir.join(format!("sim{markers}.txt"));
+    std::fs::write(&sim, format!("{} null 0.05 0.95 0 0\n{causal} causal 0.05 0.95 0.05 0\n", markers - causal))?;
+    run(Command::new("plink1.9")
+        .arg("--simulate-qt")
+        .arg(&sim)
+        .args(["--simulate-n", &samples.to_string(), "--seed", "1", "--make-bed", "--out"])
+        .arg(&prefix))?;
+    Ok(prefix)
+}
+
+fn time_plink2_make_bed(prefix: &Path) -> Result<()> {
+    let out = prefix.with_file_name("plink2-copy");
+    let started = Instant::now();
+    run(Command::new("plink2").arg("--bfile").arg(prefix).args(["--make-bed", "--threads", "1", "--out"]).arg(&out))?;
+    let one = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    run(Command::new("plink2").arg("--bfile").arg(prefix).args(["--make-bed", "--out"]).arg(&out))?;
+    let all = started.elapsed().as_secs_f64();
+    println!("plink2 --make-bed on {}: {one:.3} s (1 thread), {all:.3} s (default threads)", prefix.display());
+    Ok(())
+}
