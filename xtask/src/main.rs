@@ -102,34 +102,24 @@ fn raw_to_csv(raw: &Path, csv: &Path) -> Result<()> {
     std::fs::write(csv, out).with_context(|| format!("writing {}", csv.display()))
 }
 
-/// Simulates `samples × markers` with `plink1.9 --simulate-qt` under `target/bench-data/`
-/// (skipped when already there) and returns the file-set prefix.
-pub fn bench_data(samples: usize, markers: usize) -> Result<PathBuf> {
-    let dir = root().join("target").join("bench-data");
-    std::fs::create_dir_all(&dir)?;
-    let prefix = dir.join(format!("sim{samples}x{markers}"));
-    if prefix.with_extension("bed").is_file() {
-        eprintln!("{} exists", prefix.with_extension("bed").display());
-        return Ok(prefix);
-    }
-    let causal = 20.min(markers);
-    let sim = dir.join(format!("sim{markers}.txt"));
-    std::fs::write(&sim, format!("{} null 0.05 0.95 0 0\n{causal} causal 0.05 0.95 0.05 0\n", markers - causal))?;
-    run(Command::new("plink1.9")
-        .arg("--simulate-qt")
-        .arg(&sim)
-        .args(["--simulate-n", &samples.to_string(), "--seed", "1", "--make-bed", "--out"])
-        .arg(&prefix))?;
+/// The simulated PLINK file set of the reader benchmark (made once, cached).
+fn bench_data(samples: usize, markers: usize) -> Result<PathBuf> {
+    let prefix = genopred_benches::simulated_plink(samples, markers).map_err(anyhow::Error::msg)?;
+    println!("{} ({} bytes)", prefix.with_extension("bed").display(), genopred_benches::bed_bytes(&prefix));
     Ok(prefix)
 }
 
 fn time_plink2_make_bed(prefix: &Path) -> Result<()> {
     let out = prefix.with_file_name("plink2-copy");
     let started = Instant::now();
-    run(Command::new("plink2").arg("--bfile").arg(prefix).args(["--make-bed", "--threads", "1", "--out"]).arg(&out))?;
+    run(Command::new("plink2")
+        .arg("--bfile")
+        .arg(prefix)
+        .args(["--make-bed", "--threads", "1", "--silent", "--out"])
+        .arg(&out))?;
     let one = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    run(Command::new("plink2").arg("--bfile").arg(prefix).args(["--make-bed", "--out"]).arg(&out))?;
+    run(Command::new("plink2").arg("--bfile").arg(prefix).args(["--make-bed", "--silent", "--out"]).arg(&out))?;
     let all = started.elapsed().as_secs_f64();
     println!("plink2 --make-bed on {}: {one:.3} s (1 thread), {all:.3} s (default threads)", prefix.display());
     Ok(())
