@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{CoreError, Result};
 use crate::genotype::first_duplicate;
-use crate::readers::dosage_csv::{csv_error, delimiter_for};
+use crate::readers::dosage_csv::{csv_error, delimiter_for, for_each_record};
 
 /// How to read a phenotype table.
 #[derive(Debug, Clone, Default)]
@@ -70,14 +70,7 @@ impl Phenotypes {
         let mut ids = Vec::new();
         let mut lines = Vec::new();
         let mut cells: Vec<Vec<String>> = vec![Vec::new(); other.len()];
-        let mut record = csv::StringRecord::new();
-        loop {
-            match rdr.read_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => return Err(csv_error(path, e)),
-            }
-            let line = record.position().map_or(0, |p| p.line());
+        for_each_record(&mut rdr, path, |record, line| {
             let id = record.get(id_col).unwrap_or_default().trim();
             if id.is_empty() {
                 return Err(CoreError::parse(path, line, Some(id_col + 1), "empty sample id"));
@@ -87,7 +80,8 @@ impl Phenotypes {
             for (k, &c) in other.iter().enumerate() {
                 cells[k].push(record.get(c).unwrap_or_default().trim().to_string());
             }
-        }
+            Ok(())
+        })?;
         if ids.is_empty() {
             return Err(CoreError::format(path, "no samples: the table has a header but no rows"));
         }

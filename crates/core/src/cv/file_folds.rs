@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use super::{Fold, check_folds};
+use super::{Fold, folds_from_test_sets};
 use crate::error::{CoreError, Result};
-use crate::readers::dosage_csv::{csv_error, delimiter_for};
+use crate::readers::dosage_csv::{csv_error, delimiter_for, for_each_record};
 
 /// Reads `id,fold` (header required; delimiter from the extension) and builds one fold per label
 /// for the samples `ids` (the dataset's rows). Every dataset sample must have a fold; ids in the
@@ -26,14 +26,7 @@ pub fn folds_from_file(path: &Path, ids: &[String]) -> Result<Vec<Fold>> {
         }
     };
     let mut label_of: HashMap<String, String> = HashMap::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(csv_error(path, e)),
-        }
-        let line = record.position().map_or(0, |p| p.line());
+    for_each_record(&mut rdr, path, |record, line| {
         let id = record.get(id_col).unwrap_or_default().trim().to_string();
         let label = record.get(fold_col).unwrap_or_default().trim().to_string();
         if label.is_empty() {
@@ -42,7 +35,8 @@ pub fn folds_from_file(path: &Path, ids: &[String]) -> Result<Vec<Fold>> {
         if label_of.insert(id.clone(), label).is_some() {
             return Err(CoreError::parse(path, line, Some(id_col + 1), format!("sample '{id}' is listed twice")));
         }
-    }
+        Ok(())
+    })?;
     let mut members: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     for (row, id) in ids.iter().enumerate() {
         let label = label_of.get(id).ok_or_else(|| {
@@ -57,19 +51,7 @@ pub fn folds_from_file(path: &Path, ids: &[String]) -> Result<Vec<Fold>> {
     if groups.len() < 2 {
         return Err(CoreError::format(path, format!("needs at least 2 distinct folds, found {}", groups.len())));
     }
-    let folds: Vec<Fold> = groups
-        .into_iter()
-        .enumerate()
-        .map(|(f, (label, test))| Fold {
-            repeat: 1,
-            index: f + 1,
-            label,
-            train: (0..ids.len()).filter(|r| !test.contains(r)).collect(),
-            test,
-        })
-        .collect();
-    check_folds(&folds)?;
-    Ok(folds)
+    folds_from_test_sets(ids.len(), 1, groups)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Fold, check_folds};
+use super::{Fold, folds_from_test_sets};
 use crate::error::{CoreError, Result};
 
 /// One fold per distinct group, in sorted group order: the group's samples are the test set.
@@ -17,19 +17,8 @@ pub fn grouped_folds(groups: &[String]) -> Result<Vec<Fold>> {
             members.len()
         )));
     }
-    let folds: Vec<Fold> = members
-        .into_iter()
-        .enumerate()
-        .map(|(f, (label, test))| Fold {
-            repeat: 1,
-            index: f + 1,
-            label: label.to_string(),
-            train: (0..groups.len()).filter(|i| groups[*i] != label).collect(),
-            test,
-        })
-        .collect();
-    check_folds(&folds)?;
-    Ok(folds)
+    let sets = members.into_iter().map(|(label, test)| (label.to_string(), test)).collect();
+    folds_from_test_sets(groups.len(), 1, sets)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use rand::seq::SliceRandom;
 
-use super::{Fold, check_folds, seed};
+use super::{Fold, folds_from_test_sets, seed};
 use crate::error::{CoreError, Result};
 
 /// Splits `n` rows into `k` folds of sizes differing by at most one, after a seeded shuffle.
@@ -35,17 +35,8 @@ fn split(n: usize, k: usize, seed: u64, repeat: usize) -> Result<Vec<Fold>> {
     for (pos, &row) in order.iter().enumerate() {
         assignment[row] = pos % k;
     }
-    let folds: Vec<Fold> = (0..k)
-        .map(|f| Fold {
-            repeat,
-            index: f + 1,
-            label: (f + 1).to_string(),
-            train: (0..n).filter(|&i| assignment[i] != f).collect(),
-            test: (0..n).filter(|&i| assignment[i] == f).collect(),
-        })
-        .collect();
-    check_folds(&folds)?;
-    Ok(folds)
+    let sets = (0..k).map(|f| ((f + 1).to_string(), (0..n).filter(|&i| assignment[i] == f).collect())).collect();
+    folds_from_test_sets(n, repeat, sets)
 }
 
 #[cfg(test)]

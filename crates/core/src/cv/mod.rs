@@ -33,6 +33,22 @@ pub struct Fold {
     pub test: Vec<usize>,
 }
 
+/// Builds checked folds from `(label, test rows)` pairs over `n` rows: each fold trains on every
+/// row not in its test set.
+pub(crate) fn folds_from_test_sets(n: usize, repeat: usize, sets: Vec<(String, Vec<usize>)>) -> Result<Vec<Fold>> {
+    let folds: Vec<Fold> = sets
+        .into_iter()
+        .enumerate()
+        .map(|(f, (label, test))| {
+            let mut in_test = vec![false; n];
+            test.iter().for_each(|&r| in_test[r] = true);
+            Fold { repeat, index: f + 1, label, train: (0..n).filter(|&r| !in_test[r]).collect(), test }
+        })
+        .collect();
+    check_folds(&folds)?;
+    Ok(folds)
+}
+
 /// Rejects folds that cannot be trained or tested.
 pub fn check_folds(folds: &[Fold]) -> Result<()> {
     for f in folds {

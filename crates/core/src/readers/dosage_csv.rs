@@ -54,14 +54,7 @@ pub fn read_dosage_table<R: Read>(reader: R, delimiter: u8, path: &Path) -> Resu
     let n_markers = markers.len();
     let mut samples = Vec::new();
     let mut codes = Vec::new();
-    let mut record = csv::StringRecord::new();
-    loop {
-        match rdr.read_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(csv_error(path, e)),
-        }
-        let line = record.position().map_or(0, |p| p.line());
+    for_each_record(&mut rdr, path, |record, line| {
         let id = record.get(0).unwrap_or_default().trim();
         if id.is_empty() {
             return Err(CoreError::parse(path, line, Some(1), "empty sample id"));
@@ -90,12 +83,29 @@ pub fn read_dosage_table<R: Read>(reader: R, delimiter: u8, path: &Path) -> Resu
             })?;
             codes.push(code);
         }
-    }
+        Ok(())
+    })?;
     if samples.is_empty() {
         return Err(CoreError::format(path, "no samples: the table has a header but no rows"));
     }
     debug_assert_eq!(codes.len(), samples.len() * n_markers);
     GenotypeMatrix::new(samples, markers, codes).map_err(|e| CoreError::format(path, e.to_string()))
+}
+
+/// Calls `f(record, line)` for every data row; a `csv` error becomes one naming the file and line.
+pub(crate) fn for_each_record<R: Read>(
+    rdr: &mut csv::Reader<R>,
+    path: &Path,
+    mut f: impl FnMut(&csv::StringRecord, u64) -> Result<()>,
+) -> Result<()> {
+    let mut record = csv::StringRecord::new();
+    loop {
+        match rdr.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => f(&record, record.position().map_or(0, |p| p.line()))?,
+            Err(e) => return Err(csv_error(path, e)),
+        }
+    }
 }
 
 /// Turns a `csv` error into one that names the file, line and what to do.
