@@ -75,7 +75,17 @@ pub fn table(folds: &[FoldResult], summary: &CvSummary) -> String {
     for f in folds {
         out.push_str(&format!(
             "{:>6} {:>12} {:>6} {:>6} {:>8.4} {:>9.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.2}\n",
-            f.repeat, f.label, f.n_train, f.n_test, f.pearson, f.spearman, f.mse, f.mae, f.r2, f.ndcg, f.seconds
+            f.repeat,
+            f.label,
+            f.n_train,
+            f.n_test,
+            f.metrics.pearson,
+            f.metrics.spearman,
+            f.metrics.mse,
+            f.metrics.mae,
+            f.metrics.r2,
+            f.metrics.ndcg,
+            f.seconds
         ));
     }
     let m = &summary.metrics;

@@ -61,18 +61,9 @@ pub struct FoldResult {
     pub n_test: usize,
     /// Markers kept by this fold's QC.
     pub n_markers: usize,
-    /// Pearson r.
-    pub pearson: f64,
-    /// Spearman rho.
-    pub spearman: f64,
-    /// Mean squared error.
-    pub mse: f64,
-    /// Mean absolute error.
-    pub mae: f64,
-    /// Coefficient of determination.
-    pub r2: f64,
-    /// NDCG at the top fraction.
-    pub ndcg: f64,
+    /// Pearson r, Spearman rho, MSE, MAE, R², NDCG (flattened into the fold's record).
+    #[serde(flatten)]
+    pub metrics: Metrics,
     /// Wall time of QC, fit and prediction.
     pub seconds: f64,
     /// This fold's QC counts.
@@ -82,20 +73,6 @@ pub struct FoldResult {
     /// The test predictions.
     #[serde(skip)]
     pub predictions: Vec<Prediction>,
-}
-
-impl FoldResult {
-    /// The fold's metrics.
-    pub fn metrics(&self) -> Metrics {
-        Metrics {
-            pearson: self.pearson,
-            spearman: self.spearman,
-            mse: self.mse,
-            mae: self.mae,
-            r2: self.r2,
-            ndcg: self.ndcg,
-        }
-    }
 }
 
 /// Runs one fold.
@@ -153,12 +130,7 @@ pub fn run_fold(dataset: &Dataset, fold: &Fold, model: &mut dyn Predictor, optio
         n_valid: valid_rows.len(),
         n_test: fold.test.len(),
         n_markers: qc.kept.len(),
-        pearson: m.pearson,
-        spearman: m.spearman,
-        mse: m.mse,
-        mae: m.mae,
-        r2: m.r2,
-        ndcg: m.ndcg,
+        metrics: m,
         seconds: started.elapsed().as_secs_f64(),
         qc: qc.report,
         fit: info,
@@ -177,7 +149,7 @@ pub struct CvSummary {
 
 /// Summarises finished folds.
 pub fn summarise(folds: &[FoldResult], ndcg_top: f64) -> CvSummary {
-    let per_fold: Vec<Metrics> = folds.iter().map(FoldResult::metrics).collect();
+    let per_fold: Vec<Metrics> = folds.iter().map(|f| f.metrics).collect();
     let mut repeats: Vec<usize> = folds.iter().map(|f| f.repeat).collect();
     repeats.sort_unstable();
     repeats.dedup();

@@ -72,6 +72,21 @@ impl GenotypeMatrix {
         Ok(GenotypeMatrix { samples, markers, codes })
     }
 
+    /// A matrix with generated names — samples `s0, s1, …`, markers `m0, m1, …` on chromosome 1
+    /// at positions 0, 1, … with alleles A/C — for simulations, tests and examples.
+    pub fn with_generated_names(n_samples: usize, n_markers: usize, codes: Vec<u8>) -> Result<Self> {
+        let markers = (0..n_markers)
+            .map(|j| Marker {
+                id: format!("m{j}"),
+                chrom: "1".into(),
+                pos: j as u64,
+                counted: "A".into(),
+                other: "C".into(),
+            })
+            .collect();
+        GenotypeMatrix::new((0..n_samples).map(|i| format!("s{i}")).collect(), markers, codes)
+    }
+
     /// Number of samples (rows).
     pub fn n_samples(&self) -> usize {
         self.samples.len()

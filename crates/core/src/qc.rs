@@ -170,20 +170,9 @@ pub fn filter_samples(geno: &GenotypeMatrix, max_missing: f64) -> (Vec<usize>, V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::genotype::Marker;
 
     fn matrix(rows: &[&[u8]]) -> GenotypeMatrix {
-        let m = rows[0].len();
-        let markers = (0..m)
-            .map(|j| Marker {
-                id: format!("m{j}"),
-                chrom: "1".into(),
-                pos: j as u64,
-                counted: "A".into(),
-                other: "C".into(),
-            })
-            .collect();
-        GenotypeMatrix::new((0..rows.len()).map(|i| format!("s{i}")).collect(), markers, rows.concat()).unwrap()
+        GenotypeMatrix::with_generated_names(rows.len(), rows[0].len(), rows.concat()).unwrap()
     }
 
     #[test]

@@ -107,19 +107,9 @@ impl Pca {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::genotype::Marker;
 
     /// Rows follow two latent factors, so two components explain almost everything.
     fn geno(n: usize, m: usize) -> GenotypeMatrix {
-        let markers = (0..m)
-            .map(|j| Marker {
-                id: format!("m{j}"),
-                chrom: "1".into(),
-                pos: j as u64,
-                counted: "A".into(),
-                other: "C".into(),
-            })
-            .collect();
         let mut codes = Vec::new();
         for i in 0..n {
             for j in 0..m {
@@ -127,7 +117,7 @@ mod tests {
                 codes.push(v * 100);
             }
         }
-        GenotypeMatrix::new((0..n).map(|i| format!("s{i}")).collect(), markers, codes).unwrap()
+        GenotypeMatrix::with_generated_names(n, m, codes).unwrap()
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use faer::Mat;
 use faer::linalg::solvers::{DenseSolveCore, Solve};
-use genopred_core::genotype::{GenotypeMatrix, MISSING, Marker};
+use genopred_core::genotype::{GenotypeMatrix, MISSING};
 use genopred_core::{Predictor, TrainSet};
 use rand::{Rng, SeedableRng};
 
@@ -42,16 +42,7 @@ fn simulate(n: usize, m: usize, h2: f64, seed: u64) -> (GenotypeMatrix, Vec<f64>
             10.0 + v + sd_e * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
         })
         .collect();
-    let markers = (0..m)
-        .map(|j| Marker {
-            id: format!("m{j}"),
-            chrom: "1".into(),
-            pos: j as u64,
-            counted: "A".into(),
-            other: "G".into(),
-        })
-        .collect();
-    (GenotypeMatrix::new((0..n).map(|i| format!("s{i}")).collect(), markers, codes).unwrap(), y)
+    (GenotypeMatrix::with_generated_names(n, m, codes).unwrap(), y)
 }
 
 /// G over all samples from training allele frequencies, built by plain loops.
