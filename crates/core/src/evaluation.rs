@@ -164,3 +164,89 @@ pub fn summarise(folds: &[FoldResult], ndcg_top: f64) -> CvSummary {
         .collect();
     CvSummary { metrics: MetricSummaries::of(&per_fold), pooled: MetricSummaries::of(&pooled) }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cv::kfold;
+    use crate::genotype::GenotypeMatrix;
+    use crate::predictor::ModelError;
+
+    /// Predicts the training mean and records what it was shown.
+    #[derive(Default)]
+    struct Spy {
+        mean: f64,
+        fit_rows: Vec<usize>,
+        valid_rows: Vec<usize>,
+        n_markers: usize,
+    }
+
+    impl Predictor for Spy {
+        fn name(&self) -> &str {
+            "spy"
+        }
+        fn fit(&mut self, train: &TrainSet<'_>, valid: Option<&TrainSet<'_>>) -> Result<FitInfo, ModelError> {
+            self.mean = train.y.iter().sum::<f64>() / train.y.len() as f64;
+            self.fit_rows = train.rows.to_vec();
+            self.valid_rows = valid.map(|v| v.rows.to_vec()).unwrap_or_default();
+            self.n_markers = train.geno.n_markers();
+            Ok(serde_json::Value::Null)
+        }
+        fn predict(&self, _geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError> {
+            Ok(vec![self.mean; rows.len()])
+        }
+    }
+
+    fn dataset(n: usize) -> Dataset {
+        // Marker 0 varies everywhere; marker 1 is constant except in the last sample.
+        let mut codes = Vec::new();
+        for i in 0..n {
+            codes.push((i % 3 * 100) as u8);
+            codes.push(if i == n - 1 { 200 } else { 0 });
+        }
+        Dataset {
+            geno: GenotypeMatrix::with_generated_names(n, 2, codes).unwrap(),
+            y: (0..n).map(|i| i as f64).collect(),
+            trait_name: "y".into(),
+            groups: None,
+        }
+    }
+
+    #[test]
+    fn the_test_fold_never_reaches_fit_qc_or_validation() {
+        let data = dataset(40);
+        let folds = kfold(40, 4, 1).unwrap();
+        let fold = folds.iter().find(|f| f.test.contains(&39)).unwrap();
+        let mut spy = Spy::default();
+        let options = CvOptions { qc: QcConfig { min_maf: 0.0, ..QcConfig::default() }, ..CvOptions::default() };
+        let result = run_fold(&data, fold, &mut spy, &options).unwrap();
+        assert!(spy.fit_rows.iter().chain(&spy.valid_rows).all(|r| !fold.test.contains(r)));
+        let mut seen: Vec<usize> = spy.fit_rows.iter().chain(&spy.valid_rows).copied().collect();
+        seen.sort_unstable();
+        assert_eq!(seen, fold.train);
+        assert_eq!(spy.valid_rows.len(), 3, "10 % of 30 training rows");
+        // Marker 1 only varies in a test sample: QC fitted on the training fold drops it.
+        assert_eq!((spy.n_markers, result.n_markers, result.qc.monomorphic), (1, 1, 1));
+        // Changing the test fold's phenotypes changes nothing but the observed column.
+        let mut shuffled = data.clone();
+        for &t in &fold.test {
+            shuffled.y[t] = -1000.0;
+        }
+        let again = run_fold(&shuffled, fold, &mut Spy::default(), &options).unwrap();
+        let p = |r: &FoldResult| r.predictions.iter().map(|p| p.predicted).collect::<Vec<_>>();
+        assert_eq!(p(&result), p(&again));
+    }
+
+    #[test]
+    fn summary_pools_each_repeat() {
+        let data = dataset(30);
+        let options = CvOptions { qc: QcConfig { min_maf: 0.0, ..QcConfig::default() }, ..CvOptions::default() };
+        let folds = crate::cv::repeated_kfold(30, 3, 2, 5).unwrap();
+        let results: Vec<FoldResult> =
+            folds.iter().map(|f| run_fold(&data, f, &mut Spy::default(), &options).unwrap()).collect();
+        let s = summarise(&results, 0.1);
+        assert_eq!(s.metrics.mse.n, 6);
+        assert_eq!(s.pooled.mse.n, 2);
+        assert!(results.iter().all(|r| r.predictions.len() == r.n_test));
+    }
+}
