@@ -24,3 +24,13 @@ pub use genotype::{GenotypeMatrix, Marker};
 pub use phenotype::{PhenoOptions, Phenotypes};
 pub use predictor::{FitInfo, ModelError, Predictor, TrainSet};
 pub use readers::{GenotypeFormat, read_genotypes};
+
+#[cfg(test)]
+mod architecture {
+    /// Architecture invariant: core knows nothing of burn (models depend on core, never the reverse).
+    #[test]
+    fn core_does_not_depend_on_burn() {
+        let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml")).unwrap();
+        assert!(!manifest.lines().any(|l| l.trim_start().starts_with("burn")), "genopred-core must not depend on burn");
+    }
+}
