@@ -171,7 +171,8 @@ fn make_folds(args: &CvArgs, dataset: &Dataset) -> Result<(Vec<Fold>, serde_json
     if let Some(column) = &args.group_by {
         let groups = dataset.groups.as_ref().context("group labels were not loaded")?;
         let folds = cv::grouped_folds(groups)?;
-        return Ok((folds.clone(), serde_json::json!({ "kind": "grouped", "column": column, "folds": folds.len() })));
+        let scheme = serde_json::json!({ "kind": "grouped", "column": column, "folds": folds.len() });
+        return Ok((folds, scheme));
     }
     let folds = cv::repeated_kfold(dataset.len(), args.folds, args.repeats, args.seed)?;
     Ok((folds, serde_json::json!({ "kind": "kfold", "k": args.folds, "repeats": args.repeats })))
