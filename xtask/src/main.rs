@@ -34,10 +34,6 @@ fn flag(args: &[String], name: &str) -> Option<usize> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok())
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn run(cmd: &mut Command) -> Result<()> {
     let status = cmd.status().with_context(|| format!("running {cmd:?} (is it installed?)"))?;
     if !status.success() {
@@ -48,8 +44,8 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 fn ci() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo).current_dir(root()).args(["fmt", "--all", "--", "--check"]))?;
-    run(Command::new(&cargo).current_dir(root()).args([
+    run(Command::new(&cargo).current_dir(genopred_benches::workspace_root()).args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new(&cargo).current_dir(genopred_benches::workspace_root()).args([
         "clippy",
         "--workspace",
         "--all-targets",
@@ -57,14 +53,14 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    run(Command::new(&cargo).current_dir(root()).args(["test", "--workspace"]))
+    run(Command::new(&cargo).current_dir(genopred_benches::workspace_root()).args(["test", "--workspace"]))
 }
 
 /// Regenerates `X.vcf.gz` (plink2, BGZF) and `X_dosage.csv` (plink2 `--export A`, reshaped to
 /// `id,marker...`) beside each PLINK fixture. wheat599's CSV ships with the original data.
 fn fixtures() -> Result<()> {
     for (dir, name, csv) in [("wheat599", "wheat599", false), ("maize300", "maize300", true)] {
-        let prefix = root().join("fixtures").join(dir).join(name);
+        let prefix = genopred_benches::workspace_root().join("fixtures").join(dir).join(name);
         run(Command::new("plink2")
             .args(["--bfile"])
             .arg(&prefix)

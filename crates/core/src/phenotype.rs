@@ -139,7 +139,7 @@ impl Phenotypes {
         matches!(cell, "" | "NA" | "na" | "NaN" | "nan" | ".") || self.missing.iter().any(|m| m == cell)
     }
 
-    /// Whether every non-missing cell of a column parses as a number (used by `info`).
+    /// Whether every non-missing cell of a column parses as a number.
     pub fn is_numeric(&self, name: &str) -> bool {
         self.trait_values(name).is_ok()
     }
