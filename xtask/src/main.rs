@@ -68,7 +68,24 @@ fn fixtures() -> Result<()> {
             .arg(&prefix))?;
         if csv {
             let tmp = std::env::temp_dir().join(format!("genopred-{name}"));
-            run(Command::new("plink2").arg("--bfile").arg(&prefix).args(["--export", "A", "--out"]).arg(&tmp))?;
+            // Count the .bim's A1 allele, as the .bed and the VCF's ALT do (plink2 would count REF).
+            let alleles = tmp.with_extension("a1");
+            let bim = std::fs::read_to_string(prefix.with_extension("bim")).context("reading .bim")?;
+            let a1: String = bim
+                .lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.len() >= 6).then(|| format!("{}\t{}\n", f[1], f[4]))
+                })
+                .collect();
+            std::fs::write(&alleles, a1).context("writing the allele list")?;
+            run(Command::new("plink2")
+                .arg("--bfile")
+                .arg(&prefix)
+                .args(["--export", "A", "--export-allele"])
+                .arg(&alleles)
+                .arg("--out")
+                .arg(&tmp))?;
             raw_to_csv(&tmp.with_extension("raw"), &prefix.with_file_name(format!("{name}_dosage.csv")))?;
         }
         let _ = std::fs::remove_file(prefix.with_extension("log"));

@@ -1,5 +1,6 @@
 //! `genopred`: genomic prediction from the command line.
 
+mod backend;
 mod commands;
 mod inputs;
 mod registry;
@@ -22,7 +23,7 @@ enum Command {
     /// Describe a genotype file (and how a phenotype file matches it).
     Info(commands::info::InfoArgs),
     /// Cross-validate a model on genotypes and one trait.
-    Cv(commands::cv::CvArgs),
+    Cv(Box<commands::cv::CvArgs>),
     /// List the models this build knows.
     Models,
 }
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
             for (name, about) in registry::MODELS.iter().map(|m| (m.name, m.about)) {
                 println!("{name:<8} {about}");
             }
+            println!("\nbackend for neural models: {} (--backend)", backend::default_name());
             Ok(())
         }
     };

@@ -41,6 +41,18 @@ pub fn write_predictions(path: &Path, folds: &[FoldResult]) -> Result<()> {
     Ok(())
 }
 
+/// Writes a fold's training history (`epoch,train_loss,val_loss,val_metric,lr`) atomically to
+/// `DIR/folds/rRR-fFFF.history.csv`.
+pub fn write_history(dir: &Path, fold: &FoldResult) -> Result<()> {
+    let path = dir.join("folds").join(format!("r{:02}-f{:03}.history.csv", fold.repeat, fold.fold));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for record in &fold.history {
+        w.serialize(record)?;
+    }
+    write_atomic(&path, &w.into_inner().context("serialising history")?)?;
+    Ok(())
+}
+
 /// One finished fold as written under `DIR/folds/`.
 #[derive(Debug, serde::Serialize)]
 pub struct FoldRecord<'a> {

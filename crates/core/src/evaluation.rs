@@ -7,7 +7,7 @@ use crate::cv::{Fold, derive_seed, validation_split};
 use crate::dataset::Dataset;
 use crate::error::{CoreError, Result};
 use crate::metrics::{MetricSummaries, Metrics};
-use crate::predictor::{FitInfo, Predictor, TrainSet};
+use crate::predictor::{EpochRecord, FitContext, FitInfo, Predictor, TrainSet};
 use crate::qc::{MarkerQc, QcConfig, QcReport};
 
 /// Settings of a cross-validation run that do not depend on the model.
@@ -73,6 +73,9 @@ pub struct FoldResult {
     /// The test predictions.
     #[serde(skip)]
     pub predictions: Vec<Prediction>,
+    /// Per-epoch training history (neural models), written to its own CSV.
+    #[serde(skip)]
+    pub history: Vec<EpochRecord>,
 }
 
 /// Runs one fold.
@@ -98,7 +101,13 @@ pub fn run_fold(dataset: &Dataset, fold: &Fold, model: &mut dyn Predictor, optio
     let (y_fit, y_valid) = (pick(&fit_rows), pick(&valid_rows));
     let train = TrainSet { geno: &geno, rows: &fit_rows, y: &y_fit };
     let valid = TrainSet { geno: &geno, rows: &valid_rows, y: &y_valid };
-    let info = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid)).map_err(model_err)?;
+    let genotyped_rows: Vec<usize> = (0..dataset.len()).collect();
+    let context = FitContext {
+        seed: derive_seed(options.seed, &[fold.repeat as u64, fold.index as u64, 0x4d]),
+        genotyped_rows: &genotyped_rows,
+    };
+    let info = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
+    let history = model.take_history();
     let predicted = model.predict(&geno, &fold.test).map_err(model_err)?;
     if predicted.len() != fold.test.len() || predicted.iter().any(|p| !p.is_finite()) {
         return Err(CoreError::Numerical(format!(
@@ -135,6 +144,7 @@ pub fn run_fold(dataset: &Dataset, fold: &Fold, model: &mut dyn Predictor, optio
         qc: qc.report,
         fit: info,
         predictions,
+        history,
     })
 }
 
@@ -185,7 +195,12 @@ mod tests {
         fn name(&self) -> &str {
             "spy"
         }
-        fn fit(&mut self, train: &TrainSet<'_>, valid: Option<&TrainSet<'_>>) -> Result<FitInfo, ModelError> {
+        fn fit(
+            &mut self,
+            train: &TrainSet<'_>,
+            valid: Option<&TrainSet<'_>>,
+            _: &FitContext<'_>,
+        ) -> Result<FitInfo, ModelError> {
             self.mean = train.y.iter().sum::<f64>() / train.y.len() as f64;
             self.fit_rows = train.rows.to_vec();
             self.valid_rows = valid.map(|v| v.rows.to_vec()).unwrap_or_default();

@@ -22,7 +22,7 @@ pub use dataset::{Dataset, MatchReport};
 pub use error::{CoreError, Result};
 pub use genotype::{GenotypeMatrix, Marker};
 pub use phenotype::{PhenoOptions, Phenotypes};
-pub use predictor::{FitInfo, ModelError, Predictor, TrainSet};
+pub use predictor::{EpochRecord, FitContext, FitInfo, ModelError, Predictor, TrainSet};
 pub use readers::{GenotypeFormat, read_genotypes};
 
 #[cfg(test)]

@@ -22,6 +22,33 @@ pub struct TrainSet<'a> {
 /// the run's summary as given.
 pub type FitInfo = serde_json::Value;
 
+/// What the runner tells a model about the fit beyond its data.
+#[derive(Debug, Clone, Copy)]
+pub struct FitContext<'a> {
+    /// Seed of this fit's random choices (initial weights, shuffles, dropout), derived from the
+    /// run's seed and the fold, so that folds differ and runs repeat.
+    pub seed: u64,
+    /// Every row of the genotype matrix the run may use *without phenotypes* (training, validation
+    /// and test rows). Only for unsupervised encodings a model's documentation says may see them
+    /// (DNNGP's `pca_fit = "all"`); phenotypes of rows outside the training set never reach `fit`.
+    pub genotyped_rows: &'a [usize],
+}
+
+/// One epoch of a neural model's training, written to the fold's `history.csv`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number, 1-based.
+    pub epoch: usize,
+    /// Mean training loss over the epoch's batches (data loss, standardised trait units).
+    pub train_loss: f64,
+    /// Validation loss (data loss plus penalties, as Keras reports it), if there is a validation set.
+    pub val_loss: Option<f64>,
+    /// The metric early stopping watches, on the validation set.
+    pub val_metric: Option<f64>,
+    /// Learning rate used in this epoch.
+    pub lr: f64,
+}
+
 /// A genomic predictor.
 ///
 /// `fit` sees the training rows and, when the model asks for one, a validation subset carved out
@@ -37,8 +64,19 @@ pub trait Predictor {
     }
 
     /// Fits the model.
-    fn fit(&mut self, train: &TrainSet<'_>, valid: Option<&TrainSet<'_>>) -> Result<FitInfo, ModelError>;
+    fn fit(
+        &mut self,
+        train: &TrainSet<'_>,
+        valid: Option<&TrainSet<'_>>,
+        context: &FitContext<'_>,
+    ) -> Result<FitInfo, ModelError>;
 
     /// Predicts the trait for `rows` of `geno` (same markers as in `fit`).
     fn predict(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError>;
+
+    /// The per-epoch training history of the last fit (empty for models that are not trained in
+    /// epochs). Taken, so the runner can store it once.
+    fn take_history(&mut self) -> Vec<EpochRecord> {
+        Vec::new()
+    }
 }

@@ -8,14 +8,16 @@ use clap::Args;
 use genopred_core::cv::{self, Fold};
 use genopred_core::evaluation::{CvOptions, run_fold, summarise};
 use genopred_core::output::sha256_file;
+use genopred_core::output::write_atomic;
 use genopred_core::qc::{QcConfig, filter_samples};
 use genopred_core::readers::plink::PlinkPaths;
 use genopred_core::{Dataset, GenotypeFormat};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::backend;
 use crate::inputs::{GenoArgs, PhenoArgs};
-use crate::registry;
-use crate::report::{RunSummary, table, write_fold, write_predictions, write_summary};
+use crate::registry::{self, BuildOptions};
+use crate::report::{RunSummary, table, write_fold, write_history, write_predictions, write_summary};
 
 /// Arguments of `genopred cv`.
 #[derive(Debug, Args)]
@@ -60,6 +62,17 @@ pub struct CvArgs {
     /// NDCG's k as a fraction of each test fold.
     #[arg(long, default_value_t = 0.1)]
     ndcg_top: f64,
+    /// Run only these folds (1-based; repeatable), e.g. to spread one cross-validation over
+    /// several processes or machines. The folds are the same as in the full run.
+    #[arg(long, value_name = "N")]
+    only_fold: Vec<usize>,
+    /// Model settings (TOML) overriding the defaults; the resolved settings are saved as
+    /// `DIR/config.toml`, which `--config` reads back.
+    #[arg(long, value_name = "FILE.toml")]
+    config: Option<PathBuf>,
+    /// Deep-learning backend for neural models (see `genopred models`).
+    #[arg(long, default_value = backend::default_name())]
+    backend: String,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -69,7 +82,10 @@ pub struct CvArgs {
 pub fn run(args: &CvArgs) -> Result<()> {
     let started = Instant::now();
     let entry = registry::find(&args.model)?;
-    let (_, model_config) = (entry.build)()?;
+    let device = backend::device(&args.backend)?;
+    let build = BuildOptions { config: args.config.as_deref(), device: &device };
+    let built = (entry.build)(&build)
+        .with_context(|| format!("configuring model {}{}", entry.name, config_origin(args.config.as_deref())))?;
     if args.pheno.pheno.is_none() {
         bail!("--pheno is required for cross-validation");
     }
@@ -103,10 +119,19 @@ pub fn run(args: &CvArgs) -> Result<()> {
         matched.matched, matched.genotyped, matched.phenotyped, matched.missing_trait, args.trait_name, matched.used
     );
 
-    let (folds, scheme) = make_folds(args, &dataset)?;
+    let (mut folds, scheme) = make_folds(args, &dataset)?;
+    if !args.only_fold.is_empty() {
+        if let Some(bad) = args.only_fold.iter().find(|&&k| !folds.iter().any(|f| f.index == k)) {
+            bail!("--only-fold {bad}: this run has folds 1 to {}", folds.iter().map(|f| f.index).max().unwrap_or(0));
+        }
+        folds.retain(|f| args.only_fold.contains(&f.index));
+    }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    write_atomic(&args.out.join("config.toml"), built.config_toml.as_bytes())?;
 
-    let bar = ProgressBar::new(folds.len() as u64);
+    let multi = MultiProgress::new();
+    genopred_train::progress::attach(multi.clone());
+    let bar = multi.add(ProgressBar::new(folds.len() as u64));
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} folds {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -116,9 +141,12 @@ pub fn run(args: &CvArgs) -> Result<()> {
     let mut results = Vec::with_capacity(folds.len());
     for fold in &folds {
         bar.set_message(format!("fold {} (repeat {})", fold.label, fold.repeat));
-        let (mut model, _) = (entry.build)()?;
+        let mut model = (entry.build)(&build)?.model;
         let result = run_fold(&dataset, fold, model.as_mut(), &options)?;
         write_fold(&args.out, &result)?;
+        if !result.history.is_empty() {
+            write_history(&args.out, &result)?;
+        }
         bar.inc(1);
         results.push(result);
     }
@@ -138,8 +166,8 @@ pub fn run(args: &CvArgs) -> Result<()> {
         "samples_removed_by_qc": removed,
         "scheme": scheme,
         "options": options,
-        "model_config": model_config,
-        "backend": "cpu (f64, no deep-learning backend)",
+        "model_config": built.config,
+        "backend": if built.neural { backend::describe(&args.backend) } else { "cpu (f64, faer; no deep-learning backend)".into() },
     });
     write_predictions(&args.out.join("predictions.csv"), &results)?;
     write_summary(
@@ -159,6 +187,10 @@ pub fn run(args: &CvArgs) -> Result<()> {
     print!("{}", table(&results, &summary));
     eprintln!("wrote {} and {}", args.out.join("predictions.csv").display(), args.out.join("summary.json").display());
     Ok(())
+}
+
+fn config_origin(path: Option<&std::path::Path>) -> String {
+    path.map(|p| format!(" from {}", p.display())).unwrap_or_default()
 }
 
 fn make_folds(args: &CvArgs, dataset: &Dataset) -> Result<(Vec<Fold>, serde_json::Value)> {

@@ -3,7 +3,7 @@
 
 use faer::{Mat, Side};
 use genopred_core::encoding::{DosageEncoder, Scaling};
-use genopred_core::{FitInfo, GenotypeMatrix, ModelError, Predictor, TrainSet};
+use genopred_core::{FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, TrainSet};
 
 use crate::error::GblupError;
 use crate::hyperparams::GblupConfig;
@@ -163,7 +163,12 @@ impl Predictor for Gblup {
         false
     }
 
-    fn fit(&mut self, train: &TrainSet<'_>, _valid: Option<&TrainSet<'_>>) -> Result<FitInfo, ModelError> {
+    fn fit(
+        &mut self,
+        train: &TrainSet<'_>,
+        _valid: Option<&TrainSet<'_>>,
+        _: &FitContext<'_>,
+    ) -> Result<FitInfo, ModelError> {
         let fitted = FittedGblup::fit(train.geno, train.rows, train.y, &self.config)?;
         let info = serde_json::json!({
             "intercept": fitted.intercept,

@@ -4,7 +4,7 @@
 use faer::Mat;
 use faer::linalg::solvers::{DenseSolveCore, Solve};
 use genopred_core::genotype::{GenotypeMatrix, MISSING};
-use genopred_core::{Predictor, TrainSet};
+use genopred_core::{FitContext, Predictor, TrainSet};
 use rand::{Rng, SeedableRng};
 
 use crate::{FittedGblup, Gblup, GblupConfig};
@@ -173,7 +173,9 @@ fn predicts_held_out_samples_better_than_the_mean() {
     let y: Vec<f64> = train.iter().map(|&i| y_all[i]).collect();
     let mut model = Gblup::default();
     assert!(!model.wants_validation());
-    let info = model.fit(&TrainSet { geno: &geno, rows: &train, y: &y }, None).unwrap();
+    let all: Vec<usize> = (0..150).collect();
+    let ctx = FitContext { seed: 1, genotyped_rows: &all };
+    let info = model.fit(&TrainSet { geno: &geno, rows: &train, y: &y }, None, &ctx).unwrap();
     assert!(info["reml"]["h2"].as_f64().unwrap() > 0.2);
     let pred = model.predict(&geno, &test).unwrap();
     let obs: Vec<f64> = test.iter().map(|&i| y_all[i]).collect();

@@ -1,0 +1,85 @@
+//! What a model crate implements: its network ([`Network`]) and its architecture ([`Architecture`]:
+//! config, fitted input encoding, network construction). See CONTRIBUTING.md, "Adding a model".
+
+use burn::module::Module;
+use burn::prelude::*;
+use genopred_core::GenotypeMatrix;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::config::TrainConfig;
+use crate::error::TrainError;
+
+/// A network mapping `[batch, channels, length]` inputs to `[batch, 1]` predictions.
+pub trait Network: Module + 'static {
+    /// The forward pass. Dropout and batch norm train only when the module is in training mode
+    /// and its tensors are on an autodiff device (burn's rule).
+    fn forward(&self, x: Tensor<3>) -> Tensor<2>;
+
+    /// Keras-style regularisation penalties (Σ λ·w²) added to the training loss, if any.
+    fn penalty(&self) -> Option<Tensor<1>> {
+        None
+    }
+}
+
+/// A batch of encoded inputs, `n × channels × length`, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded {
+    /// Values, sample-major.
+    pub data: Vec<f32>,
+    /// Number of samples.
+    pub n: usize,
+    /// Channels per sample.
+    pub channels: usize,
+    /// Length per channel.
+    pub length: usize,
+}
+
+impl Encoded {
+    /// Values per sample.
+    pub fn width(&self) -> usize {
+        self.channels * self.length
+    }
+}
+
+/// What an input encoding may be fitted on.
+#[derive(Debug, Clone, Copy)]
+pub struct InputContext<'a> {
+    /// Genotypes (markers already reduced to the fold's QC-kept set).
+    pub geno: &'a GenotypeMatrix,
+    /// The rows the network is trained on (the fit part of the training fold).
+    pub train_rows: &'a [usize],
+    /// Every genotyped row, phenotypes unseen; only for encodings documented to use them.
+    pub genotyped_rows: &'a [usize],
+}
+
+/// A neural architecture: one model crate implements this and adds one line to the CLI registry.
+pub trait Architecture: 'static {
+    /// Name used with `--model`.
+    const NAME: &'static str;
+    /// Hyperparameters (a burn `#[derive(Config)]`), with the original's values as defaults.
+    type Config: Clone + std::fmt::Debug + Serialize + DeserializeOwned;
+    /// The fitted input encoding (means, scalings, PCA loadings ...), saved with a trained model.
+    type Input: Clone + std::fmt::Debug + Serialize + DeserializeOwned;
+    /// The network.
+    type Net: Network;
+
+    /// The defaults.
+    fn default_config() -> Self::Config;
+    /// Checks every value's range (the trainer's settings included).
+    fn check(config: &Self::Config) -> Result<(), TrainError>;
+    /// The training settings inside the config.
+    fn train_config(config: &Self::Config) -> &TrainConfig;
+    /// Fits the input encoding.
+    fn fit_input(config: &Self::Config, context: &InputContext<'_>) -> Result<Self::Input, TrainError>;
+    /// Encodes `rows` of `geno` with a fitted encoding.
+    fn encode(input: &Self::Input, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Encoded, TrainError>;
+    /// `(channels, length)` of the encoded input.
+    fn input_shape(input: &Self::Input) -> (usize, usize);
+    /// Builds a freshly initialised network for inputs of `shape`, drawing from `device`'s RNG.
+    fn build(config: &Self::Config, shape: (usize, usize), device: &Device) -> Self::Net;
+    /// What to report about the fitted encoding (components kept, which rows PCA saw ...).
+    fn describe_input(_input: &Self::Input) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+}

@@ -1,0 +1,246 @@
+//! Training hyperparameters shared by every neural model, and the `--config FILE.toml` loader.
+
+use std::path::Path;
+
+use burn::config::Config;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainError;
+
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    /// Adam (`beta_1`, `beta_2`, `epsilon`); `weight_decay` is coupled L2 as in `torch.optim.Adam`.
+    Adam,
+    /// Stochastic gradient descent with `momentum` (no dampening) and coupled `weight_decay`, as in
+    /// mxnet, Keras and PyTorch.
+    Sgd,
+}
+
+/// The data loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Mean squared error (times `loss_scale`).
+    Mse,
+    /// Mean absolute error (times `loss_scale`).
+    L1,
+}
+
+/// What early stopping and ReduceLROnPlateau watch on the validation subset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monitor {
+    /// Data loss plus penalties, as Keras's `val_loss`.
+    ValLoss,
+    /// Mean squared error.
+    ValMse,
+    /// Mean absolute error.
+    ValMae,
+}
+
+/// Hyperparameters of the training loop. Every model crate sets its own defaults (the original's).
+#[derive(Config, Debug)]
+pub struct TrainConfig {
+    /// `adam` or `sgd`.
+    #[config(default = "OptimizerKind::Adam")]
+    pub optimizer: OptimizerKind,
+    /// Initial learning rate.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Adam's β₁.
+    #[config(default = 0.9)]
+    pub beta_1: f64,
+    /// Adam's β₂.
+    #[config(default = 0.999)]
+    pub beta_2: f64,
+    /// Adam's ε (Keras 1e-7; burn's own default is 1e-5).
+    #[config(default = 1e-7)]
+    pub epsilon: f64,
+    /// SGD momentum (0 = plain SGD).
+    #[config(default = 0.0)]
+    pub momentum: f64,
+    /// Coupled L2 weight decay applied by the optimiser to every parameter (0 = off).
+    #[config(default = 0.0)]
+    pub weight_decay: f64,
+    /// `mse` or `l1`.
+    #[config(default = "LossKind::Mse")]
+    pub loss: LossKind,
+    /// Factor on the data loss (0.5 reproduces mxnet's `LinearRegressionOutput` gradient).
+    #[config(default = 1.0)]
+    pub loss_scale: f64,
+    /// Samples per batch (the last batch of an epoch may be smaller).
+    #[config(default = 64)]
+    pub batch_size: usize,
+    /// Maximum number of epochs.
+    #[config(default = 100)]
+    pub epochs: usize,
+    /// The quantity early stopping and the plateau schedule watch.
+    #[config(default = "Monitor::ValLoss")]
+    pub monitor: Monitor,
+    /// Stop after this many epochs without improvement (0 = never stop early).
+    #[config(default = 25)]
+    pub patience: usize,
+    /// Smallest decrease of the monitored value that counts as an improvement.
+    #[config(default = 0.0)]
+    pub min_delta: f64,
+    /// Predict with the weights of the best validation epoch instead of the last epoch's.
+    #[config(default = true)]
+    pub restore_best: bool,
+    /// ReduceLROnPlateau factor (0 = no schedule).
+    #[config(default = 0.0)]
+    pub plateau_factor: f64,
+    /// ReduceLROnPlateau patience in epochs.
+    #[config(default = 10)]
+    pub plateau_patience: usize,
+    /// ReduceLROnPlateau's threshold for an improvement (Keras `min_delta` default 1e-4).
+    #[config(default = 1e-4)]
+    pub plateau_min_delta: f64,
+    /// Lower bound of the learning rate under the plateau schedule.
+    #[config(default = 0.0)]
+    pub min_learning_rate: f64,
+    /// Standardise the trait with the training rows' mean and sd (predictions are transformed back).
+    #[config(default = true)]
+    pub standardise_y: bool,
+    /// Shuffle the training rows every epoch (seeded).
+    #[config(default = true)]
+    pub shuffle: bool,
+}
+
+impl TrainConfig {
+    /// Checks the ranges of every value.
+    pub fn check(&self) -> Result<(), TrainError> {
+        let bad = |key: &str, value: String, why: &str| {
+            Err(TrainError::Config(format!("train.{key} = {value} is out of range: {why}")))
+        };
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad("learning_rate", self.learning_rate.to_string(), "must be > 0");
+        }
+        if !(0.0..1.0).contains(&self.beta_1) {
+            return bad("beta_1", self.beta_1.to_string(), "must be within [0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.beta_2) {
+            return bad("beta_2", self.beta_2.to_string(), "must be within [0, 1)");
+        }
+        if !(self.epsilon > 0.0 && self.epsilon < 1.0) {
+            return bad("epsilon", self.epsilon.to_string(), "must be within (0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad("momentum", self.momentum.to_string(), "must be within [0, 1)");
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad("weight_decay", self.weight_decay.to_string(), "must be >= 0");
+        }
+        if !(self.loss_scale > 0.0 && self.loss_scale.is_finite()) {
+            return bad("loss_scale", self.loss_scale.to_string(), "must be > 0");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "0".into(), "must be at least 1");
+        }
+        if self.epochs == 0 {
+            return bad("epochs", "0".into(), "must be at least 1");
+        }
+        if !(self.min_delta >= 0.0 && self.plateau_min_delta >= 0.0) {
+            return bad("min_delta", self.min_delta.to_string(), "must be >= 0");
+        }
+        if !(0.0..1.0).contains(&self.plateau_factor) {
+            return bad("plateau_factor", self.plateau_factor.to_string(), "must be within [0, 1); 0 turns it off");
+        }
+        if self.min_learning_rate.is_nan() || self.min_learning_rate < 0.0 {
+            return bad("min_learning_rate", self.min_learning_rate.to_string(), "must be >= 0");
+        }
+        Ok(())
+    }
+}
+
+/// Checks that a dropout rate is within [0, 1).
+pub fn check_rate(key: &str, p: f64) -> Result<(), TrainError> {
+    if (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(TrainError::Config(format!("{key} = {p} is out of range: a dropout rate must be within [0, 1)")))
+    }
+}
+
+/// Resolves a model's configuration: its defaults, overridden by the keys of a TOML file.
+///
+/// Every key of the file must exist in the defaults (nested tables included): an unknown or
+/// misspelt key is an error naming it, the file and the keys that exist, never silently ignored.
+pub fn resolve_config<C: Serialize + DeserializeOwned>(defaults: &C, file: Option<&Path>) -> Result<C, TrainError> {
+    let Some(path) = file else {
+        return serde_json::from_value(to_json(defaults)?).map_err(|e| TrainError::Config(e.to_string()));
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TrainError::Config(format!("cannot read config file {}: {e}", path.display())))?;
+    let table: toml::Table =
+        toml::from_str(&text).map_err(|e| TrainError::Config(format!("{}: not valid TOML: {e}", path.display())))?;
+    let user = serde_json::to_value(table).map_err(|e| TrainError::Config(e.to_string()))?;
+    let mut merged = to_json(defaults)?;
+    merge(&mut merged, &user, "", path)?;
+    serde_json::from_value(merged).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+}
+
+fn to_json<C: Serialize>(c: &C) -> Result<serde_json::Value, TrainError> {
+    serde_json::to_value(c).map_err(|e| TrainError::Config(e.to_string()))
+}
+
+fn merge(base: &mut serde_json::Value, user: &serde_json::Value, prefix: &str, path: &Path) -> Result<(), TrainError> {
+    let (Some(base), Some(user)) = (base.as_object_mut(), user.as_object()) else {
+        return Err(TrainError::Config(format!("{}: `{prefix}` must be a table", path.display())));
+    };
+    for (key, value) in user {
+        let full = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let Some(slot) = base.get_mut(key) else {
+            let mut known: Vec<&String> = base.keys().collect();
+            known.sort();
+            return Err(TrainError::Config(format!(
+                "{}: unknown key `{full}`; the keys here are: {}",
+                path.display(),
+                known.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
+            )));
+        };
+        if slot.is_object() && value.is_object() {
+            merge(slot, value, &full, path)?;
+        } else if slot.is_object() {
+            return Err(TrainError::Config(format!("{}: `{full}` must be a table", path.display())));
+        } else {
+            *slot = value.clone();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_keeps_the_rest() {
+        let f = write("epochs = 7\noptimizer = \"sgd\"\nmomentum = 0.5\n");
+        let c = resolve_config(&TrainConfig::new(), Some(f.path())).unwrap();
+        assert_eq!(c.epochs, 7);
+        assert_eq!(c.optimizer, OptimizerKind::Sgd);
+        assert_eq!(c.batch_size, 64);
+        c.check().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_errors() {
+        let f = write("epoch = 7\n");
+        let e = resolve_config(&TrainConfig::new(), Some(f.path())).unwrap_err().to_string();
+        assert!(e.contains("unknown key `epoch`") && e.contains("epochs"), "{e}");
+        let f = write("optimizer = \"rmsprop\"\n");
+        assert!(resolve_config(&TrainConfig::new(), Some(f.path())).is_err());
+        let f = write("learning_rate = -1.0\n");
+        let c = resolve_config(&TrainConfig::new(), Some(f.path())).unwrap();
+        assert!(c.check().unwrap_err().to_string().contains("learning_rate"));
+    }
+}

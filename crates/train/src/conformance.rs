@@ -1,0 +1,177 @@
+//! The tests every neural model must pass, called from each model crate's tests (and run by
+//! `cargo test` there) — see CONTRIBUTING.md. They panic with a message naming the check.
+//!
+//! - output shape `[batch, 1]`;
+//! - parameter count equal to the count worked out by hand from the model's layer table;
+//! - same seed → bit-identical predictions on the given (CPU) device, another seed → different;
+//! - the training loss falls on a small simulated set with a real signal;
+//! - the config survives JSON and TOML, and saved weights reload to bit-identical predictions.
+
+use burn::module::Module;
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use genopred_core::{FitContext, GenotypeMatrix, Predictor, TrainSet};
+use rand::{Rng, SeedableRng};
+
+use crate::arch::{Architecture, Network};
+use crate::predictor::NeuralPredictor;
+
+/// A small simulated population: `n` samples × `m` markers (0/1/2, 2 % missing), a trait with
+/// heritability ≈ 0.8 from 10 % of the markers.
+pub fn simulated(n: usize, m: usize, seed: u64) -> (GenotypeMatrix, Vec<f64>) {
+    let mut rng = rand_chacha_rng(seed);
+    let mut codes = Vec::with_capacity(n * m);
+    let p: Vec<f64> = (0..m).map(|_| rng.random_range(0.15..0.85)).collect();
+    for _ in 0..n {
+        for &pj in &p {
+            if rng.random_bool(0.02) {
+                codes.push(genopred_core::genotype::MISSING);
+            } else {
+                let d = u8::from(rng.random_bool(pj)) + u8::from(rng.random_bool(pj));
+                codes.push(d * 100);
+            }
+        }
+    }
+    let geno = GenotypeMatrix::with_generated_names(n, m, codes).expect("simulated genotypes");
+    let causal: Vec<(usize, f64)> = (0..m).step_by(10).map(|j| (j, rng.random_range(-1.0..1.0))).collect();
+    let g: Vec<f64> =
+        (0..n).map(|i| causal.iter().map(|&(j, b)| b * geno.dosage(i, j).unwrap_or(2.0 * p[j])).sum()).collect();
+    let mean = g.iter().sum::<f64>() / n as f64;
+    let var = g.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+    let noise_sd = (var / 4.0).sqrt().max(1e-3);
+    let y = g.iter().map(|v| 10.0 + v + noise_sd * normal(&mut rng)).collect();
+    (geno, y)
+}
+
+fn rand_chacha_rng(seed: u64) -> rand::rngs::StdRng {
+    rand::rngs::StdRng::seed_from_u64(seed)
+}
+
+fn normal(rng: &mut impl Rng) -> f64 {
+    let (u, v): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random());
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+}
+
+/// Output shape for a batch of 3 random inputs of `shape`.
+pub fn check_output_shape<A: Architecture>(config: &A::Config, shape: (usize, usize), device: &Device) {
+    let _rng = crate::predictor::device_rng_lock();
+    device.seed(1);
+    let net = A::build(config, shape, device);
+    let x = Tensor::<3>::random([3, shape.0, shape.1], Distribution::Default, device);
+    let out = net.valid().forward(x);
+    assert_eq!(out.dims(), [3, 1], "{}: output shape for input [3, {}, {}]", A::NAME, shape.0, shape.1);
+}
+
+/// `num_params()` (burn's count, batch-norm running statistics included, as Keras's "total
+/// params") equals the hand-worked count.
+pub fn check_param_count<A: Architecture>(config: &A::Config, shape: (usize, usize), expected: usize, device: &Device) {
+    let _rng = crate::predictor::device_rng_lock();
+    let net = A::build(config, shape, device);
+    assert_eq!(net.num_params(), expected, "{}: parameter count for input shape {shape:?}", A::NAME);
+}
+
+struct Run {
+    predictions: Vec<f64>,
+    first_loss: f64,
+    last_loss: f64,
+}
+
+fn fit_once<A: Architecture>(
+    config: &A::Config,
+    device: &Device,
+    geno: &GenotypeMatrix,
+    y: &[f64],
+    seed: u64,
+) -> (NeuralPredictor<A>, Run) {
+    let n = geno.n_samples();
+    let (n_fit, n_valid) = (n * 7 / 10, n / 10);
+    let fit_rows: Vec<usize> = (0..n_fit).collect();
+    let valid_rows: Vec<usize> = (n_fit..n_fit + n_valid).collect();
+    let test_rows: Vec<usize> = (n_fit + n_valid..n).collect();
+    let all: Vec<usize> = (0..n).collect();
+    let pick = |rows: &[usize]| rows.iter().map(|&r| y[r]).collect::<Vec<_>>();
+    let (y_fit, y_valid) = (pick(&fit_rows), pick(&valid_rows));
+    let mut model = NeuralPredictor::<A>::new(config.clone(), device.clone()).expect("config passes its checks");
+    model
+        .fit(
+            &TrainSet { geno, rows: &fit_rows, y: &y_fit },
+            Some(&TrainSet { geno, rows: &valid_rows, y: &y_valid }),
+            &FitContext { seed, genotyped_rows: &all },
+        )
+        .unwrap_or_else(|e| panic!("{}: fit failed: {e}", A::NAME));
+    let history = model.take_history();
+    assert!(!history.is_empty(), "{}: no training history", A::NAME);
+    let predictions = model.predict(geno, &test_rows).unwrap_or_else(|e| panic!("{}: predict failed: {e}", A::NAME));
+    assert_eq!(predictions.len(), test_rows.len());
+    assert!(predictions.iter().all(|p| p.is_finite()), "{}: non-finite predictions", A::NAME);
+    let run = Run {
+        predictions,
+        first_loss: history[0].train_loss,
+        last_loss: history.iter().map(|h| h.train_loss).fold(f64::INFINITY, f64::min),
+    };
+    (model, run)
+}
+
+/// Same seed → bit-identical predictions; another seed → different ones.
+pub fn check_determinism<A: Architecture>(config: &A::Config, device: &Device, n_markers: usize) {
+    let (geno, y) = simulated(60, n_markers, 3);
+    let (_, a) = fit_once::<A>(config, device, &geno, &y, 11);
+    let (_, b) = fit_once::<A>(config, device, &geno, &y, 11);
+    let (_, c) = fit_once::<A>(config, device, &geno, &y, 12);
+    assert_eq!(a.predictions, b.predictions, "{}: same seed gave different predictions", A::NAME);
+    assert_ne!(a.predictions, c.predictions, "{}: another seed gave the same predictions", A::NAME);
+}
+
+/// The best training loss falls clearly below the first epoch's on a set with a real signal.
+/// `config` should train for enough epochs, without early stopping.
+pub fn check_loss_falls<A: Architecture>(config: &A::Config, device: &Device, n_markers: usize) {
+    let (geno, y) = simulated(120, n_markers, 5);
+    let (_, run) = fit_once::<A>(config, device, &geno, &y, 7);
+    assert!(
+        run.last_loss < 0.8 * run.first_loss,
+        "{}: training loss did not fall: first epoch {:.4}, best {:.4}",
+        A::NAME,
+        run.first_loss,
+        run.last_loss
+    );
+}
+
+/// The config round-trips through JSON and TOML; saved weights (with the input encoding and
+/// trait scaling) reload into a model that predicts bit-identically.
+pub fn check_round_trip<A: Architecture>(config: &A::Config, device: &Device, n_markers: usize) {
+    let json = serde_json::to_string(config).expect("config to JSON");
+    let back: A::Config = serde_json::from_str(&json).expect("config from JSON");
+    assert_eq!(
+        serde_json::to_value(&back).unwrap(),
+        serde_json::to_value(config).unwrap(),
+        "{}: JSON round trip",
+        A::NAME
+    );
+    let toml_text = toml::to_string(config).expect("config to TOML");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let toml_path = dir.path().join("config.toml");
+    std::fs::write(&toml_path, toml_text).expect("write config");
+    let resolved = crate::config::resolve_config(&A::default_config(), Some(&toml_path)).expect("resolve saved config");
+    assert_eq!(
+        serde_json::to_value(&resolved).unwrap(),
+        serde_json::to_value(config).unwrap(),
+        "{}: TOML round trip",
+        A::NAME
+    );
+
+    let (geno, y) = simulated(50, n_markers, 9);
+    let (model, run) = fit_once::<A>(config, device, &geno, &y, 5);
+    let fitted = model.fitted().expect("fitted");
+    let weights = dir.path().join("weights.bpk");
+    model.save_weights(&weights).expect("save weights");
+    let input_json = serde_json::to_string(&fitted.input).expect("input encoding to JSON");
+    let input: A::Input = serde_json::from_str(&input_json).expect("input encoding from JSON");
+    let loaded = NeuralPredictor::<A>::load(resolved, input, fitted.scaling, &weights, device.clone()).expect("load");
+    let test: Vec<usize> = (50 * 8 / 10..50).collect();
+    assert_eq!(
+        loaded.predict(&geno, &test).expect("predict"),
+        run.predictions,
+        "{}: reloaded predictions differ",
+        A::NAME
+    );
+}

@@ -1,0 +1,23 @@
+//! The one training loop every genopred neural model goes through, on any burn `Device`.
+//!
+//! A model crate implements [`Architecture`] — its config, its fitted input encoding and its
+//! network — and gets a [`NeuralPredictor`] that plugs into genopred-core's cross-validation
+//! runner like GBLUP does. The loop ([`train`]) handles optimisers (Adam, SGD with momentum),
+//! weight decay, Keras-style L2 penalties, MSE/L1 losses, early stopping on the validation subset
+//! carved from the training fold, ReduceLROnPlateau, seeded shuffling and training-fold
+//! standardisation of the phenotype. [`conformance`] holds the tests every model must pass.
+
+pub mod arch;
+pub mod config;
+pub mod conformance;
+pub mod error;
+pub mod init;
+pub mod predictor;
+pub mod progress;
+pub mod trainer;
+
+pub use arch::{Architecture, Encoded, InputContext, Network};
+pub use config::{LossKind, Monitor, OptimizerKind, TrainConfig, resolve_config};
+pub use error::TrainError;
+pub use predictor::NeuralPredictor;
+pub use trainer::{Outcome, TrainData, optimizer, predict_batches, step, train};

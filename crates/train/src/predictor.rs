@@ -1,0 +1,206 @@
+//! [`NeuralPredictor`]: any [`Architecture`] as a genopred-core [`Predictor`], so the
+//! cross-validation runner, the CLI and the reports treat neural models and GBLUP alike.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use burn::prelude::*;
+use genopred_core::{EpochRecord, FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, TrainSet};
+
+use crate::arch::{Architecture, Encoded, InputContext};
+use crate::error::TrainError;
+use crate::trainer::{TrainData, predict_batches, train};
+
+static DEVICE_RNG: Mutex<()> = Mutex::new(());
+
+/// Serialises the use of burn's device RNG.
+///
+/// burn seeds one process-wide generator per backend (`device.seed`), which draws initial weights
+/// and dropout masks. Two trainings running at once in one process would interleave their draws
+/// and lose reproducibility, so every fit holds this lock from seeding to the end of training.
+pub fn device_rng_lock() -> MutexGuard<'static, ()> {
+    DEVICE_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Mean and sd the trait was standardised with (identity when standardisation is off).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TargetScaling {
+    /// Training mean.
+    pub mean: f64,
+    /// Training standard deviation.
+    pub sd: f64,
+}
+
+impl TargetScaling {
+    fn fit(y: &[f64], on: bool) -> Self {
+        if !on {
+            return TargetScaling { mean: 0.0, sd: 1.0 };
+        }
+        let n = y.len() as f64;
+        let mean = y.iter().sum::<f64>() / n;
+        let var = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        let sd = if var > 0.0 { var.sqrt() } else { 1.0 };
+        TargetScaling { mean, sd }
+    }
+
+    fn forward(&self, y: &[f64]) -> Vec<f32> {
+        y.iter().map(|v| ((v - self.mean) / self.sd) as f32).collect()
+    }
+
+    fn back(&self, p: f32) -> f64 {
+        f64::from(p) * self.sd + self.mean
+    }
+}
+
+/// A fitted model: network, input encoding and trait scaling.
+#[derive(Debug, Clone)]
+pub struct Fitted<A: Architecture> {
+    /// The network, in validation mode.
+    pub net: A::Net,
+    /// The fitted input encoding.
+    pub input: A::Input,
+    /// How the trait was scaled.
+    pub scaling: TargetScaling,
+}
+
+/// A neural architecture as a [`Predictor`].
+#[derive(Debug)]
+pub struct NeuralPredictor<A: Architecture> {
+    config: A::Config,
+    device: Device,
+    fitted: Option<Fitted<A>>,
+    history: Vec<EpochRecord>,
+}
+
+impl<A: Architecture> NeuralPredictor<A> {
+    /// A model with `config` that trains on `device` (a plain device; autodiff is added here).
+    pub fn new(config: A::Config, device: Device) -> Result<Self, TrainError> {
+        A::check(&config)?;
+        Ok(NeuralPredictor { config, device, fitted: None, history: Vec::new() })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &A::Config {
+        &self.config
+    }
+
+    /// The fitted state, once `fit` has run.
+    pub fn fitted(&self) -> Option<&Fitted<A>> {
+        self.fitted.as_ref()
+    }
+
+    /// A freshly initialised network for `shape`, seeded (what `fit` starts from).
+    pub fn init_net(&self, shape: (usize, usize), seed: u64) -> A::Net {
+        let ad = self.device.clone().autodiff();
+        ad.seed(seed);
+        A::build(&self.config, shape, &ad)
+    }
+
+    /// Saves the fitted network's weights (burnpack) to `path`.
+    pub fn save_weights(&self, path: &Path) -> Result<(), TrainError> {
+        let fitted = self.fitted.as_ref().ok_or_else(|| TrainError::Usage("save before fit".into()))?;
+        fitted.net.clone().save_file(path).map_err(|e| TrainError::Io(format!("saving {}: {e}", path.display())))
+    }
+
+    /// Rebuilds a fitted model from its config, input encoding, scaling and saved weights.
+    pub fn load(
+        config: A::Config,
+        input: A::Input,
+        scaling: TargetScaling,
+        weights: &Path,
+        device: Device,
+    ) -> Result<Self, TrainError> {
+        let mut model = Self::new(config, device)?;
+        let shape = A::input_shape(&input);
+        let net = A::build(&model.config, shape, &model.device)
+            .try_load_file(weights)
+            .map_err(|e| TrainError::Io(format!("loading {}: {e}", weights.display())))?
+            .valid();
+        model.fitted = Some(Fitted { net, input, scaling });
+        Ok(model)
+    }
+
+    fn encode_checked(input: &A::Input, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Encoded, TrainError> {
+        let x = A::encode(input, geno, rows)?;
+        if x.n != rows.len() || x.data.len() != x.n * x.width() || (x.channels, x.length) != A::input_shape(input) {
+            return Err(TrainError::Usage(format!(
+                "{}: the encoding returned {} values for {} samples of shape {:?}",
+                A::NAME,
+                x.data.len(),
+                rows.len(),
+                A::input_shape(input)
+            )));
+        }
+        Ok(x)
+    }
+}
+
+impl<A: Architecture> Predictor for NeuralPredictor<A> {
+    fn name(&self) -> &str {
+        A::NAME
+    }
+
+    fn fit(
+        &mut self,
+        train_set: &TrainSet<'_>,
+        valid_set: Option<&TrainSet<'_>>,
+        context: &FitContext<'_>,
+    ) -> Result<FitInfo, ModelError> {
+        let tc = A::train_config(&self.config).clone();
+        if train_set.rows.len() < 2 {
+            return Err(TrainError::Data(format!("{}: needs at least 2 training samples", A::NAME)).into());
+        }
+        let input = A::fit_input(
+            &self.config,
+            &InputContext { geno: train_set.geno, train_rows: train_set.rows, genotyped_rows: context.genotyped_rows },
+        )?;
+        let scaling = TargetScaling::fit(train_set.y, tc.standardise_y);
+        let x = Self::encode_checked(&input, train_set.geno, train_set.rows)?;
+        let y = scaling.forward(train_set.y);
+        let valid = match valid_set {
+            Some(v) => Some((Self::encode_checked(&input, v.geno, v.rows)?, scaling.forward(v.y))),
+            None => None,
+        };
+        let shape = A::input_shape(&input);
+        let _rng = device_rng_lock();
+        let net = self.init_net(shape, context.seed);
+        let n_params = net.num_params();
+        let ad = self.device.clone().autodiff();
+        let outcome = train(
+            net,
+            &tc,
+            TrainData { x: &x, y: &y },
+            valid.as_ref().map(|(x, y)| TrainData { x, y }),
+            &ad,
+            context.seed ^ 0x5348_5546,
+            A::NAME,
+        )?;
+        let info = serde_json::json!({
+            "input": A::describe_input(&input),
+            "input_shape": [shape.0, shape.1],
+            "parameters": n_params,
+            "epochs_run": outcome.history.len(),
+            "epoch_used": outcome.used_epoch,
+            "stopped_early": outcome.stopped_early,
+            "best_val_metric": outcome.best_value,
+            "final_lr": outcome.history.last().map(|r| r.lr),
+            "trait_scaling": scaling,
+        });
+        self.history = outcome.history;
+        self.fitted = Some(Fitted { net: outcome.net, input, scaling });
+        Ok(info)
+    }
+
+    fn predict(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError> {
+        let fitted =
+            self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: predict before fit", A::NAME)))?;
+        let x = Self::encode_checked(&fitted.input, geno, rows)?;
+        let batch = A::train_config(&self.config).batch_size.max(256);
+        let out = predict_batches(&fitted.net, &x, batch, &self.device)?;
+        Ok(out.into_iter().map(|p| fitted.scaling.back(p)).collect())
+    }
+
+    fn take_history(&mut self) -> Vec<EpochRecord> {
+        std::mem::take(&mut self.history)
+    }
+}

@@ -1,0 +1,346 @@
+//! The training loop.
+
+use burn::nn::loss::{MseLoss, Reduction};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::prelude::*;
+use genopred_core::EpochRecord;
+use rand::seq::SliceRandom;
+
+use crate::arch::{Encoded, Network};
+use crate::config::{LossKind, Monitor, OptimizerKind, TrainConfig};
+use crate::error::TrainError;
+use crate::progress;
+
+/// Encoded inputs and (already scaled) targets of a training or validation set.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainData<'a> {
+    /// Inputs.
+    pub x: &'a Encoded,
+    /// Targets, one per sample.
+    pub y: &'a [f32],
+}
+
+/// A trained network and how training went.
+#[derive(Debug)]
+pub struct Outcome<N> {
+    /// The network to predict with (validation mode, no autodiff).
+    pub net: N,
+    /// One record per epoch run.
+    pub history: Vec<EpochRecord>,
+    /// Epoch whose weights `net` holds.
+    pub used_epoch: usize,
+    /// Best monitored validation value, if there was a validation set.
+    pub best_value: Option<f64>,
+    /// Whether early stopping ended training before `epochs`.
+    pub stopped_early: bool,
+}
+
+/// The optimiser `cfg` asks for.
+pub fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
+    let decay = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay as f32));
+    match cfg.optimizer {
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_beta_1(cfg.beta_1 as f32)
+            .with_beta_2(cfg.beta_2 as f32)
+            .with_epsilon(cfg.epsilon as f32)
+            .with_weight_decay(decay)
+            .init(),
+        OptimizerKind::Sgd => {
+            SgdConfig::new()
+                .with_momentum((cfg.momentum > 0.0).then(|| {
+                    MomentumConfig::new().with_momentum(cfg.momentum).with_dampening(0.0).with_nesterov(false)
+                }))
+                .with_weight_decay(decay)
+                .init()
+        }
+    }
+}
+
+fn batch_tensor(x: &Encoded, rows: &[usize], device: &Device) -> Tensor<3> {
+    let w = x.width();
+    let mut data = Vec::with_capacity(rows.len() * w);
+    for &r in rows {
+        data.extend_from_slice(&x.data[r * w..(r + 1) * w]);
+    }
+    Tensor::from_data(TensorData::new(data, [rows.len(), x.channels, x.length]), device)
+}
+
+/// One optimisation step on one batch (`x: [batch, channels, length]`, `y: [batch, 1]`, both on
+/// the network's autodiff device): forward, data loss plus penalties, backward, update. Returns
+/// the updated network and the batch's data loss.
+pub fn step<N: Network>(
+    net: N,
+    optim: &mut ModuleOptimizer,
+    x: Tensor<3>,
+    y: Tensor<2>,
+    cfg: &TrainConfig,
+    lr: f64,
+) -> (N, Tensor<1>) {
+    let fit = data_loss(net.forward(x), y, cfg);
+    let loss = match net.penalty() {
+        Some(p) => fit.clone() + p,
+        None => fit.clone(),
+    };
+    let grads = GradientsParams::from_grads(loss.backward(), &net);
+    (optim.step(lr, net, grads), fit)
+}
+
+fn data_loss(out: Tensor<2>, y: Tensor<2>, cfg: &TrainConfig) -> Tensor<1> {
+    let loss = match cfg.loss {
+        LossKind::Mse => MseLoss::new().forward(out, y, Reduction::Mean),
+        LossKind::L1 => (out - y).abs().mean(),
+    };
+    if cfg.loss_scale == 1.0 { loss } else { loss.mul_scalar(cfg.loss_scale) }
+}
+
+/// Predicts every sample of `x` with `net` (call on a validation-mode network), `batch` at a time.
+pub fn predict_batches<N: Network>(
+    net: &N,
+    x: &Encoded,
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    let mut out = Vec::with_capacity(x.n);
+    let rows: Vec<usize> = (0..x.n).collect();
+    for chunk in rows.chunks(batch.max(1)) {
+        let pred = net.forward(batch_tensor(x, chunk, device));
+        let values = pred
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| TrainError::Usage(format!("reading predictions back from the device: {e:?}")))?;
+        out.extend(values);
+    }
+    Ok(out)
+}
+
+struct Scores {
+    loss: f64,
+    mse: f64,
+    mae: f64,
+}
+
+fn validation_scores<N: Network>(
+    net: &N,
+    valid: &TrainData<'_>,
+    cfg: &TrainConfig,
+    device: &Device,
+) -> Result<Scores, TrainError> {
+    let pred = predict_batches(net, valid.x, cfg.batch_size.max(256), device)?;
+    let n = pred.len().max(1) as f64;
+    let (mut se, mut ae) = (0.0, 0.0);
+    for (p, y) in pred.iter().zip(valid.y) {
+        let d = f64::from(*p) - f64::from(*y);
+        se += d * d;
+        ae += d.abs();
+    }
+    let (mse, mae) = (se / n, ae / n);
+    let data = match cfg.loss {
+        LossKind::Mse => mse,
+        LossKind::L1 => mae,
+    } * cfg.loss_scale;
+    let penalty = net.penalty().map_or(0.0, |p| f64::from(p.into_scalar::<f32>()));
+    Ok(Scores { loss: data + penalty, mse, mae })
+}
+
+/// Trains `net` (built on an autodiff device) and returns the network to predict with.
+///
+/// `device` is the autodiff device the network lives on. Shuffling draws from `seed`; weight
+/// initialisation and dropout masks draw from the device's RNG, which the caller seeds. With a
+/// validation set, early stopping and the plateau schedule watch `cfg.monitor` on it; without one
+/// the loop runs all `cfg.epochs`.
+pub fn train<N: Network>(
+    mut net: N,
+    cfg: &TrainConfig,
+    data: TrainData<'_>,
+    valid: Option<TrainData<'_>>,
+    device: &Device,
+    seed: u64,
+    label: &str,
+) -> Result<Outcome<N>, TrainError> {
+    cfg.check()?;
+    if data.x.n == 0 || data.x.n != data.y.len() {
+        return Err(TrainError::Data(format!("{label}: {} inputs but {} targets", data.x.n, data.y.len())));
+    }
+    let plain = device.clone().without_autodiff();
+    let mut optim = optimizer(cfg);
+    let mut rng = genopred_core::cv::seed::rng(seed);
+    let mut order: Vec<usize> = (0..data.x.n).collect();
+    let mut lr = cfg.learning_rate;
+    let mut history = Vec::new();
+    let (mut best, mut best_epoch, mut best_net, mut wait) = (f64::INFINITY, 0usize, None, 0usize);
+    let (mut plateau_best, mut plateau_wait) = (f64::INFINITY, 0usize);
+    let mut stopped_early = false;
+    let bar = progress::epoch_bar(label, cfg.epochs);
+
+    for epoch in 1..=cfg.epochs {
+        if cfg.shuffle {
+            order.shuffle(&mut rng);
+        }
+        let mut sum = Tensor::<1>::zeros([1], device);
+        for (b, chunk) in order.chunks(cfg.batch_size).enumerate() {
+            let x = batch_tensor(data.x, chunk, device);
+            let y: Vec<f32> = chunk.iter().map(|&r| data.y[r]).collect();
+            let y = Tensor::<2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
+            let (next, fit) = step(net, &mut optim, x, y, cfg, lr);
+            net = next;
+            if b == 0 {
+                // A cheap check on the first batch catches divergence without a sync per batch.
+                let v = fit.clone().into_scalar::<f32>();
+                if !v.is_finite() {
+                    return Err(TrainError::NonFinite { model: label.into(), epoch, batch: 1, value: v });
+                }
+            }
+            sum = sum + fit.detach().mul_scalar(chunk.len() as f64);
+        }
+        let train_loss = f64::from(sum.into_scalar::<f32>()) / data.x.n as f64;
+        if !train_loss.is_finite() {
+            return Err(TrainError::NonFinite { model: label.into(), epoch, batch: 0, value: train_loss as f32 });
+        }
+        let mut record = EpochRecord { epoch, train_loss, val_loss: None, val_metric: None, lr };
+        let mut stop = false;
+        if let Some(valid) = &valid {
+            let eval = net.valid();
+            let s = validation_scores(&eval, valid, cfg, &plain)?;
+            if !s.loss.is_finite() {
+                return Err(TrainError::NonFinite { model: label.into(), epoch, batch: 0, value: s.loss as f32 });
+            }
+            let value = match cfg.monitor {
+                Monitor::ValLoss => s.loss,
+                Monitor::ValMse => s.mse,
+                Monitor::ValMae => s.mae,
+            };
+            record.val_loss = Some(s.loss);
+            record.val_metric = Some(value);
+            if value < best - cfg.min_delta {
+                best = value;
+                best_epoch = epoch;
+                wait = 0;
+                if cfg.restore_best {
+                    best_net = Some(eval);
+                }
+            } else {
+                wait += 1;
+                if cfg.patience > 0 && wait >= cfg.patience {
+                    stop = true;
+                }
+            }
+            if cfg.plateau_factor > 0.0 {
+                if value < plateau_best - cfg.plateau_min_delta {
+                    plateau_best = value;
+                    plateau_wait = 0;
+                } else {
+                    plateau_wait += 1;
+                    if plateau_wait >= cfg.plateau_patience {
+                        lr = (lr * cfg.plateau_factor).max(cfg.min_learning_rate);
+                        plateau_wait = 0;
+                    }
+                }
+            }
+        }
+        bar.set_position(epoch as u64);
+        bar.set_message(match (record.val_loss, record.val_metric) {
+            (Some(vl), Some(vm)) => format!("loss {train_loss:.4} val {vl:.4} ({vm:.4}) lr {lr:.1e}"),
+            _ => format!("loss {train_loss:.4} lr {lr:.1e}"),
+        });
+        history.push(record);
+        if stop {
+            stopped_early = true;
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    let epochs_run = history.len();
+    let (net, used_epoch) = match best_net {
+        Some(best) => (best, best_epoch),
+        None => (net.valid(), epochs_run),
+    };
+    Ok(Outcome { net, history, used_epoch, best_value: best.is_finite().then_some(best), stopped_early })
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::nn::Linear;
+
+    use super::*;
+    use crate::init::{WeightInit, linear};
+
+    #[derive(Module, Debug)]
+    struct Tiny {
+        lin: Linear,
+    }
+
+    impl Network for Tiny {
+        /// `[batch, 1, 5] → [batch, 1]`.
+        fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+            self.lin.forward(x.flatten(1, 2))
+        }
+    }
+
+    fn data(n: usize, scale: f32) -> (Encoded, Vec<f32>) {
+        let x: Vec<f32> = (0..n * 5).map(|i| ((i * 7919) % 13) as f32 / 13.0).collect();
+        let y = (0..n).map(|i| scale * (x[i * 5] - x[i * 5 + 1])).collect();
+        (Encoded { data: x, n, channels: 1, length: 5 }, y)
+    }
+
+    fn fit(cfg: &TrainConfig, scale: f32) -> Result<Outcome<Tiny>, TrainError> {
+        let _rng = crate::predictor::device_rng_lock();
+        let device = Device::flex().autodiff();
+        device.seed(1);
+        let net = Tiny { lin: linear(5, 1, WeightInit::GlorotUniform, &device) };
+        let (x, y) = data(40, scale);
+        let (vx, vy) = data(10, scale);
+        train(net, cfg, TrainData { x: &x, y: &y }, Some(TrainData { x: &vx, y: &vy }), &device, 3, "tiny")
+    }
+
+    #[test]
+    fn a_diverging_loss_is_an_error_naming_the_epoch() {
+        let e = fit(&TrainConfig::new().with_epochs(3), 1e30).unwrap_err();
+        assert!(matches!(e, TrainError::NonFinite { epoch: 1, .. }), "{e}");
+        assert!(e.to_string().contains("at epoch 1"), "{e}");
+    }
+
+    #[test]
+    fn early_stopping_waits_patience_epochs_and_restores_the_best() {
+        // With an impossible min_delta only the first epoch counts as an improvement.
+        let cfg = TrainConfig::new().with_epochs(50).with_patience(3).with_min_delta(1e9);
+        let out = fit(&cfg, 1.0).unwrap();
+        assert_eq!(out.history.len(), 4);
+        assert!(out.stopped_early);
+        assert_eq!(out.used_epoch, 1);
+        let last = fit(&cfg.clone().with_restore_best(false), 1.0).unwrap();
+        assert_eq!(last.used_epoch, 4);
+        let all = fit(&TrainConfig::new().with_epochs(6).with_patience(0).with_min_delta(1e9), 1.0).unwrap();
+        assert_eq!(all.history.len(), 6, "patience 0 never stops early");
+    }
+
+    #[test]
+    fn plateau_schedule_cuts_the_learning_rate() {
+        let cfg = TrainConfig::new()
+            .with_epochs(5)
+            .with_patience(0)
+            .with_plateau_factor(0.5)
+            .with_plateau_patience(1)
+            .with_plateau_min_delta(1e9)
+            .with_min_learning_rate(2e-4);
+        let lrs: Vec<f64> = fit(&cfg, 1.0).unwrap().history.iter().map(|h| h.lr).collect();
+        assert_eq!(lrs, vec![1e-3, 1e-3, 5e-4, 2.5e-4, 2e-4]);
+    }
+
+    #[test]
+    fn training_reduces_the_loss_with_sgd_and_l1() {
+        let cfg = TrainConfig::new()
+            .with_optimizer(OptimizerKind::Sgd)
+            .with_momentum(0.5)
+            .with_learning_rate(0.05)
+            .with_loss(LossKind::L1)
+            .with_batch_size(8)
+            .with_epochs(60)
+            .with_patience(0);
+        let out = fit(&cfg, 1.0).unwrap();
+        let (first, last) = (out.history[0].train_loss, out.history.last().unwrap().train_loss);
+        assert!(last < 0.5 * first, "{first} -> {last}");
+    }
+}
