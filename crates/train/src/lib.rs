@@ -12,6 +12,7 @@ pub mod config;
 pub mod conformance;
 pub mod error;
 pub mod init;
+pub mod inputs;
 pub mod predictor;
 pub mod progress;
 pub mod trainer;

@@ -14,6 +14,7 @@ use genopred_core::GenotypeMatrix;
 use genopred_core::encoding::{DosageEncoder, Scaling};
 use genopred_train::config::check_rate;
 use genopred_train::init::{WeightInit, conv1d, linear};
+use genopred_train::inputs::{check_counts, describe_dosage, encode_dosage};
 use genopred_train::{Architecture, Encoded, InputContext, Monitor, Network, OptimizerKind, TrainConfig, TrainError};
 
 /// DeepGS hyperparameters; the defaults are the DeepGS R package's (v1.2, `DeepGS()` and its
@@ -114,13 +115,13 @@ impl Architecture for DeepGs {
     }
 
     fn check(c: &DeepGsConfig) -> Result<(), TrainError> {
-        for (key, v) in
-            [("filters", c.filters), ("kernel", c.kernel), ("stride", c.stride), ("pool", c.pool), ("hidden", c.hidden)]
-        {
-            if v == 0 {
-                return Err(TrainError::Config(format!("{key} = 0 is out of range: must be at least 1")));
-            }
-        }
+        check_counts(&[
+            ("filters", c.filters),
+            ("kernel", c.kernel),
+            ("stride", c.stride),
+            ("pool", c.pool),
+            ("hidden", c.hidden),
+        ])?;
         check_rate("dropout_conv", c.dropout_conv)?;
         check_rate("dropout_hidden", c.dropout_hidden)?;
         check_rate("dropout_output", c.dropout_output)?;
@@ -148,14 +149,7 @@ impl Architecture for DeepGs {
     }
 
     fn encode(input: &DosageEncoder, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Encoded, TrainError> {
-        if geno.n_markers() != input.n_markers() {
-            return Err(TrainError::Usage(format!(
-                "deepgs was fitted on {} markers but the genotypes have {}",
-                input.n_markers(),
-                geno.n_markers()
-            )));
-        }
-        Ok(Encoded { data: input.transform_f32(geno, rows), n: rows.len(), channels: 1, length: input.n_markers() })
+        encode_dosage(Self::NAME, input, geno, rows)
     }
 
     fn input_shape(input: &DosageEncoder) -> (usize, usize) {
@@ -177,7 +171,7 @@ impl Architecture for DeepGs {
     }
 
     fn describe_input(input: &DosageEncoder) -> serde_json::Value {
-        serde_json::json!({ "encoding": "dosage", "scaling": input.scaling, "markers": input.n_markers() })
+        describe_dosage(input)
     }
 }
 

@@ -13,6 +13,7 @@ use genopred_core::GenotypeMatrix;
 use genopred_core::encoding::OneHotEncoder;
 use genopred_train::config::check_rate;
 use genopred_train::init::{WeightInit, conv1d_same, l2, linear, sum_penalties};
+use genopred_train::inputs::{check_counts, check_markers};
 use genopred_train::{Architecture, Encoded, InputContext, Monitor, Network, TrainConfig, TrainError};
 
 /// DLGWAS hyperparameters; the defaults are the released `YIELD/Yield.py`'s.
@@ -115,11 +116,7 @@ impl Architecture for Dlgwas {
     }
 
     fn check(c: &DlgwasConfig) -> Result<(), TrainError> {
-        for (key, v) in [("filters", c.filters), ("kernel", c.kernel), ("kernel_wide", c.kernel_wide)] {
-            if v == 0 {
-                return Err(TrainError::Config(format!("{key} = 0 is out of range: must be at least 1")));
-            }
-        }
+        check_counts(&[("filters", c.filters), ("kernel", c.kernel), ("kernel_wide", c.kernel_wide)])?;
         check_rate("dropout", c.dropout)?;
         for (key, v) in [
             ("isru_alpha", c.isru_alpha),
@@ -146,13 +143,7 @@ impl Architecture for Dlgwas {
     }
 
     fn encode(input: &OneHotEncoder, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Encoded, TrainError> {
-        if geno.n_markers() != input.n_markers {
-            return Err(TrainError::Usage(format!(
-                "dlgwas was fitted on {} markers but the genotypes have {}",
-                input.n_markers,
-                geno.n_markers()
-            )));
-        }
+        check_markers(Self::NAME, input.n_markers, geno)?;
         Ok(Encoded { data: input.transform(geno, rows), n: rows.len(), channels: 4, length: input.n_markers })
     }
 

@@ -11,6 +11,7 @@ use genopred_core::GenotypeMatrix;
 use genopred_core::encoding::{Pca, PcaComponents};
 use genopred_train::config::check_rate;
 use genopred_train::init::{WeightInit, conv1d_same, l2, linear, sum_penalties};
+use genopred_train::inputs::{check_counts, check_markers};
 use genopred_train::{Architecture, Encoded, InputContext, Network, TrainConfig, TrainError};
 use serde::{Deserialize, Serialize};
 
@@ -175,11 +176,7 @@ impl Architecture for Dnngp {
     }
 
     fn check(c: &DnngpConfig) -> Result<(), TrainError> {
-        for (key, v) in [("filters", c.filters), ("kernel", c.kernel), ("head_units", c.head_units)] {
-            if v == 0 {
-                return Err(TrainError::Config(format!("{key} = 0 is out of range: must be at least 1")));
-            }
-        }
+        check_counts(&[("filters", c.filters), ("kernel", c.kernel), ("head_units", c.head_units)])?;
         if !(c.pca_variance > 0.0 && c.pca_variance <= 1.0) {
             return Err(TrainError::Config(format!(
                 "pca_variance = {} is out of range: must be within (0, 1]",
@@ -222,13 +219,7 @@ impl Architecture for Dnngp {
     }
 
     fn encode(input: &DnngpInput, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Encoded, TrainError> {
-        if geno.n_markers() != input.pca.centre.n_markers() {
-            return Err(TrainError::Usage(format!(
-                "dnngp's PCA was fitted on {} markers but the genotypes have {}",
-                input.pca.centre.n_markers(),
-                geno.n_markers()
-            )));
-        }
+        check_markers(Self::NAME, input.pca.centre.n_markers(), geno)?;
         let scores = input.pca.transform(geno, rows);
         let k = input.pca.n_components;
         let mut data = Vec::with_capacity(rows.len() * k);

@@ -10,6 +10,7 @@ use genopred_core::GenotypeMatrix;
 use genopred_core::encoding::{DosageEncoder, Scaling};
 use genopred_train::config::check_rate;
 use genopred_train::init::{WeightInit, l2, linear};
+use genopred_train::inputs::{check_counts, describe_dosage, encode_dosage};
 use genopred_train::{Architecture, Encoded, InputContext, Network, TrainConfig, TrainError};
 
 /// MLP hyperparameters.
@@ -65,9 +66,7 @@ impl Architecture for Mlp {
     }
 
     fn check(c: &MlpConfig) -> Result<(), TrainError> {
-        if c.hidden == 0 {
-            return Err(TrainError::Config("hidden = 0 is out of range: must be at least 1".into()));
-        }
+        check_counts(&[("hidden", c.hidden)])?;
         check_rate("dropout", c.dropout)?;
         if !(c.l2 >= 0.0 && c.l2.is_finite()) {
             return Err(TrainError::Config(format!("l2 = {} is out of range: must be >= 0", c.l2)));
@@ -84,14 +83,7 @@ impl Architecture for Mlp {
     }
 
     fn encode(input: &DosageEncoder, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Encoded, TrainError> {
-        if geno.n_markers() != input.n_markers() {
-            return Err(TrainError::Usage(format!(
-                "mlp was fitted on {} markers but the genotypes have {}",
-                input.n_markers(),
-                geno.n_markers()
-            )));
-        }
-        Ok(Encoded { data: input.transform_f32(geno, rows), n: rows.len(), channels: 1, length: input.n_markers() })
+        encode_dosage(Self::NAME, input, geno, rows)
     }
 
     fn input_shape(input: &DosageEncoder) -> (usize, usize) {
@@ -108,7 +100,7 @@ impl Architecture for Mlp {
     }
 
     fn describe_input(input: &DosageEncoder) -> serde_json::Value {
-        serde_json::json!({ "encoding": "dosage", "scaling": input.scaling, "markers": input.n_markers() })
+        describe_dosage(input)
     }
 }
 

@@ -1,0 +1,43 @@
+//! Input encodings and checks several architectures share.
+
+use genopred_core::GenotypeMatrix;
+use genopred_core::encoding::DosageEncoder;
+
+use crate::arch::Encoded;
+use crate::error::TrainError;
+
+/// Refuses genotypes whose marker count differs from the one the encoding was fitted on.
+pub fn check_markers(model: &str, fitted: usize, geno: &GenotypeMatrix) -> Result<(), TrainError> {
+    if geno.n_markers() == fitted {
+        Ok(())
+    } else {
+        Err(TrainError::Usage(format!(
+            "{model} was fitted on {fitted} markers but the genotypes have {}",
+            geno.n_markers()
+        )))
+    }
+}
+
+/// Dosages of `rows` as one channel, `[n, 1, markers]`.
+pub fn encode_dosage(
+    model: &str,
+    input: &DosageEncoder,
+    geno: &GenotypeMatrix,
+    rows: &[usize],
+) -> Result<Encoded, TrainError> {
+    check_markers(model, input.n_markers(), geno)?;
+    Ok(Encoded { data: input.transform_f32(geno, rows), n: rows.len(), channels: 1, length: input.n_markers() })
+}
+
+/// What a dosage input reports in the run's summary.
+pub fn describe_dosage(input: &DosageEncoder) -> serde_json::Value {
+    serde_json::json!({ "encoding": "dosage", "scaling": input.scaling, "markers": input.n_markers() })
+}
+
+/// Checks that every named count is at least 1.
+pub fn check_counts(counts: &[(&str, usize)]) -> Result<(), TrainError> {
+    match counts.iter().find(|(_, v)| *v == 0) {
+        Some((key, _)) => Err(TrainError::Config(format!("{key} = 0 is out of range: must be at least 1"))),
+        None => Ok(()),
+    }
+}
