@@ -138,3 +138,18 @@ fn info_describes_genotypes_and_phenotypes() {
     }
     assert!(text.contains("levels=30"), "{text}");
 }
+
+#[test]
+fn only_fold_runs_the_same_folds_as_a_whole_run() {
+    let (all, o) = cv("maize300/maize300.bed", &["--folds", "4", "--seed", "7"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (some, o) =
+        cv("maize300/maize300.bed", &["--folds", "4", "--seed", "7", "--only-fold", "2", "--only-fold", "4"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want: Vec<_> = predictions(all.path()).into_iter().filter(|p| p.2 == 2 || p.2 == 4).collect();
+    assert!(!want.is_empty());
+    assert_eq!(predictions(some.path()), want);
+    let (_, o) = cv("maize300/maize300.bed", &["--folds", "4", "--only-fold", "5"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--only-fold 5"), "{}", stderr(&o));
+}
