@@ -62,12 +62,39 @@ pub struct FoldRecord<'a> {
     pub predictions: &'a [Prediction],
 }
 
-/// Writes one finished fold atomically, so an interrupted run keeps it.
+/// Where a finished fold is recorded: `DIR/folds/rRR-fFFF.json`.
+pub fn fold_path(dir: &Path, repeat: usize, fold: usize) -> std::path::PathBuf {
+    dir.join("folds").join(format!("r{repeat:02}-f{fold:03}.json"))
+}
+
+/// Writes one finished fold atomically, so an interrupted run keeps it. It is written last of a
+/// fold's files: its presence means the fold finished.
 pub fn write_fold(dir: &Path, fold: &FoldResult) -> Result<()> {
-    let path = dir.join("folds").join(format!("r{:02}-f{:03}.json", fold.repeat, fold.fold));
+    let path = fold_path(dir, fold.repeat, fold.fold);
     let record = FoldRecord { result: fold, predictions: &fold.predictions };
     write_atomic(&path, &serde_json::to_vec_pretty(&record)?)?;
     Ok(())
+}
+
+/// Reads back a fold written by [`write_fold`] (for `--resume`); `None` when it is not there.
+pub fn read_fold(dir: &Path, repeat: usize, fold: usize) -> Result<Option<FoldResult>> {
+    #[derive(serde::Deserialize)]
+    struct Owned {
+        result: FoldResult,
+        predictions: Vec<Prediction>,
+    }
+    let path = fold_path(dir, repeat, fold);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let record: Owned = serde_json::from_slice(&bytes).with_context(|| {
+        format!("{} is not a fold record written by genopred; delete it to rerun that fold", path.display())
+    })?;
+    let mut result = record.result;
+    result.predictions = record.predictions;
+    Ok(Some(result))
 }
 
 /// Writes `summary.json` atomically.

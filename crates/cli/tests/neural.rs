@@ -101,14 +101,22 @@ fn every_neural_model_reads_maize300_as_plink_vcf_and_csv_alike() {
     }
 }
 
+/// Determinism across processes, for every model: the same seed writes a byte-identical
+/// `predictions.csv` on the flex backend (dropout, shuffles and initial weights included).
 #[test]
-fn same_seed_same_predictions_through_the_cli() {
+fn same_seed_same_predictions_through_the_cli_for_every_model() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tiny_config(tmp.path());
-    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
-    cv("dlgwas", "maize300/maize300.bed", "maize300/pheno.csv", "DTT", &config, &a);
-    cv("dlgwas", "maize300/maize300.bed", "maize300/pheno.csv", "DTT", &config, &b);
-    assert_eq!(predictions(&a), predictions(&b));
+    let gblup_config = tmp.path().join("gblup.toml");
+    std::fs::write(&gblup_config, "").unwrap();
+    for &model in NEURAL.iter().chain(&["gblup"]) {
+        let config = if model == "gblup" { &gblup_config } else { &config };
+        let (a, b) = (tmp.path().join(format!("{model}-a")), tmp.path().join(format!("{model}-b")));
+        cv(model, "maize300/maize300.bed", "maize300/pheno.csv", "DTT", config, &a);
+        cv(model, "maize300/maize300.bed", "maize300/pheno.csv", "DTT", config, &b);
+        let read = |d: &Path| std::fs::read_to_string(d.join("predictions.csv")).unwrap();
+        assert!(read(&a) == read(&b), "{model}: same seed, different predictions");
+    }
 }
 
 #[test]

@@ -45,7 +45,7 @@ pub struct Prediction {
 }
 
 /// The outcome of one fold.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FoldResult {
     /// Repeat number, 1-based.
     pub repeat: usize,

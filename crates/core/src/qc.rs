@@ -41,7 +41,7 @@ impl QcConfig {
 }
 
 /// Counts of what marker QC removed.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QcReport {
     /// Markers before QC.
     pub markers_in: usize,

@@ -93,6 +93,7 @@ impl<A: Architecture> NeuralPredictor<A> {
     pub fn init_net(&self, shape: (usize, usize), seed: u64) -> A::Net {
         let ad = self.device.clone().autodiff();
         ad.seed(seed);
+        crate::layers::seed_dropout(seed ^ 0x4452_4f50);
         A::build(&self.config, shape, &ad)
     }
 

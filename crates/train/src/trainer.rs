@@ -148,7 +148,7 @@ fn validation_scores<N: Network>(
 /// Trains `net` (built on an autodiff device) and returns the network to predict with.
 ///
 /// `device` is the autodiff device the network lives on. Shuffling draws from `seed`; weight
-/// initialisation and dropout masks draw from the device's RNG, which the caller seeds. With a
+/// initialisation draws from the device's RNG and dropout masks from [`crate::seed_dropout`]'s; the caller seeds both. With a
 /// validation set, early stopping and the plateau schedule watch `cfg.monitor` on it; without one
 /// the loop runs all `cfg.epochs`.
 pub fn train<N: Network>(

@@ -16,7 +16,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use crate::backend;
 use crate::inputs::{GenoArgs, PhenoArgs};
 use crate::registry::{self, BuildOptions};
-use crate::report::{RunSummary, table, write_fold, write_history, write_predictions, write_summary};
+use crate::report::{RunSummary, read_fold, table, write_fold, write_history, write_predictions, write_summary};
 
 /// Arguments of `genopred cv`.
 #[derive(Debug, Args)]
@@ -69,6 +69,11 @@ pub struct CvArgs {
     /// `DIR/config.toml`, which `--config` reads back.
     #[arg(long, value_name = "FILE.toml")]
     config: Option<PathBuf>,
+    /// Continue an interrupted run in DIR: folds already finished there are read back instead of
+    /// rerun, provided DIR was started with the same data, model, settings and seed. The results
+    /// equal those of an uninterrupted run.
+    #[arg(long)]
+    resume: bool,
     /// Deep-learning backend for neural models (see `genopred models`).
     #[arg(long, default_value = backend::default_name())]
     backend: String,
@@ -126,6 +131,31 @@ pub fn run(args: &CvArgs) -> Result<()> {
         folds.retain(|f| args.only_fold.contains(&f.index));
     }
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    remove_stale_temporaries(&args.out);
+    let backend_label = if built.neural {
+        backend::describe(&args.backend)
+    } else {
+        "cpu (f64, faer; no deep-learning backend)".into()
+    };
+    let pheno_sha = sha256_file(pheno.path())?;
+    let geno_sha = geno_hashes(args, read_report.format)?;
+    // Everything that decides a fold's result; `--resume` reuses folds only when it matches.
+    let settings = serde_json::json!({
+        "genopred_version": env!("CARGO_PKG_VERSION"),
+        "model": entry.name,
+        "model_config": built.config,
+        "backend": backend_label,
+        "trait": args.trait_name,
+        "seed": args.seed,
+        "options": options,
+        "scheme": scheme,
+        "inputs": { "geno": geno_sha, "pheno": pheno_sha },
+    });
+    let run_file = args.out.join("run.json");
+    if args.resume {
+        check_resumable(&run_file, &settings)?;
+    }
+    write_atomic(&run_file, &serde_json::to_vec_pretty(&settings)?)?;
     write_atomic(&args.out.join("config.toml"), built.config_toml.as_bytes())?;
 
     let multi = MultiProgress::new();
@@ -138,7 +168,16 @@ pub fn run(args: &CvArgs) -> Result<()> {
     );
     bar.set_prefix(format!("{} cv", entry.name));
     let mut results = Vec::with_capacity(folds.len());
+    let mut resumed = 0;
     for fold in &folds {
+        if args.resume
+            && let Some(done) = read_fold(&args.out, fold.repeat, fold.index)?
+        {
+            resumed += 1;
+            bar.inc(1);
+            results.push(done);
+            continue;
+        }
         bar.set_message(format!("fold {} (repeat {})", fold.label, fold.repeat));
         let mut model = (entry.build)(&build)?.model;
         let result = run_fold(&dataset, fold, model.as_mut(), &options)?;
@@ -150,6 +189,9 @@ pub fn run(args: &CvArgs) -> Result<()> {
         results.push(result);
     }
     bar.finish_and_clear();
+    if args.resume {
+        eprintln!("resumed: {resumed} of {} fold(s) were already finished in {}", folds.len(), args.out.display());
+    }
 
     let summary = summarise(&results, options.ndcg_top);
     let provenance = serde_json::json!({
@@ -157,16 +199,17 @@ pub fn run(args: &CvArgs) -> Result<()> {
         "command": std::env::args().collect::<Vec<_>>(),
         "wall_seconds": started.elapsed().as_secs_f64(),
         "inputs": {
-            "geno": { "path": args.geno.geno, "format": read_report.format, "sha256": geno_hashes(args, read_report.format)?,
+            "geno": { "path": args.geno.geno, "format": read_report.format, "sha256": geno_sha,
                       "skipped": read_report.vcf },
-            "pheno": { "path": pheno.path(), "sha256": sha256_file(pheno.path())? },
+            "pheno": { "path": pheno.path(), "sha256": pheno_sha },
         },
         "matching": matched,
         "samples_removed_by_qc": removed,
         "scheme": scheme,
         "options": options,
         "model_config": built.config,
-        "backend": if built.neural { backend::describe(&args.backend) } else { "cpu (f64, faer; no deep-learning backend)".into() },
+        "backend": backend_label,
+        "resumed_folds": resumed,
     });
     write_predictions(&args.out.join("predictions.csv"), &results)?;
     write_summary(
@@ -186,6 +229,58 @@ pub fn run(args: &CvArgs) -> Result<()> {
     print!("{}", table(&results, &summary));
     eprintln!("wrote {} and {}", args.out.join("predictions.csv").display(), args.out.join("summary.json").display());
     Ok(())
+}
+
+/// `--resume` continues only a run started with the same settings and inputs.
+fn check_resumable(run_file: &std::path::Path, settings: &serde_json::Value) -> Result<()> {
+    let dir = run_file.parent().unwrap_or(std::path::Path::new("."));
+    let bytes = match std::fs::read(run_file) {
+        Ok(b) => b,
+        // Nothing to resume: a fresh run.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", run_file.display())),
+    };
+    let before: serde_json::Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a genopred run record", run_file.display()))?;
+    let differ: Vec<String> = match (settings.as_object(), before.as_object()) {
+        (Some(now), Some(then)) => {
+            let mut keys: Vec<&String> = now.keys().chain(then.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter().filter(|k| now.get(*k) != then.get(*k)).cloned().collect()
+        }
+        _ => vec!["everything".into()],
+    };
+    if !differ.is_empty() {
+        bail!(
+            "--resume: {} holds a run started with other settings or inputs (differs in: {}); \
+             rerun with the same arguments and files, drop --resume to start over, or choose another --out",
+            dir.display(),
+            differ.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Deletes temporary files an interrupted atomic write left behind (they never carry a final
+/// name). A write lasts milliseconds, so only files untouched for ten minutes are stale: another
+/// process may be writing into the same folder (`--only-fold` jobs sharing `--out`).
+fn remove_stale_temporaries(dir: &std::path::Path) {
+    let stale = |e: &std::fs::DirEntry| {
+        e.metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age.as_secs() > 600)
+    };
+    for d in [dir.to_path_buf(), dir.join("folds")] {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(".genopred-") && stale(&e) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 fn config_origin(path: Option<&std::path::Path>) -> String {

@@ -13,6 +13,7 @@ use burn::tensor::activation::{relu, sigmoid};
 use genopred_core::GenotypeMatrix;
 use genopred_core::encoding::{DosageEncoder, Scaling};
 use genopred_train::config::check_rate;
+use genopred_train::dropout;
 use genopred_train::init::{WeightInit, conv1d, linear};
 use genopred_train::inputs::{check_counts, describe_dosage, encode_dosage};
 use genopred_train::{Architecture, Encoded, InputContext, Monitor, Network, OptimizerKind, TrainConfig, TrainError};
@@ -88,9 +89,9 @@ pub struct DeepGsNet {
 impl Network for DeepGsNet {
     fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         let x = self.pool.forward(relu(self.conv.forward(x)));
-        let x = self.drop_conv.forward(x).flatten(1, 2);
-        let x = self.drop_hidden.forward(sigmoid(self.hidden.forward(x)));
-        self.drop_output.forward(self.out.forward(x))
+        let x = dropout(&self.drop_conv, x).flatten(1, 2);
+        let x = dropout(&self.drop_hidden, sigmoid(self.hidden.forward(x)));
+        dropout(&self.drop_output, self.out.forward(x))
     }
 }
 

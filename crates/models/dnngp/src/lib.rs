@@ -10,6 +10,7 @@ use burn::tensor::activation::relu;
 use genopred_core::GenotypeMatrix;
 use genopred_core::encoding::{Pca, PcaComponents};
 use genopred_train::config::check_rate;
+use genopred_train::dropout;
 use genopred_train::init::{WeightInit, conv1d_same, l2, linear, sum_penalties};
 use genopred_train::inputs::{check_counts, check_markers};
 use genopred_train::{Architecture, Encoded, InputContext, Network, TrainConfig, TrainError};
@@ -126,8 +127,8 @@ pub struct DnngpNet {
 
 impl Network for DnngpNet {
     fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let x = self.bn1.forward(self.drop1.forward(relu(self.conv1.forward(x))));
-        let mut x = self.drop2.forward(relu(self.conv2.forward(x)));
+        let x = self.bn1.forward(dropout(&self.drop1, relu(self.conv1.forward(x))));
+        let mut x = dropout(&self.drop2, relu(self.conv2.forward(x)));
         if let Some(bn) = &self.bn2 {
             x = bn.forward(x);
         }
@@ -137,7 +138,7 @@ impl Network for DnngpNet {
         }
         let mut x: Tensor<2> = x.flatten(1, 2);
         if let (Some(head), Some(drop)) = (&self.head, &self.head_drop) {
-            x = drop.forward(head.forward(x));
+            x = dropout(drop, head.forward(x));
         }
         self.out.forward(x)
     }

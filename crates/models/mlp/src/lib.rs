@@ -9,6 +9,7 @@ use burn::tensor::activation::relu;
 use genopred_core::GenotypeMatrix;
 use genopred_core::encoding::{DosageEncoder, Scaling};
 use genopred_train::config::check_rate;
+use genopred_train::dropout;
 use genopred_train::init::{WeightInit, l2, linear};
 use genopred_train::inputs::{check_counts, describe_dosage, encode_dosage};
 use genopred_train::{Architecture, Encoded, InputContext, Network, TrainConfig, TrainError};
@@ -43,7 +44,7 @@ pub struct MlpNet {
 impl Network for MlpNet {
     fn forward(&self, x: Tensor<3>) -> Tensor<2> {
         let x = relu(self.hidden.forward(x.flatten(1, 2)));
-        self.out.forward(self.drop.forward(x))
+        self.out.forward(dropout(&self.drop, x))
     }
 
     fn penalty(&self) -> Option<Tensor<1>> {
