@@ -2,17 +2,7 @@
 
 mod common;
 
-use common::{fixture, genopred, stderr};
-
-fn fails_with(args: &[&str], wants: &[&str]) {
-    let o = genopred(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "args {args:?}: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for w in wants {
-        assert!(err.contains(w), "args {args:?}: expected {w:?} in: {err}");
-    }
-}
+use common::{fails_with, fixture};
 
 fn cv_args<'a>(geno: &'a str, pheno: &'a str, trait_name: &'a str, out: &'a str) -> Vec<&'a str> {
     vec!["cv", "--geno", geno, "--pheno", pheno, "--trait", trait_name, "--out", out]

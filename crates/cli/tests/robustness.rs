@@ -8,15 +8,9 @@ use std::path::{Path, PathBuf};
 
 use common::{fixture, genopred, stderr};
 
-/// Runs `args`, asserts exit code 2, no panic, no results written, and every `wants` in stderr.
+/// [`common::fails_with`], and no results written.
 fn fails_with(args: &[&str], wants: &[&str]) -> String {
-    let o = genopred(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "args {args:?}: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-    for w in wants {
-        assert!(err.contains(w), "args {args:?}: expected {w:?} in:\n{err}");
-    }
+    let err = common::fails_with(args, wants);
     if let Some(i) = args.iter().position(|a| *a == "--out") {
         assert!(!Path::new(args[i + 1]).join("summary.json").exists(), "a failed run wrote results");
     }
@@ -59,6 +53,12 @@ impl Case {
                 .collect();
         args.extend(extra.iter().map(|s| s.to_string()));
         args
+    }
+    /// cv args on the small CSV genotypes and phenotypes below.
+    fn small_cv(&self, trait_name: &str, extra: &[&str]) -> Vec<String> {
+        let g = self.write("g.csv", &small_csv());
+        let pheno = self.write("p.csv", &small_pheno());
+        self.cv(&g, Some(&pheno), trait_name, extra)
     }
 }
 
@@ -303,12 +303,7 @@ fn trait_that_does_not_exist() {
 #[test]
 fn constant_trait() {
     let c = Case::new();
-    let g = c.write("g.csv", &small_csv());
-    let pheno = c.write("p.csv", &small_pheno());
-    fails_with(
-        &strs(&c.cv(&g, Some(&pheno), "flat", &["--folds", "3"])),
-        &["'flat'", "same value (7) for all 12 samples"],
-    );
+    fails_with(&strs(&c.small_cv("flat", &["--folds", "3"])), &["'flat'", "same value (7) for all 12 samples"]);
 }
 
 // ---- QC, folds ----
@@ -331,29 +326,19 @@ fn every_marker_removed_by_qc() {
 #[test]
 fn more_folds_than_samples() {
     let c = Case::new();
-    let g = c.write("g.csv", &small_csv());
-    let pheno = c.write("p.csv", &small_pheno());
-    fails_with(
-        &strs(&c.cv(&g, Some(&pheno), "y", &["--folds", "13"])),
-        &["folds = 13", "more folds than samples (12)"],
-    );
+    fails_with(&strs(&c.small_cv("y", &["--folds", "13"])), &["folds = 13", "more folds than samples (12)"]);
 }
 
 #[test]
 fn a_fold_too_small_to_train_on() {
     let c = Case::new();
-    let g = c.write("g.csv", &small_csv());
-    let pheno = c.write("p.csv", &small_pheno());
     // Fold B trains on the single sample of fold A.
     let mut folds = String::from("id,fold\ns1,A\n");
     for i in 2..=12 {
         folds.push_str(&format!("s{i},B\n"));
     }
     let folds = c.write("folds.csv", &folds);
-    fails_with(
-        &strs(&c.cv(&g, Some(&pheno), "y", &["--folds-file", &folds])),
-        &["fold 'B'", "only 1 sample(s) to train on"],
-    );
+    fails_with(&strs(&c.small_cv("y", &["--folds-file", &folds])), &["fold 'B'", "only 1 sample(s) to train on"]);
 }
 
 // ---- model configuration ----
@@ -361,11 +346,9 @@ fn a_fold_too_small_to_train_on() {
 #[test]
 fn config_with_an_unknown_key() {
     let c = Case::new();
-    let g = c.write("g.csv", &small_csv());
-    let pheno = c.write("p.csv", &small_pheno());
     let cfg = c.write("m.toml", "[train]\nlearning_rat = 0.1\n");
     fails_with(
-        &strs(&c.cv(&g, Some(&pheno), "y", &["--model", "mlp", "--config", &cfg])),
+        &strs(&c.small_cv("y", &["--model", "mlp", "--config", &cfg])),
         &["m.toml", "learning_rat", "learning_rate"],
     );
 }
@@ -373,11 +356,6 @@ fn config_with_an_unknown_key() {
 #[test]
 fn config_with_an_out_of_range_value() {
     let c = Case::new();
-    let g = c.write("g.csv", &small_csv());
-    let pheno = c.write("p.csv", &small_pheno());
     let cfg = c.write("m.toml", "dropout = 1.5\n");
-    fails_with(
-        &strs(&c.cv(&g, Some(&pheno), "y", &["--model", "mlp", "--config", &cfg])),
-        &["m.toml", "dropout", "1.5"],
-    );
+    fails_with(&strs(&c.small_cv("y", &["--model", "mlp", "--config", &cfg])), &["m.toml", "dropout", "1.5"]);
 }

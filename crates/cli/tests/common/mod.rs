@@ -20,6 +20,18 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs `args`, asserts exit code 2, no panic and every `wants` in stderr; returns stderr.
+pub fn fails_with(args: &[&str], wants: &[&str]) -> String {
+    let o = genopred(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "args {args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for w in wants {
+        assert!(err.contains(w), "args {args:?}: expected {w:?} in:\n{err}");
+    }
+    err
+}
+
 /// Reads `predictions.csv` into (id, repeat, fold, observed, predicted), sorted by id and repeat.
 pub fn predictions(dir: &std::path::Path) -> Vec<(String, usize, usize, f64, f64)> {
     let mut rdr = csv::Reader::from_path(dir.join("predictions.csv")).expect("predictions.csv");
