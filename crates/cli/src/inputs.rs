@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use genopred_core::output::sha256_file;
+use genopred_core::qc::QcConfig;
 use genopred_core::readers::ReadReport;
+use genopred_core::readers::plink::PlinkPaths;
 use genopred_core::{GenotypeFormat, GenotypeMatrix, PhenoOptions, Phenotypes};
 
 /// Flags naming the genotype file.
@@ -33,7 +36,45 @@ pub struct PhenoArgs {
     pub pheno_missing: Vec<String>,
 }
 
+/// Quality-control thresholds (marker filters are fitted on training samples only).
+#[derive(Debug, Clone, Args)]
+pub struct QcArgs {
+    /// Drop markers with minor-allele frequency below this (fitted on the training samples).
+    #[arg(long, default_value_t = QcConfig::default().min_maf)]
+    pub min_maf: f64,
+    /// Drop markers with a larger fraction of missing calls (fitted on the training samples).
+    #[arg(long, default_value_t = QcConfig::default().max_marker_missing)]
+    pub max_marker_missing: f64,
+    /// Drop samples with a larger fraction of missing calls.
+    #[arg(long, default_value_t = QcConfig::default().max_sample_missing)]
+    pub max_sample_missing: f64,
+}
+
+impl QcArgs {
+    /// The thresholds, range-checked.
+    pub fn config(&self) -> Result<QcConfig> {
+        let qc = QcConfig {
+            min_maf: self.min_maf,
+            max_marker_missing: self.max_marker_missing,
+            max_sample_missing: self.max_sample_missing,
+        };
+        qc.check()?;
+        Ok(qc)
+    }
+}
+
 impl GenoArgs {
+    /// SHA-256 of every file that makes up the genotype input.
+    pub fn hashes(&self, format: GenotypeFormat) -> Result<serde_json::Value> {
+        Ok(match format {
+            GenotypeFormat::Plink => {
+                let p = PlinkPaths::from_any(&self.geno);
+                serde_json::json!({ "bed": sha256_file(&p.bed)?, "bim": sha256_file(&p.bim)?, "fam": sha256_file(&p.fam)? })
+            }
+            _ => serde_json::json!(sha256_file(&self.geno)?),
+        })
+    }
+
     /// Reads the genotypes.
     pub fn read(&self) -> Result<(GenotypeMatrix, ReadReport)> {
         let (g, report) = genopred_core::read_genotypes(&self.geno, self.format)

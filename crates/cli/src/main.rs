@@ -3,6 +3,7 @@
 mod backend;
 mod commands;
 mod inputs;
+mod model_dir;
 mod registry;
 mod report;
 
@@ -24,6 +25,10 @@ enum Command {
     Info(commands::info::InfoArgs),
     /// Cross-validate a model on genotypes and one trait.
     Cv(Box<commands::cv::CvArgs>),
+    /// Train a model on every phenotyped sample and save it as a model folder.
+    Train(Box<commands::train::TrainArgs>),
+    /// Predict new genotypes with a saved model (markers aligned by id or position).
+    Predict(Box<commands::predict::PredictArgs>),
     /// List the models this build knows.
     Models,
 }
@@ -40,6 +45,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(args) => commands::info::run(&args),
         Command::Cv(args) => commands::cv::run(&args),
+        Command::Train(args) => commands::train::run(&args),
+        Command::Predict(args) => commands::predict::run(&args),
         Command::Models => {
             for (name, about) in registry::MODELS.iter().map(|m| (m.name, m.about)) {
                 println!("{name:<8} {about}");

@@ -28,6 +28,17 @@ pub struct BuildOptions<'a> {
     pub device: &'a Device,
 }
 
+/// Where a saved model is loaded from (a folder written by `genopred train`).
+pub struct LoadOptions<'a> {
+    /// The model folder (holds `config.toml`; the fitted state is under `model/`).
+    pub dir: &'a Path,
+    /// The burn device neural models predict on (any backend, whatever they were trained on).
+    pub device: &'a Device,
+}
+
+/// The fitted state's folder inside a model folder.
+pub const STATE_DIR: &str = "model";
+
 /// A model the command line can build.
 pub struct ModelEntry {
     /// Name used with `--model`.
@@ -36,6 +47,8 @@ pub struct ModelEntry {
     pub about: &'static str,
     /// Builds a fresh, unfitted model.
     pub build: fn(&BuildOptions<'_>) -> Result<BuiltModel>,
+    /// Rebuilds a fitted model saved by `genopred train`.
+    pub load: fn(&LoadOptions<'_>) -> Result<Box<dyn Predictor>>,
 }
 
 /// Builds any [`Architecture`]: its defaults overridden by `--config`, range-checked.
@@ -45,6 +58,17 @@ pub fn neural<A: Architecture>(options: &BuildOptions<'_>) -> Result<BuiltModel>
     let config_toml = toml::to_string(&config)?;
     let model = NeuralPredictor::<A>::new(config, options.device.clone())?;
     Ok(BuiltModel { model: Box::new(model), config: json, config_toml, neural: true })
+}
+
+/// Loads any [`Architecture`] saved by `genopred train`.
+pub fn load_neural<A: Architecture>(options: &LoadOptions<'_>) -> Result<Box<dyn Predictor>> {
+    let config = resolve_config(&A::default_config(), Some(&options.dir.join("config.toml")))?;
+    Ok(Box::new(NeuralPredictor::<A>::load_dir(config, &options.dir.join(STATE_DIR), options.device.clone())?))
+}
+
+fn load_gblup(options: &LoadOptions<'_>) -> Result<Box<dyn Predictor>> {
+    let config = resolve_config(&genopred_gblup::GblupConfig::default(), Some(&options.dir.join("config.toml")))?;
+    Ok(Box::new(genopred_gblup::Gblup::load(config, &options.dir.join(STATE_DIR))?))
 }
 
 fn gblup(options: &BuildOptions<'_>) -> Result<BuiltModel> {
@@ -57,26 +81,35 @@ fn gblup(options: &BuildOptions<'_>) -> Result<BuiltModel> {
 
 /// Every model compiled into this binary.
 pub const MODELS: &[ModelEntry] = &[
-    ModelEntry { name: "gblup", about: "GBLUP: VanRaden G, REML variance components (baseline)", build: gblup },
+    ModelEntry {
+        name: "gblup",
+        about: "GBLUP: VanRaden G, REML variance components (baseline)",
+        build: gblup,
+        load: load_gblup,
+    },
     ModelEntry {
         name: "dnngp",
         about: "DNNGP (Wang et al. 2023): CNN on principal-component scores",
         build: neural::<genopred_dnngp::Dnngp>,
+        load: load_neural::<genopred_dnngp::Dnngp>,
     },
     ModelEntry {
         name: "deepgs",
         about: "DeepGS (Ma et al. 2018): one-layer CNN on marker values",
         build: neural::<genopred_deepgs::DeepGs>,
+        load: load_neural::<genopred_deepgs::DeepGs>,
     },
     ModelEntry {
         name: "dlgwas",
         about: "DLGWAS (Liu et al. 2019): residual CNN on one-hot genotypes",
         build: neural::<genopred_dlgwas::Dlgwas>,
+        load: load_neural::<genopred_dlgwas::Dlgwas>,
     },
     ModelEntry {
         name: "mlp",
         about: "MLP on standardised dosages (the worked example of adding a model)",
         build: neural::<genopred_mlp::Mlp>,
+        load: load_neural::<genopred_mlp::Mlp>,
     },
 ];
 

@@ -45,11 +45,16 @@ pub fn write_predictions(path: &Path, folds: &[FoldResult]) -> Result<()> {
 /// `DIR/folds/rRR-fFFF.history.csv`.
 pub fn write_history(dir: &Path, fold: &FoldResult) -> Result<()> {
     let path = dir.join("folds").join(format!("r{:02}-f{:03}.history.csv", fold.repeat, fold.fold));
+    write_history_csv(&path, &fold.history)
+}
+
+/// Writes a training history (`epoch,train_loss,val_loss,val_metric,lr`) atomically to `path`.
+pub fn write_history_csv(path: &Path, history: &[genopred_core::EpochRecord]) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    for record in &fold.history {
+    for record in history {
         w.serialize(record)?;
     }
-    write_atomic(&path, &w.into_inner().context("serialising history")?)?;
+    write_atomic(path, &w.into_inner().context("serialising history")?)?;
     Ok(())
 }
 

@@ -148,6 +148,76 @@ pub fn run_fold(dataset: &Dataset, fold: &Fold, model: &mut dyn Predictor, optio
     })
 }
 
+/// A model fitted once on every sample of a dataset, for predicting new samples
+/// (`genopred train`).
+#[derive(Debug, Clone)]
+pub struct FinalFit {
+    /// The markers QC kept (fitted on every sample; the model sees only these).
+    pub qc: MarkerQc,
+    /// Mean dosage of each kept marker over every sample (what absent markers are imputed with).
+    pub marker_means: Vec<f64>,
+    /// Samples the model was fitted on.
+    pub n_fit: usize,
+    /// Samples held out for early stopping.
+    pub n_valid: usize,
+    /// What the model reported about its fit.
+    pub fit: FitInfo,
+    /// Per-epoch history (neural models).
+    pub history: Vec<EpochRecord>,
+    /// Metrics on the samples the model was fitted on: in-sample, optimistic, for sanity checks
+    /// only (cross-validation measures accuracy).
+    pub train_metrics: Metrics,
+    /// Metrics on the early-stopping subset (seen by early stopping, so also optimistic).
+    pub valid_metrics: Option<Metrics>,
+    /// Wall time of QC and fit.
+    pub seconds: f64,
+}
+
+/// Fits `model` on every sample of `dataset`, as a cross-validation fold would be fitted on its
+/// training rows: QC on all samples, a validation subset for models with early stopping, then the
+/// fit. The seeds are derived from `options.seed` apart from every fold's.
+pub fn fit_final(dataset: &Dataset, model: &mut dyn Predictor, options: &CvOptions) -> Result<FinalFit> {
+    let started = Instant::now();
+    let name = model.name().to_string();
+    let model_err = |e: crate::predictor::ModelError| CoreError::Data(format!("model {name} failed: {e}"));
+    let all: Vec<usize> = (0..dataset.len()).collect();
+    let (fit_rows, valid_rows) = if model.wants_validation() {
+        validation_split(&all, options.valid_fraction, derive_seed(options.seed, &[0, 0, 0x56]))?
+    } else {
+        (all.clone(), Vec::new())
+    };
+    let qc = MarkerQc::fit(&dataset.geno, &all, &options.qc)?;
+    let geno = dataset.geno.select_markers(&qc.kept);
+    let marker_means = crate::qc::MarkerStats::compute(&geno, &all).mean;
+    let pick = |rows: &[usize]| rows.iter().map(|&r| dataset.y[r]).collect::<Vec<f64>>();
+    let (y_fit, y_valid) = (pick(&fit_rows), pick(&valid_rows));
+    let train = TrainSet { geno: &geno, rows: &fit_rows, y: &y_fit };
+    let valid = TrainSet { geno: &geno, rows: &valid_rows, y: &y_valid };
+    let context = FitContext { seed: derive_seed(options.seed, &[0, 0, 0x4d]), genotyped_rows: &all };
+    let fit = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
+    let history = model.take_history();
+    let metrics_of = |rows: &[usize], y: &[f64]| -> Result<Metrics> {
+        let p = model.predict(&geno, rows).map_err(model_err)?;
+        if p.len() != rows.len() || p.iter().any(|v| !v.is_finite()) {
+            return Err(CoreError::Numerical(format!("model {name} returned a non-finite prediction")));
+        }
+        Ok(Metrics::compute(y, &p, options.ndcg_top))
+    };
+    let train_metrics = metrics_of(&fit_rows, &y_fit)?;
+    let valid_metrics = if valid_rows.len() >= 2 { Some(metrics_of(&valid_rows, &y_valid)?) } else { None };
+    Ok(FinalFit {
+        qc,
+        marker_means,
+        n_fit: fit_rows.len(),
+        n_valid: valid_rows.len(),
+        fit,
+        history,
+        train_metrics,
+        valid_metrics,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
 /// Mean ± sd over folds, and the metrics of all test predictions pooled (one per repeat, averaged).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CvSummary {

@@ -5,6 +5,7 @@
 //! **Architecture invariant:** this crate knows nothing of burn; models depend on it, never the
 //! other way round.
 
+pub mod align;
 pub mod cv;
 pub mod dataset;
 pub mod encoding;

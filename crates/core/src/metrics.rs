@@ -98,17 +98,29 @@ pub fn ndcg(obs: &[f64], pred: &[f64], top_fraction: f64) -> f64 {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Metrics {
     /// Pearson r.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub pearson: f64,
     /// Spearman rho.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub spearman: f64,
     /// Mean squared error.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub mse: f64,
     /// Mean absolute error.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub mae: f64,
     /// Coefficient of determination.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub r2: f64,
     /// NDCG at the top fraction.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub ndcg: f64,
+}
+
+/// JSON has no NaN: serde_json writes it as `null` (an undefined correlation of constant
+/// predictions), and this reads `null` back as NaN, so such records can be read back.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Metrics {
@@ -189,6 +201,18 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn undefined_metrics_survive_a_json_round_trip() {
+        // Constant predictions: the correlations are undefined (NaN, written as null).
+        let m = Metrics::compute(&[1.0, 2.0, 3.0], &[5.0, 5.0, 5.0], 0.5);
+        assert!(m.pearson.is_nan());
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(json.contains("\"pearson\":null"), "{json}");
+        let back: Metrics = serde_json::from_str(&json).unwrap();
+        assert!(back.pearson.is_nan());
+        assert_eq!(back.mse, m.mse);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The burn-free trait every predictor meets — GBLUP and every neural model alike — so that one
 //! cross-validation runner, one CLI and one report serve them all.
 
+use std::path::Path;
+
 use crate::genotype::GenotypeMatrix;
 
 /// A model's error, boxed so that each model crate keeps its own error enum.
@@ -78,5 +80,19 @@ pub trait Predictor {
     /// epochs). Taken, so the runner can store it once.
     fn take_history(&mut self) -> Vec<EpochRecord> {
         Vec::new()
+    }
+
+    /// Writes the fitted state (weights, encodings, scalings) into the existing folder `dir`, so
+    /// that the model's loader can rebuild a predictor that predicts exactly as this one does.
+    fn save(&self, _dir: &Path) -> Result<(), ModelError> {
+        Err(format!("model {} cannot be saved", self.name()).into())
+    }
+
+    /// Whether a missing call is replaced by the training mean dosage (true for every dosage or
+    /// PCA encoding and GBLUP). Models with another rule (DLGWAS's one-hot "missing" class) say
+    /// false, and markers absent from a new file are then filled with the genotype class nearest
+    /// the training mean instead of being marked missing.
+    fn mean_imputes_missing(&self) -> bool {
+        true
     }
 }

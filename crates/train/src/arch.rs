@@ -63,6 +63,9 @@ pub trait Architecture: 'static {
     type Input: Clone + std::fmt::Debug + Serialize + DeserializeOwned;
     /// The network.
     type Net: Network;
+    /// Whether the encoding replaces a missing call by the training mean dosage. One-hot
+    /// encodings with a "missing" class say false (see [`genopred_core::Predictor::mean_imputes_missing`]).
+    const MEAN_IMPUTES_MISSING: bool = true;
 
     /// The defaults.
     fn default_config() -> Self::Config;

@@ -161,12 +161,8 @@ pub fn check_round_trip<A: Architecture>(config: &A::Config, device: &Device, n_
 
     let (geno, y) = simulated(50, n_markers, 9);
     let (model, run) = fit_once::<A>(config, device, &geno, &y, 5);
-    let fitted = model.fitted().expect("fitted");
-    let weights = dir.path().join("weights.bpk");
-    model.save_weights(&weights).expect("save weights");
-    let input_json = serde_json::to_string(&fitted.input).expect("input encoding to JSON");
-    let input: A::Input = serde_json::from_str(&input_json).expect("input encoding from JSON");
-    let loaded = NeuralPredictor::<A>::load(resolved, input, fitted.scaling, &weights, device.clone()).expect("load");
+    genopred_core::Predictor::save(&model, dir.path()).expect("save model");
+    let loaded = NeuralPredictor::<A>::load_dir(resolved, dir.path(), device.clone()).expect("load");
     let test: Vec<usize> = (50 * 8 / 10..50).collect();
     assert_eq!(
         loaded.predict(&geno, &test).expect("predict"),

@@ -13,6 +13,13 @@ use crate::trainer::{TrainData, predict_batches, train};
 
 static DEVICE_RNG: Mutex<()> = Mutex::new(());
 
+/// The network's weights in a saved model folder (burnpack, backend-independent).
+pub const WEIGHTS_FILE: &str = "weights.bpk";
+/// The fitted input encoding (means, scalings, PCA loadings), JSON.
+pub const INPUT_FILE: &str = "input.json";
+/// The trait's standardisation, JSON.
+pub const SCALING_FILE: &str = "scaling.json";
+
 /// Serialises the use of burn's device RNG.
 ///
 /// burn seeds one process-wide generator per backend (`device.seed`), which draws initial weights
@@ -121,6 +128,18 @@ impl<A: Architecture> NeuralPredictor<A> {
         Ok(model)
     }
 
+    /// Reads a model saved by [`Predictor::save`] from `dir` (`weights.bpk`, `input.json`,
+    /// `scaling.json`) onto `device`, which need not be the backend it was trained on.
+    pub fn load_dir(config: A::Config, dir: &Path, device: Device) -> Result<Self, TrainError> {
+        fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainError> {
+            let bytes = std::fs::read(path).map_err(|e| TrainError::Io(format!("reading {}: {e}", path.display())))?;
+            serde_json::from_slice(&bytes).map_err(|e| TrainError::Io(format!("{}: {e}", path.display())))
+        }
+        let input: A::Input = read_json(&dir.join(INPUT_FILE))?;
+        let scaling: TargetScaling = read_json(&dir.join(SCALING_FILE))?;
+        Self::load(config, input, scaling, &dir.join(WEIGHTS_FILE), device)
+    }
+
     fn encode_checked(input: &A::Input, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Encoded, TrainError> {
         let x = A::encode(input, geno, rows)?;
         if x.n != rows.len() || x.data.len() != x.n * x.width() || (x.channels, x.length) != A::input_shape(input) {
@@ -203,5 +222,21 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
 
     fn take_history(&mut self) -> Vec<EpochRecord> {
         std::mem::take(&mut self.history)
+    }
+
+    fn save(&self, dir: &Path) -> Result<(), ModelError> {
+        let fitted = self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: save before fit", A::NAME)))?;
+        self.save_weights(&dir.join(WEIGHTS_FILE))?;
+        let write = |name: &str, bytes: Vec<u8>| {
+            let path = dir.join(name);
+            genopred_core::output::write_atomic(&path, &bytes)
+        };
+        write(INPUT_FILE, serde_json::to_vec(&fitted.input)?)?;
+        write(SCALING_FILE, serde_json::to_vec_pretty(&fitted.scaling)?)?;
+        Ok(())
+    }
+
+    fn mean_imputes_missing(&self) -> bool {
+        A::MEAN_IMPUTES_MISSING
     }
 }

@@ -5,16 +5,15 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use genopred_core::Dataset;
 use genopred_core::cv::{self, Fold};
 use genopred_core::evaluation::{CvOptions, run_fold, summarise};
 use genopred_core::output::{sha256_file, write_atomic};
-use genopred_core::qc::{QcConfig, filter_samples};
-use genopred_core::readers::plink::PlinkPaths;
-use genopred_core::{Dataset, GenotypeFormat};
+use genopred_core::qc::filter_samples;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::backend;
-use crate::inputs::{GenoArgs, PhenoArgs};
+use crate::inputs::{GenoArgs, PhenoArgs, QcArgs};
 use crate::registry::{self, BuildOptions};
 use crate::report::{RunSummary, read_fold, table, write_fold, write_history, write_predictions, write_summary};
 
@@ -49,15 +48,8 @@ pub struct CvArgs {
     /// Fraction of each training fold held out for early stopping (models that use it).
     #[arg(long, default_value_t = 0.1)]
     valid_fraction: f64,
-    /// Drop markers with minor-allele frequency below this (fitted per training fold).
-    #[arg(long, default_value_t = QcConfig::default().min_maf)]
-    min_maf: f64,
-    /// Drop markers with a larger fraction of missing calls (fitted per training fold).
-    #[arg(long, default_value_t = QcConfig::default().max_marker_missing)]
-    max_marker_missing: f64,
-    /// Drop samples with a larger fraction of missing calls.
-    #[arg(long, default_value_t = QcConfig::default().max_sample_missing)]
-    max_sample_missing: f64,
+    #[command(flatten)]
+    qc: QcArgs,
     /// NDCG's k as a fraction of each test fold.
     #[arg(long, default_value_t = 0.1)]
     ndcg_top: f64,
@@ -99,12 +91,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
     if !(args.ndcg_top > 0.0 && args.ndcg_top <= 1.0) {
         bail!("--ndcg-top must be within (0, 1], got {}", args.ndcg_top);
     }
-    let qc = QcConfig {
-        min_maf: args.min_maf,
-        max_marker_missing: args.max_marker_missing,
-        max_sample_missing: args.max_sample_missing,
-    };
-    qc.check()?;
+    let qc = args.qc.config()?;
     let options = CvOptions { qc, valid_fraction: args.valid_fraction, ndcg_top: args.ndcg_top, seed: args.seed };
     if !(0.0..1.0).contains(&options.valid_fraction) {
         bail!("--valid-fraction must be within [0, 1), got {}", options.valid_fraction);
@@ -138,7 +125,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
         "cpu (f64, faer; no deep-learning backend)".into()
     };
     let pheno_sha = sha256_file(pheno.path())?;
-    let geno_sha = geno_hashes(args, read_report.format)?;
+    let geno_sha = args.geno.hashes(read_report.format)?;
     // Everything that decides a fold's result; `--resume` reuses folds only when it matches.
     let settings = serde_json::json!({
         "genopred_version": env!("CARGO_PKG_VERSION"),
@@ -302,15 +289,4 @@ fn make_folds(args: &CvArgs, dataset: &Dataset) -> Result<(Vec<Fold>, serde_json
     }
     let folds = cv::repeated_kfold(dataset.len(), args.folds, args.repeats, args.seed)?;
     Ok((folds, serde_json::json!({ "kind": "kfold", "k": args.folds, "repeats": args.repeats })))
-}
-
-/// SHA-256 of every file that makes up the genotype input.
-fn geno_hashes(args: &CvArgs, format: GenotypeFormat) -> Result<serde_json::Value> {
-    Ok(match format {
-        GenotypeFormat::Plink => {
-            let p = PlinkPaths::from_any(&args.geno.geno);
-            serde_json::json!({ "bed": sha256_file(&p.bed)?, "bim": sha256_file(&p.bim)?, "fam": sha256_file(&p.fam)? })
-        }
-        _ => serde_json::json!(sha256_file(&args.geno.geno)?),
-    })
 }

@@ -2,3 +2,5 @@
 
 pub mod cv;
 pub mod info;
+pub mod predict;
+pub mod train;

@@ -116,6 +116,8 @@ impl Architecture for Dlgwas {
     type Config = DlgwasConfig;
     type Input = OneHotEncoder;
     type Net = DlgwasNet;
+    // A missing call is its own one-hot class, as in the original.
+    const MEAN_IMPUTES_MISSING: bool = false;
 
     fn default_config() -> DlgwasConfig {
         DlgwasConfig::new()

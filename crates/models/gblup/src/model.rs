@@ -152,7 +152,27 @@ impl Gblup {
     pub fn fitted(&self) -> Option<&FittedGblup> {
         self.fitted.as_ref()
     }
+
+    /// Reads a model saved by [`Predictor::save`] from `dir` (`gblup.json`).
+    pub fn load(config: GblupConfig, dir: &std::path::Path) -> Result<Self, GblupError> {
+        let path = dir.join(SAVED_FILE);
+        let bytes = std::fs::read(&path).map_err(|e| GblupError::Usage(format!("reading {}: {e}", path.display())))?;
+        let fitted: FittedGblup =
+            serde_json::from_slice(&bytes).map_err(|e| GblupError::Usage(format!("{}: {e}", path.display())))?;
+        if fitted.effects.len() != fitted.encoder.n_markers() {
+            return Err(GblupError::Usage(format!(
+                "{}: {} marker effects but {} marker means",
+                path.display(),
+                fitted.effects.len(),
+                fitted.encoder.n_markers()
+            )));
+        }
+        Ok(Gblup { config, fitted: Some(fitted) })
+    }
 }
+
+/// The fitted state in a saved model folder: centring, intercept and marker effects (JSON).
+pub const SAVED_FILE: &str = "gblup.json";
 
 impl Predictor for Gblup {
     fn name(&self) -> &str {
@@ -181,5 +201,11 @@ impl Predictor for Gblup {
     fn predict(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError> {
         let fitted = self.fitted.as_ref().ok_or_else(|| GblupError::Usage("predict called before fit".into()))?;
         Ok(fitted.predict(geno, rows)?)
+    }
+
+    fn save(&self, dir: &std::path::Path) -> Result<(), ModelError> {
+        let fitted = self.fitted.as_ref().ok_or_else(|| GblupError::Usage("save called before fit".into()))?;
+        genopred_core::output::write_atomic(&dir.join(SAVED_FILE), &serde_json::to_vec(fitted)?)?;
+        Ok(())
     }
 }

@@ -181,6 +181,14 @@ fn predicts_held_out_samples_better_than_the_mean() {
     let obs: Vec<f64> = test.iter().map(|&i| y_all[i]).collect();
     let r = genopred_core::metrics::pearson(&obs, &pred);
     assert!(r > 0.4, "held-out r = {r}");
+    // Saved and loaded, it predicts identically; a folder without the file is an error.
+    let dir = tempfile::tempdir().unwrap();
+    model.save(dir.path()).unwrap();
+    let loaded = Gblup::load(GblupConfig::default(), dir.path()).unwrap();
+    assert_eq!(loaded.predict(&geno, &test).unwrap(), pred);
+    let empty = tempfile::tempdir().unwrap();
+    assert!(Gblup::load(GblupConfig::default(), empty.path()).unwrap_err().to_string().contains("gblup.json"));
+    assert!(Gblup::default().save(dir.path()).is_err(), "save before fit");
 }
 
 #[test]

@@ -1,0 +1,163 @@
+//! `genopred train`: fit one model on every phenotyped sample and save it as a self-contained
+//! folder that `genopred predict` applies to new genotypes.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use genopred_core::Dataset;
+use genopred_core::evaluation::{CvOptions, fit_final};
+use genopred_core::output::{sha256_file, write_atomic};
+use genopred_core::qc::filter_samples;
+
+use crate::backend;
+use crate::inputs::{GenoArgs, PhenoArgs, QcArgs};
+use crate::model_dir::{self, MANIFEST, MARKERS, Manifest};
+use crate::registry::{self, BuildOptions, STATE_DIR};
+use crate::report::write_history_csv;
+
+/// Arguments of `genopred train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    geno: GenoArgs,
+    #[command(flatten)]
+    pheno: PhenoArgs,
+    /// Trait (phenotype column) to predict.
+    #[arg(long = "trait", value_name = "NAME")]
+    trait_name: String,
+    /// Model to train (see `genopred models`).
+    #[arg(long, default_value = "gblup")]
+    model: String,
+    /// Model settings (TOML) overriding the defaults, as for `genopred cv`.
+    #[arg(long, value_name = "FILE.toml")]
+    config: Option<PathBuf>,
+    /// Seed of every random choice (validation subset, initial weights, shuffles, dropout).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Fraction of the samples held out for early stopping (models that use it).
+    #[arg(long, default_value_t = 0.1)]
+    valid_fraction: f64,
+    #[command(flatten)]
+    qc: QcArgs,
+    /// Deep-learning backend for neural models (see `genopred models`). The saved model
+    /// predicts on any backend.
+    #[arg(long, default_value = backend::default_name())]
+    backend: String,
+    /// Replace the model folder if it exists.
+    #[arg(long)]
+    force: bool,
+    /// Model folder to create.
+    #[arg(long, value_name = "MODEL_DIR")]
+    out: PathBuf,
+}
+
+/// Trains and saves the model.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let entry = registry::find(&args.model)?;
+    let device = backend::device(&args.backend)?;
+    let build = BuildOptions { config: args.config.as_deref(), device: &device };
+    let mut built = (entry.build)(&build).with_context(|| {
+        format!(
+            "configuring model {}{}",
+            entry.name,
+            args.config.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default()
+        )
+    })?;
+    let qc = args.qc.config()?;
+    if !(0.0..1.0).contains(&args.valid_fraction) {
+        bail!("--valid-fraction must be within [0, 1), got {}", args.valid_fraction);
+    }
+    let options = CvOptions { qc, valid_fraction: args.valid_fraction, seed: args.seed, ..CvOptions::default() };
+    model_dir::check_destination(&args.out, args.force)?;
+
+    let (geno_all, read_report) = args.geno.read()?;
+    let (kept_rows, removed) = filter_samples(&geno_all, qc.max_sample_missing);
+    if !removed.is_empty() {
+        eprintln!("sample QC: removed {} sample(s) with missing rate > {}", removed.len(), qc.max_sample_missing);
+    }
+    let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
+    let pheno = args.pheno.read()?.context("--pheno is required to train")?;
+    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.trait_name, None)?;
+    eprintln!(
+        "matched: {} of {} genotyped and {} phenotyped samples; {} without '{}'; training on {}",
+        matched.matched, matched.genotyped, matched.phenotyped, matched.missing_trait, args.trait_name, matched.used
+    );
+
+    let fitted = fit_final(&dataset, built.model.as_mut(), &options)?;
+    let kept_markers = dataset.geno.select_markers(&fitted.qc.kept).markers().to_vec();
+
+    let tmp = model_dir::staging(&args.out)?;
+    let result = (|| -> Result<()> {
+        let state = tmp.join(STATE_DIR);
+        std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+        built.model.save(&state).map_err(|e| anyhow::anyhow!("saving the {} model: {e}", entry.name))?;
+        write_atomic(&tmp.join("config.toml"), built.config_toml.as_bytes())?;
+        model_dir::write_markers(&tmp.join(MARKERS), &kept_markers, &fitted.marker_means)?;
+        if !fitted.history.is_empty() {
+            write_history_csv(&tmp.join("history.csv"), &fitted.history)?;
+        }
+        let (backend_name, backend_description) = if built.neural {
+            (args.backend.to_ascii_lowercase(), backend::describe(&args.backend.to_ascii_lowercase()))
+        } else {
+            ("cpu".to_string(), "cpu (f64, faer; no deep-learning backend)".to_string())
+        };
+        let manifest = Manifest {
+            format: model_dir::FORMAT,
+            genopred_version: env!("CARGO_PKG_VERSION").into(),
+            model: entry.name.into(),
+            r#trait: args.trait_name.clone(),
+            seed: args.seed,
+            backend: backend_name,
+            backend_description,
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            command: std::env::args().collect(),
+            inputs: serde_json::json!({
+                "geno": { "path": args.geno.geno, "format": read_report.format,
+                          "sha256": args.geno.hashes(read_report.format)? },
+                "pheno": { "path": pheno.path(), "sha256": sha256_file(pheno.path())? },
+            }),
+            matching: serde_json::to_value(&matched)?,
+            n_samples: dataset.len(),
+            n_fit: fitted.n_fit,
+            n_valid: fitted.n_valid,
+            n_markers: kept_markers.len(),
+            qc: fitted.qc.report.clone(),
+            options,
+            fit: fitted.fit.clone(),
+            train_metrics: fitted.train_metrics,
+            valid_metrics: fitted.valid_metrics,
+            fit_seconds: fitted.seconds,
+            files: model_dir::hash_files(&tmp)?,
+        };
+        write_atomic(&tmp.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
+        model_dir::commit(&tmp, &args.out)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result?;
+
+    let m = &fitted.train_metrics;
+    eprintln!(
+        "trained {} on {} samples ({} fitted, {} for early stopping) and {} of {} markers in {:.1} s",
+        entry.name,
+        dataset.len(),
+        fitted.n_fit,
+        fitted.n_valid,
+        kept_markers.len(),
+        dataset.geno.n_markers(),
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "in-sample r = {:.3}{} (optimistic: `genopred cv` measures accuracy on unseen samples)",
+        m.pearson,
+        fitted.valid_metrics.map(|v| format!(", early-stopping subset r = {:.3}", v.pearson)).unwrap_or_default()
+    );
+    eprintln!("wrote model to {}", args.out.display());
+    Ok(())
+}
