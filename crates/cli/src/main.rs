@@ -29,6 +29,9 @@ enum Command {
     Train(Box<commands::train::TrainArgs>),
     /// Predict new genotypes with a saved model (markers aligned by id or position).
     Predict(Box<commands::predict::PredictArgs>),
+    /// Which markers a model relies on: saliency or marker effects, single-marker tests,
+    /// Manhattan plots.
+    Importance(Box<commands::importance::ImportanceArgs>),
     /// List the models this build knows.
     Models,
 }
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Info(args) => commands::info::run(&args),
         Command::Cv(args) => commands::cv::run(&args),
         Command::Train(args) => commands::train::run(&args),
+        Command::Importance(args) => commands::importance::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Models => {
             for (name, about) in registry::MODELS.iter().map(|m| (m.name, m.about)) {

@@ -61,6 +61,9 @@ pub struct FoldResult {
     pub n_test: usize,
     /// Markers kept by this fold's QC.
     pub n_markers: usize,
+    /// Their indices in the dataset's genotype matrix (what `predict` and `saliency` see).
+    #[serde(skip)]
+    pub kept: Vec<usize>,
     /// Pearson r, Spearman rho, MSE, MAE, R², NDCG (flattened into the fold's record).
     #[serde(flatten)]
     pub metrics: Metrics,
@@ -139,6 +142,7 @@ pub fn run_fold(dataset: &Dataset, fold: &Fold, model: &mut dyn Predictor, optio
         n_valid: valid_rows.len(),
         n_test: fold.test.len(),
         n_markers: qc.kept.len(),
+        kept: qc.kept,
         metrics: m,
         seconds: started.elapsed().as_secs_f64(),
         qc: qc.report,

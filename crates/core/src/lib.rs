@@ -12,6 +12,7 @@ pub mod encoding;
 pub mod error;
 pub mod evaluation;
 pub mod genotype;
+pub mod gwas;
 pub mod metrics;
 pub mod output;
 pub mod phenotype;
@@ -23,7 +24,7 @@ pub use dataset::{Dataset, MatchReport};
 pub use error::{CoreError, Result};
 pub use genotype::{GenotypeMatrix, Marker};
 pub use phenotype::{PhenoOptions, Phenotypes};
-pub use predictor::{EpochRecord, FitContext, FitInfo, ModelError, Predictor, TrainSet};
+pub use predictor::{EpochRecord, FitContext, FitInfo, ModelError, Predictor, SaliencyOptions, TrainSet};
 pub use readers::{GenotypeFormat, read_genotypes};
 
 #[cfg(test)]

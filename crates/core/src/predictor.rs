@@ -51,6 +51,24 @@ pub struct EpochRecord {
     pub lr: f64,
 }
 
+/// How input gradients are taken for marker saliency.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SaliencyOptions {
+    /// SmoothGrad: average the gradient over this many noisy copies of each input (0 = the plain
+    /// gradient, DLGWAS's saliency map).
+    pub smoothgrad: usize,
+    /// SmoothGrad's noise sd as a fraction of the input's range (Smilkov et al. 2017: 0.1–0.2).
+    pub noise: f64,
+    /// Seed of the noise.
+    pub seed: u64,
+}
+
+impl Default for SaliencyOptions {
+    fn default() -> Self {
+        SaliencyOptions { smoothgrad: 0, noise: 0.15, seed: 0 }
+    }
+}
+
 /// A genomic predictor.
 ///
 /// `fit` sees the training rows and, when the model asks for one, a validation subset carved out
@@ -94,5 +112,23 @@ pub trait Predictor {
     /// the training mean instead of being marked missing.
     fn mean_imputes_missing(&self) -> bool {
         true
+    }
+
+    /// Per-sample marker saliency of a fitted model: `|∂ prediction / ∂ dosage|` for each of
+    /// `rows` and each marker, row-major (`rows × markers`), in trait units per allele copy.
+    /// `None` for models without input gradients.
+    fn saliency(
+        &self,
+        _geno: &GenotypeMatrix,
+        _rows: &[usize],
+        _options: &SaliencyOptions,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        Ok(None)
+    }
+
+    /// Additive marker effects of a fitted linear model (trait units per allele copy), `None` for
+    /// models that have none.
+    fn marker_effects(&self) -> Option<Vec<f64>> {
+        None
     }
 }

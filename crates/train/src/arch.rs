@@ -81,6 +81,15 @@ pub trait Architecture: 'static {
     fn input_shape(input: &Self::Input) -> (usize, usize);
     /// Builds a freshly initialised network for inputs of `shape`, drawing from `device`'s RNG.
     fn build(config: &Self::Config, shape: (usize, usize), device: &Device) -> Self::Net;
+    /// Maps `∂ prediction / ∂ input` (`n × channels × length`, the encoded input's layout) to
+    /// per-marker saliency `|∂ prediction / ∂ dosage|` (`n × markers`). The default takes, per
+    /// marker, the largest absolute gradient over the channels (DLGWAS's rule), for inputs whose
+    /// length is the marker count and whose value moves one for one with the dosage. Encodings
+    /// that rescale dosages or project them (PCA) override it with the exact chain rule.
+    fn marker_saliency(input: &Self::Input, grad: &[f32], n: usize) -> Vec<f32> {
+        let (channels, length) = Self::input_shape(input);
+        crate::saliency::max_over_channels(grad, n, channels, length)
+    }
     /// What to report about the fitted encoding (components kept, which rows PCA saw ...).
     fn describe_input(_input: &Self::Input) -> serde_json::Value {
         serde_json::Value::Null

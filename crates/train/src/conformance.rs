@@ -170,4 +170,79 @@ pub fn check_round_trip<A: Architecture>(config: &A::Config, device: &Device, n_
         "{}: reloaded predictions differ",
         A::NAME
     );
+    check_saliency::<A>(&model, &loaded, &geno, &test);
+}
+
+/// A model trained and saved on one backend loads on another (`to`) and predicts the same, up to
+/// f32 rounding (the backends order their sums differently).
+pub fn check_cross_backend<A: Architecture>(config: &A::Config, from: &Device, to: &Device, n_markers: usize) {
+    let (geno, y) = simulated(50, n_markers, 9);
+    let (model, run) = fit_once::<A>(config, from, &geno, &y, 5);
+    let dir = tempfile::tempdir().expect("temp dir");
+    genopred_core::Predictor::save(&model, dir.path()).expect("save model");
+    let loaded =
+        NeuralPredictor::<A>::load_dir(config.clone(), dir.path(), to.clone()).expect("load on the other backend");
+    let test: Vec<usize> = (50 * 8 / 10..50).collect();
+    let there = loaded.predict(&geno, &test).expect("predict on the other backend");
+    let sd = model.fitted().expect("fitted").scaling.sd;
+    for (a, b) in there.iter().zip(&run.predictions) {
+        assert!((a - b).abs() <= 1e-4 * sd, "{}: {a} on {to:?} but {b} on {from:?}", A::NAME);
+    }
+}
+
+/// Marker saliency: one finite value ≥ 0 per test sample and marker, the same after reloading,
+/// and — for inputs whose channels move with the dosage (not one-hot) — equal to finite
+/// differences of the predictions, which checks each model's chain rule back to the dosages
+/// (through standardisation, or DNNGP's PCA).
+pub fn check_saliency<A: Architecture>(
+    model: &NeuralPredictor<A>,
+    loaded: &NeuralPredictor<A>,
+    geno: &GenotypeMatrix,
+    rows: &[usize],
+) {
+    let options = genopred_core::SaliencyOptions::default();
+    let sal = model.saliency(geno, rows, &options).expect("saliency").expect("neural models have saliency");
+    let m = geno.n_markers();
+    assert_eq!(sal.len(), rows.len() * m, "{}: saliency shape", A::NAME);
+    assert!(sal.iter().all(|v| v.is_finite() && *v >= 0.0), "{}: saliency finite and >= 0", A::NAME);
+    assert!(sal.iter().any(|v| *v > 0.0), "{}: saliency all zero", A::NAME);
+    assert_eq!(loaded.saliency(geno, rows, &options).unwrap().unwrap(), sal, "{}: reloaded saliency", A::NAME);
+    let fitted = model.fitted().expect("fitted");
+    if A::input_shape(&fitted.input).0 != 1 {
+        return;
+    }
+    let scale = sal.iter().fold(0f32, |a, &b| a.max(b));
+    // Heterozygous calls, so that both one-sided differences exist.
+    let points: Vec<(usize, usize)> = (0..rows.len())
+        .flat_map(|i| (0..m).step_by(7).map(move |j| (i, j)))
+        .filter(|&(i, j)| geno.code(rows[i], j) == 100)
+        .take(12)
+        .collect();
+    assert!(points.len() >= 6, "{}: too few heterozygous calls to check", A::NAME);
+    for (i, j) in points {
+        let (r, c) = (rows[i], 100u8);
+        {
+            let with = |code: u8| -> f64 {
+                let mut codes = geno.row(r).to_vec();
+                codes[j] = code;
+                let one = GenotypeMatrix::new(vec!["x".into()], geno.markers().to_vec(), codes).expect("one sample");
+                model.predict(&one, &[0]).expect("predict")[0]
+            };
+            // One-sided differences over the smallest step (0.01 copies): the networks are
+            // piecewise linear, and the gradient is the slope of the piece the sample sits on,
+            // which one side's step may leave at a ReLU kink, but not both.
+            let step = 0.01;
+            let here = with(c);
+            let slopes = [(with(c + 1) - here) / step, (here - with(c - 1)) / step];
+            // The network's output is f32 (standardised trait): a few of its ulps are noise.
+            let t = fitted.scaling;
+            let floor = (8.0 * f64::from(f32::EPSILON) * ((here - t.mean).abs() + t.sd) / step) as f32;
+            let s = sal[i * m + j];
+            assert!(
+                slopes.iter().any(|fd| ((fd.abs() as f32) - s).abs() <= 0.05 * s + 0.02 * scale + floor),
+                "{}: saliency {s} but one-sided finite differences {slopes:?} (sample {r}, marker {j})",
+                A::NAME
+            );
+        }
+    }
 }

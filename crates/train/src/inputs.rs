@@ -1,7 +1,7 @@
 //! Input encodings and checks several architectures share.
 
 use genopred_core::GenotypeMatrix;
-use genopred_core::encoding::DosageEncoder;
+use genopred_core::encoding::{DosageEncoder, Scaling};
 
 use crate::arch::Encoded;
 use crate::error::TrainError;
@@ -27,6 +27,20 @@ pub fn encode_dosage(
 ) -> Result<Encoded, TrainError> {
     check_markers(model, input.n_markers(), geno)?;
     Ok(Encoded { data: input.transform_f32(geno, rows), n: rows.len(), channels: 1, length: input.n_markers() })
+}
+
+/// Saliency of a one-channel dosage input: `|∂ŷ/∂z| · ∂z/∂dosage`, where standardisation
+/// divides the dosage by the training sd (raw and centred inputs move one for one).
+pub fn dosage_saliency(input: &DosageEncoder, grad: &[f32], n: usize) -> Vec<f32> {
+    let m = input.n_markers();
+    let mut out = Vec::with_capacity(n * m);
+    for i in 0..n {
+        out.extend(grad[i * m..(i + 1) * m].iter().zip(&input.sds).map(|(&g, &sd)| match input.scaling {
+            Scaling::Standardised => (f64::from(g.abs()) / sd) as f32,
+            Scaling::Raw | Scaling::Centred => g.abs(),
+        }));
+    }
+    out
 }
 
 /// What a dosage input reports in the run's summary.

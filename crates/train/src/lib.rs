@@ -16,6 +16,7 @@ pub mod inputs;
 pub mod layers;
 pub mod predictor;
 pub mod progress;
+pub mod saliency;
 pub mod trainer;
 
 pub use arch::{Architecture, Encoded, InputContext, Network};

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use burn::prelude::*;
-use genopred_core::{EpochRecord, FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, TrainSet};
+use genopred_core::{
+    EpochRecord, FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, SaliencyOptions, TrainSet,
+};
 
 use crate::arch::{Architecture, Encoded, InputContext};
 use crate::error::TrainError;
@@ -238,5 +240,33 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
 
     fn mean_imputes_missing(&self) -> bool {
         A::MEAN_IMPUTES_MISSING
+    }
+
+    fn saliency(
+        &self,
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        options: &SaliencyOptions,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        let fitted =
+            self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: saliency before fit", A::NAME)))?;
+        let x = Self::encode_checked(&fitted.input, geno, rows)?;
+        let batch = A::train_config(&self.config).batch_size.max(256);
+        let grad = crate::saliency::input_gradients(&fitted.net, &x, batch, &self.device, options)?;
+        let mut per_marker = A::marker_saliency(&fitted.input, &grad, rows.len());
+        if per_marker.len() != rows.len() * geno.n_markers() {
+            return Err(TrainError::Usage(format!(
+                "{}: marker_saliency returned {} values for {} samples × {} markers",
+                A::NAME,
+                per_marker.len(),
+                rows.len(),
+                geno.n_markers()
+            ))
+            .into());
+        }
+        // Back to trait units: the network predicts the standardised trait.
+        let sd = fitted.scaling.sd as f32;
+        per_marker.iter_mut().for_each(|v| *v *= sd);
+        Ok(Some(per_marker))
     }
 }

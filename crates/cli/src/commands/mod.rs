@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod cv;
+pub mod importance;
 pub mod info;
 pub mod predict;
 pub mod train;

@@ -15,7 +15,7 @@ use genopred_core::encoding::{DosageEncoder, Scaling};
 use genopred_train::config::check_rate;
 use genopred_train::dropout;
 use genopred_train::init::{WeightInit, conv1d, linear};
-use genopred_train::inputs::{check_counts, describe_dosage, encode_dosage};
+use genopred_train::inputs::{check_counts, describe_dosage, dosage_saliency, encode_dosage};
 use genopred_train::{Architecture, Encoded, InputContext, Monitor, Network, OptimizerKind, TrainConfig, TrainError};
 
 /// DeepGS hyperparameters; the defaults are the DeepGS R package's (v1.2, `DeepGS()` and its
@@ -171,6 +171,10 @@ impl Architecture for DeepGs {
         }
     }
 
+    fn marker_saliency(input: &DosageEncoder, grad: &[f32], n: usize) -> Vec<f32> {
+        dosage_saliency(input, grad, n)
+    }
+
     fn describe_input(input: &DosageEncoder) -> serde_json::Value {
         describe_dosage(input)
     }
@@ -204,6 +208,16 @@ mod tests {
         conformance::check_determinism::<DeepGs>(&quick().with_train(quick().train.with_epochs(3)), &device, 120);
         conformance::check_loss_falls::<DeepGs>(&quick(), &device, 120);
         conformance::check_round_trip::<DeepGs>(&quick().with_train(quick().train.with_epochs(2)), &device, 120);
+        // burn's ndarray backend is deprecated for running models, but it is a second CPU
+        // backend that builds everywhere: saved models must load on it.
+        #[allow(deprecated)]
+        let ndarray = Device::ndarray();
+        conformance::check_cross_backend::<DeepGs>(
+            &quick().with_train(quick().train.with_epochs(2)),
+            &device,
+            &ndarray,
+            120,
+        );
     }
 
     #[test]

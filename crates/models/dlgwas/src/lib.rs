@@ -233,5 +233,15 @@ mod tests {
         let learnable = quick().with_dropout(0.1).with_train(quick().train.with_learning_rate(3e-3));
         conformance::check_loss_falls::<Dlgwas>(&learnable, &device, 80);
         conformance::check_round_trip::<Dlgwas>(&quick().with_train(quick().train.with_epochs(2)), &device, 80);
+        // burn's ndarray backend is deprecated for running models, but it is a second CPU
+        // backend that builds everywhere: saved models must load on it.
+        #[allow(deprecated)]
+        let ndarray = Device::ndarray();
+        conformance::check_cross_backend::<Dlgwas>(
+            &quick().with_train(quick().train.with_epochs(2)),
+            &device,
+            &ndarray,
+            80,
+        );
     }
 }

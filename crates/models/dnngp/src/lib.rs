@@ -258,6 +258,23 @@ impl Architecture for Dnngp {
         }
     }
 
+    /// The scores are `s = (x − μ) L`, so `∂ŷ/∂x_j = Σ_c ∂ŷ/∂s_c · L_jc`, exactly: the
+    /// projection is linear. Saliency is its absolute value.
+    fn marker_saliency(input: &DnngpInput, grad: &[f32], n: usize) -> Vec<f32> {
+        let k = input.pca.n_components;
+        let m = input.pca.centre.n_markers();
+        let loadings = &input.pca.loadings;
+        let mut out = vec![0f32; n * m];
+        for i in 0..n {
+            let g = &grad[i * k..(i + 1) * k];
+            for j in 0..m {
+                let d: f64 = loadings[j * k..(j + 1) * k].iter().zip(g).map(|(l, &gc)| l * f64::from(gc)).sum();
+                out[i * m + j] = d.abs() as f32;
+            }
+        }
+        out
+    }
+
     fn describe_input(input: &DnngpInput) -> serde_json::Value {
         serde_json::json!({
             "encoding": "pca",
@@ -305,6 +322,16 @@ mod tests {
         conformance::check_determinism::<Dnngp>(&q.clone().with_train(q.train.clone().with_epochs(3)), &device, 60);
         conformance::check_loss_falls::<Dnngp>(&q, &device, 60);
         conformance::check_round_trip::<Dnngp>(&q.clone().with_train(q.train.clone().with_epochs(2)), &device, 60);
+        // burn's ndarray backend is deprecated for running models, but it is a second CPU
+        // backend that builds everywhere: saved models must load on it.
+        #[allow(deprecated)]
+        let ndarray = Device::ndarray();
+        conformance::check_cross_backend::<Dnngp>(
+            &q.clone().with_train(q.train.clone().with_epochs(2)),
+            &device,
+            &ndarray,
+            60,
+        );
     }
 
     #[test]

@@ -203,6 +203,10 @@ impl Predictor for Gblup {
         Ok(fitted.predict(geno, rows)?)
     }
 
+    fn marker_effects(&self) -> Option<Vec<f64>> {
+        self.fitted.as_ref().map(|f| f.effects.clone())
+    }
+
     fn save(&self, dir: &std::path::Path) -> Result<(), ModelError> {
         let fitted = self.fitted.as_ref().ok_or_else(|| GblupError::Usage("save called before fit".into()))?;
         genopred_core::output::write_atomic(&dir.join(SAVED_FILE), &serde_json::to_vec(fitted)?)?;

@@ -11,7 +11,7 @@ use genopred_core::encoding::{DosageEncoder, Scaling};
 use genopred_train::config::check_rate;
 use genopred_train::dropout;
 use genopred_train::init::{WeightInit, l2, linear};
-use genopred_train::inputs::{check_counts, describe_dosage, encode_dosage};
+use genopred_train::inputs::{check_counts, describe_dosage, dosage_saliency, encode_dosage};
 use genopred_train::{Architecture, Encoded, InputContext, Network, TrainConfig, TrainError};
 
 /// MLP hyperparameters.
@@ -100,6 +100,10 @@ impl Architecture for Mlp {
         }
     }
 
+    fn marker_saliency(input: &DosageEncoder, grad: &[f32], n: usize) -> Vec<f32> {
+        dosage_saliency(input, grad, n)
+    }
+
     fn describe_input(input: &DosageEncoder) -> serde_json::Value {
         describe_dosage(input)
     }
@@ -126,5 +130,15 @@ mod tests {
         conformance::check_determinism::<Mlp>(&q.clone().with_train(q.train.clone().with_epochs(3)), &device, 80);
         conformance::check_loss_falls::<Mlp>(&q, &device, 80);
         conformance::check_round_trip::<Mlp>(&q.clone().with_train(q.train.clone().with_epochs(2)), &device, 80);
+        // burn's ndarray backend is deprecated for running models, but it is a second CPU
+        // backend that builds everywhere: saved models must load on it.
+        #[allow(deprecated)]
+        let ndarray = Device::ndarray();
+        conformance::check_cross_backend::<Mlp>(
+            &q.clone().with_train(q.train.clone().with_epochs(2)),
+            &device,
+            &ndarray,
+            80,
+        );
     }
 }

@@ -1,0 +1,391 @@
+//! `genopred importance`: which markers a model relies on. Neural models: saliency
+//! `|∂ŷ/∂dosage|` of every test sample over cross-validation folds (DLGWAS's maps, SmoothGrad as
+//! an option). GBLUP: the rrBLUP-equivalent marker effects. Beside them, single-marker
+//! regressions with principal components as covariates (`gwas.csv`), the rank correlation of the
+//! two, Manhattan plots of both, and recall of known causal markers when they are given.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use genopred_core::evaluation::{CvOptions, run_fold, summarise};
+use genopred_core::gwas::marker_tests;
+use genopred_core::metrics::spearman;
+use genopred_core::output::{sha256_file, write_atomic};
+use genopred_core::qc::{MarkerQc, filter_samples};
+use genopred_core::{Dataset, Marker, SaliencyOptions, cv};
+use genopred_plot::{ManhattanPoint, manhattan};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::backend;
+use crate::inputs::{GenoArgs, PhenoArgs, QcArgs};
+use crate::registry::{self, BuildOptions};
+
+/// Arguments of `genopred importance`.
+#[derive(Debug, Args)]
+pub struct ImportanceArgs {
+    #[command(flatten)]
+    geno: GenoArgs,
+    #[command(flatten)]
+    pheno: PhenoArgs,
+    /// Trait (phenotype column).
+    #[arg(long = "trait", value_name = "NAME")]
+    trait_name: String,
+    /// Model (see `genopred models`).
+    #[arg(long, default_value = "gblup")]
+    model: String,
+    /// Number of cross-validation folds; saliency is taken on each fold's test samples.
+    #[arg(long, default_value_t = 5, conflicts_with = "folds_file")]
+    folds: usize,
+    /// Folds from a file with columns `id,fold` instead.
+    #[arg(long, value_name = "FILE")]
+    folds_file: Option<PathBuf>,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Fraction of each training fold held out for early stopping.
+    #[arg(long, default_value_t = 0.1)]
+    valid_fraction: f64,
+    #[command(flatten)]
+    qc: QcArgs,
+    /// Model settings (TOML) overriding the defaults.
+    #[arg(long, value_name = "FILE.toml")]
+    config: Option<PathBuf>,
+    /// SmoothGrad: average each sample's gradient over this many noisy copies of its input
+    /// (0: the plain gradient, as DLGWAS computes it).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    smoothgrad: usize,
+    /// SmoothGrad's noise sd as a fraction of the input's range.
+    #[arg(long, default_value_t = SaliencyOptions::default().noise)]
+    smoothgrad_noise: f64,
+    /// Principal components used as covariates in the single-marker tests.
+    #[arg(long, default_value_t = 5)]
+    gwas_pcs: usize,
+    /// How many top markers the plots label.
+    #[arg(long, default_value_t = 10)]
+    label_top: usize,
+    /// File of known causal marker ids (one per line; simulations): report recall@k.
+    #[arg(long, value_name = "FILE")]
+    causal: Option<PathBuf>,
+    /// Deep-learning backend for neural models.
+    #[arg(long, default_value = backend::default_name())]
+    backend: String,
+    /// Output folder.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+/// One line of `importance.csv`.
+#[derive(Debug, serde::Serialize)]
+struct ImportanceRow<'a> {
+    marker: &'a str,
+    chrom: &'a str,
+    pos: u64,
+    score: Option<f64>,
+    rank: Option<usize>,
+    /// Neural models: median saliency over samples. GBLUP: the signed effect.
+    #[serde(rename = "median")]
+    median: Option<f64>,
+    #[serde(rename = "effect")]
+    effect: Option<f64>,
+    /// How many test samples (neural) or folds (GBLUP) the score averages.
+    n: usize,
+}
+
+/// One line of `gwas.csv`.
+#[derive(Debug, serde::Serialize)]
+struct GwasRow<'a> {
+    marker: &'a str,
+    chrom: &'a str,
+    pos: u64,
+    beta: Option<f64>,
+    se: Option<f64>,
+    t: Option<f64>,
+    p: Option<f64>,
+    score: Option<f64>,
+    rank: Option<usize>,
+}
+
+/// Ranks (1 = highest) of the finite scores; `None` elsewhere. Ties keep file order.
+fn ranks(scores: &[Option<f64>]) -> Vec<Option<usize>> {
+    let mut order: Vec<usize> = (0..scores.len()).filter(|&j| scores[j].is_some_and(f64::is_finite)).collect();
+    order.sort_by(|&a, &b| scores[b].unwrap_or(f64::NAN).total_cmp(&scores[a].unwrap_or(f64::NAN)));
+    let mut out = vec![None; scores.len()];
+    for (k, &j) in order.iter().enumerate() {
+        out[j] = Some(k + 1);
+    }
+    out
+}
+
+/// Fraction of `causal` markers ranked within the top `k`.
+fn recall_at(ranks: &[Option<usize>], causal: &[usize], k: usize) -> f64 {
+    if causal.is_empty() {
+        return f64::NAN;
+    }
+    causal.iter().filter(|&&j| ranks[j].is_some_and(|r| r <= k)).count() as f64 / causal.len() as f64
+}
+
+fn median(values: &mut [f32]) -> f64 {
+    values.sort_by(f32::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 { f64::from(values[n / 2]) } else { (f64::from(values[n / 2 - 1]) + f64::from(values[n / 2])) / 2.0 }
+}
+
+/// Runs the analysis and writes `importance.csv`, `gwas.csv`, `importance.json` and the plots.
+pub fn run(args: &ImportanceArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let entry = registry::find(&args.model)?;
+    let device = backend::device(&args.backend)?;
+    let build = BuildOptions { config: args.config.as_deref(), device: &device };
+    let built = (entry.build)(&build).with_context(|| format!("configuring model {}", entry.name))?;
+    let qc = args.qc.config()?;
+    if !(0.0..1.0).contains(&args.valid_fraction) {
+        bail!("--valid-fraction must be within [0, 1), got {}", args.valid_fraction);
+    }
+    if !(args.smoothgrad_noise > 0.0 && args.smoothgrad_noise.is_finite()) {
+        bail!("--smoothgrad-noise must be > 0, got {}", args.smoothgrad_noise);
+    }
+    let options = CvOptions { qc, valid_fraction: args.valid_fraction, seed: args.seed, ..CvOptions::default() };
+    let (geno_all, read_report) = args.geno.read()?;
+    let (kept_rows, removed) = filter_samples(&geno_all, qc.max_sample_missing);
+    let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
+    let pheno = args.pheno.read()?.context("--pheno is required")?;
+    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.trait_name, None)?;
+    eprintln!("matched: {} samples with genotypes and '{}'", matched.used, args.trait_name);
+    let markers = dataset.geno.markers().to_vec();
+    let m = markers.len();
+    let causal = match &args.causal {
+        Some(path) => Some(read_causal(path, &markers)?),
+        None => None,
+    };
+    let folds = match &args.folds_file {
+        Some(path) => cv::folds_from_file(path, dataset.ids())?,
+        None => cv::repeated_kfold(dataset.len(), args.folds, 1, args.seed)?,
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+
+    // Per marker: saliency of every test sample (neural), or the effect per fold (GBLUP).
+    let mut values: Vec<Vec<f32>> = vec![Vec::new(); m];
+    let mut effects: Vec<Vec<f64>> = vec![Vec::new(); m];
+    let saliency_options =
+        SaliencyOptions { smoothgrad: args.smoothgrad, noise: args.smoothgrad_noise, seed: args.seed ^ 0x534d_4f4f };
+    let bar = ProgressBar::new(folds.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} folds ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{} importance", entry.name));
+    let mut results = Vec::with_capacity(folds.len());
+    for fold in &folds {
+        let mut model = (entry.build)(&build)?.model;
+        let result = run_fold(&dataset, fold, model.as_mut(), &options)?;
+        let fold_geno = dataset.geno.select_markers(&result.kept);
+        let mk = result.kept.len();
+        if let Some(sal) = model
+            .saliency(&fold_geno, &fold.test, &saliency_options)
+            .map_err(|e| anyhow::anyhow!("saliency of {} on fold {}: {e}", entry.name, fold.label))?
+        {
+            for i in 0..fold.test.len() {
+                for (jj, &j) in result.kept.iter().enumerate() {
+                    values[j].push(sal[i * mk + jj]);
+                }
+            }
+        } else if let Some(e) = model.marker_effects() {
+            for (jj, &j) in result.kept.iter().enumerate() {
+                effects[j].push(e[jj]);
+            }
+        } else {
+            bail!("model {} has neither input gradients nor marker effects", entry.name);
+        }
+        results.push(result);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let cv_summary = summarise(&results, options.ndcg_top);
+    let (method, scores, column): (&str, Vec<Option<f64>>, Vec<Option<f64>>) = if values.iter().any(|v| !v.is_empty()) {
+        let method = if args.smoothgrad > 0 { "smoothgrad" } else { "saliency" };
+        let scores = values
+            .iter()
+            .map(|v| (!v.is_empty()).then(|| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64))
+            .collect();
+        let medians = values.iter_mut().map(|v| (!v.is_empty()).then(|| median(v))).collect();
+        (method, scores, medians)
+    } else {
+        let mean_effect: Vec<Option<f64>> =
+            effects.iter().map(|e| (!e.is_empty()).then(|| e.iter().sum::<f64>() / e.len() as f64)).collect();
+        ("marker_effects", mean_effect.iter().map(|e| e.map(f64::abs)).collect(), mean_effect)
+    };
+    let counts: Vec<usize> = (0..m).map(|j| values[j].len().max(effects[j].len())).collect();
+    let importance_ranks = ranks(&scores);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for j in 0..m {
+        let neural = method != "marker_effects";
+        w.serialize(ImportanceRow {
+            marker: &markers[j].id,
+            chrom: &markers[j].chrom,
+            pos: markers[j].pos,
+            score: scores[j],
+            rank: importance_ranks[j],
+            median: if neural { column[j] } else { None },
+            effect: if neural { None } else { column[j] },
+            n: counts[j],
+        })?;
+    }
+    write_atomic(&args.out.join("importance.csv"), &w.into_inner().context("serialising importance")?)?;
+
+    // Single-marker tests on every sample with the trait (a description of the data, not an
+    // evaluation), after the same marker QC.
+    let all: Vec<usize> = (0..dataset.len()).collect();
+    let gwas_qc = MarkerQc::fit(&dataset.geno, &all, &qc)?;
+    let gwas = marker_tests(&dataset.geno.select_markers(&gwas_qc.kept), &all, &dataset.y, args.gwas_pcs)?;
+    let mut gwas_by_marker = vec![None; m];
+    for (jj, &j) in gwas_qc.kept.iter().enumerate() {
+        gwas_by_marker[j] = gwas.tests[jj];
+    }
+    let gwas_scores: Vec<Option<f64>> = gwas_by_marker.iter().map(|t| t.map(|t| t.score)).collect();
+    let gwas_ranks = ranks(&gwas_scores);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for j in 0..m {
+        let t = gwas_by_marker[j];
+        w.serialize(GwasRow {
+            marker: &markers[j].id,
+            chrom: &markers[j].chrom,
+            pos: markers[j].pos,
+            beta: t.map(|t| t.beta),
+            se: t.map(|t| t.se),
+            t: t.map(|t| t.t),
+            p: t.map(|t| t.p),
+            score: gwas_scores[j],
+            rank: gwas_ranks[j],
+        })?;
+    }
+    write_atomic(&args.out.join("gwas.csv"), &w.into_inner().context("serialising gwas")?)?;
+
+    let both: Vec<usize> = (0..m).filter(|&j| scores[j].is_some() && gwas_scores[j].is_some()).collect();
+    let rho = spearman(
+        &both.iter().map(|&j| scores[j].unwrap_or(0.0)).collect::<Vec<_>>(),
+        &both.iter().map(|&j| gwas_scores[j].unwrap_or(0.0)).collect::<Vec<_>>(),
+    );
+    let recall = causal.as_ref().map(|c| {
+        let ks = [c.len(), 2 * c.len(), 5 * c.len()];
+        let at = |r: &[Option<usize>]| ks.iter().map(|&k| (format!("{k}"), serde_json::json!(recall_at(r, c, k)))).collect::<serde_json::Map<_, _>>();
+        serde_json::json!({
+            "causal": c.len(),
+            "chance_at_k": ks.iter().map(|&k| (format!("{k}"), serde_json::json!((k as f64 / m as f64).min(1.0)))).collect::<serde_json::Map<_, _>>(),
+            "importance": at(&importance_ranks),
+            "gwas": at(&gwas_ranks),
+        })
+    });
+
+    let point = |j: usize, s: Option<f64>| ManhattanPoint {
+        chrom: markers[j].chrom.clone(),
+        pos: markers[j].pos,
+        score: s.unwrap_or(f64::NAN),
+        label: markers[j].id.clone(),
+    };
+    let y_desc = match method {
+        "marker_effects" => "|marker effect| (trait units per allele)",
+        _ => "mean |∂prediction/∂dosage|",
+    };
+    manhattan(
+        &(0..m).map(|j| point(j, scores[j])).collect::<Vec<_>>(),
+        &format!("{}: {} for {}", entry.name, method.replace('_', " "), args.trait_name),
+        y_desc,
+        args.label_top,
+        &args.out.join("importance.png"),
+        &args.out.join("importance.svg"),
+    )?;
+    manhattan(
+        &(0..m).map(|j| point(j, gwas_scores[j])).collect::<Vec<_>>(),
+        &format!("single-marker tests ({} PCs) for {}", gwas.pcs, args.trait_name),
+        "-log10 p",
+        args.label_top,
+        &args.out.join("gwas.png"),
+        &args.out.join("gwas.svg"),
+    )?;
+
+    let report = serde_json::json!({
+        "genopred_version": env!("CARGO_PKG_VERSION"),
+        "command": std::env::args().collect::<Vec<_>>(),
+        "model": entry.name,
+        "model_config": built.config,
+        "backend": if built.neural { backend::describe(&args.backend) } else { "cpu (f64, faer)".into() },
+        "trait": args.trait_name,
+        "method": method,
+        "smoothgrad": if args.smoothgrad > 0 { serde_json::json!(saliency_options) } else { serde_json::Value::Null },
+        "folds": folds.len(),
+        "seed": args.seed,
+        "cv_metrics": cv_summary.metrics,
+        "gwas": { "samples": gwas.n, "pcs": gwas.pcs, "df": gwas.df, "markers_tested": gwas.tests.iter().flatten().count() },
+        "spearman_importance_vs_gwas": rho,
+        "markers_compared": both.len(),
+        "recall": recall,
+        "inputs": {
+            "geno": { "path": args.geno.geno, "format": read_report.format, "sha256": args.geno.hashes(read_report.format)? },
+            "pheno": { "path": pheno.path(), "sha256": sha256_file(pheno.path())? },
+        },
+        "wall_seconds": started.elapsed().as_secs_f64(),
+    });
+    write_atomic(&args.out.join("importance.json"), &serde_json::to_vec_pretty(&report)?)?;
+
+    let top: Vec<&str> = {
+        let mut order: Vec<usize> = (0..m).filter(|&j| importance_ranks[j].is_some()).collect();
+        order.sort_by_key(|&j| importance_ranks[j]);
+        order.iter().take(5).map(|&j| markers[j].id.as_str()).collect()
+    };
+    println!(
+        "{} {} over {} folds (CV r = {:.3}); top markers: {}",
+        entry.name,
+        method.replace('_', " "),
+        folds.len(),
+        cv_summary.metrics.pearson.mean,
+        top.join(", ")
+    );
+    println!(
+        "rank correlation with single-marker tests ({} PCs): Spearman {rho:.3} over {} markers",
+        gwas.pcs,
+        both.len()
+    );
+    if let (Some(c), Some(r)) = (&causal, &recall) {
+        let k = c.len();
+        println!(
+            "recall@{k} of the {k} causal markers: importance {:.2}, single-marker tests {:.2} (chance {:.3})",
+            r["importance"][format!("{k}")].as_f64().unwrap_or(f64::NAN),
+            r["gwas"][format!("{k}")].as_f64().unwrap_or(f64::NAN),
+            k as f64 / m as f64
+        );
+    }
+    eprintln!("wrote importance.csv, gwas.csv, importance.json and plots (PNG, SVG) to {}", args.out.display());
+    Ok(())
+}
+
+/// Reads marker ids (one per line, `#` comments) and returns their indices; unknown ids are an
+/// error naming the line.
+fn read_causal(path: &Path, markers: &[Marker]) -> Result<Vec<usize>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let index: std::collections::HashMap<&str, usize> =
+        markers.iter().enumerate().map(|(j, m)| (m.id.as_str(), j)).collect();
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (line_no, line) in text.lines().enumerate() {
+        let id = line.split('#').next().unwrap_or("").trim();
+        if id.is_empty() {
+            continue;
+        }
+        let Some(&j) = index.get(id) else {
+            bail!("{}: line {}: marker '{id}' is not in the genotype file", path.display(), line_no + 1);
+        };
+        if seen.insert(j) {
+            out.push(j);
+        }
+    }
+    if out.is_empty() {
+        bail!("{}: no marker ids", path.display());
+    }
+    Ok(out)
+}
