@@ -36,6 +36,52 @@ pub struct PhenoArgs {
     pub pheno_missing: Vec<String>,
 }
 
+/// What every command that fits a model reads: the data, the trait, the model and its settings.
+#[derive(Debug, Clone, Args)]
+pub struct FitArgs {
+    #[command(flatten)]
+    pub geno: GenoArgs,
+    #[command(flatten)]
+    pub pheno: PhenoArgs,
+    /// Trait (phenotype column) to predict.
+    #[arg(long = "trait", value_name = "NAME")]
+    pub trait_name: String,
+    /// Model (see `genopred models`).
+    #[arg(long, default_value = "gblup")]
+    pub model: String,
+    /// Model settings (TOML) overriding the defaults; the resolved settings are saved as
+    /// `config.toml` next to the results, which `--config` reads back.
+    #[arg(long, value_name = "FILE.toml")]
+    pub config: Option<PathBuf>,
+    /// Seed of every random choice (folds, validation subsets, initial weights, shuffles, dropout).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Fraction of the training samples held out for early stopping (models that use it).
+    #[arg(long, default_value_t = 0.1)]
+    pub valid_fraction: f64,
+    #[command(flatten)]
+    pub qc: QcArgs,
+    /// Deep-learning backend for neural models (see `genopred models`).
+    #[arg(long, default_value = crate::backend::default_name())]
+    pub backend: String,
+}
+
+impl FitArgs {
+    /// QC thresholds, validation fraction and seed, range-checked (`ndcg_top` as given).
+    pub fn options(&self, ndcg_top: f64) -> Result<genopred_core::evaluation::CvOptions> {
+        let qc = self.qc.config()?;
+        if !(0.0..1.0).contains(&self.valid_fraction) {
+            anyhow::bail!("--valid-fraction must be within [0, 1), got {}", self.valid_fraction);
+        }
+        Ok(genopred_core::evaluation::CvOptions { qc, valid_fraction: self.valid_fraction, ndcg_top, seed: self.seed })
+    }
+
+    /// ` from FILE` when `--config` was given, for error context.
+    pub fn config_origin(&self) -> String {
+        self.config.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default()
+    }
+}
+
 /// Quality-control thresholds (marker filters are fitted on training samples only).
 #[derive(Debug, Clone, Args)]
 pub struct QcArgs {

@@ -7,13 +7,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use genopred_core::Dataset;
 use genopred_core::cv::{self, Fold};
-use genopred_core::evaluation::{CvOptions, run_fold, summarise};
+use genopred_core::evaluation::{run_fold, summarise};
 use genopred_core::output::{sha256_file, write_atomic};
 use genopred_core::qc::filter_samples;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::backend;
-use crate::inputs::{GenoArgs, PhenoArgs, QcArgs};
+use crate::inputs::FitArgs;
 use crate::registry::{self, BuildOptions};
 use crate::report::{RunSummary, read_fold, table, write_fold, write_history, write_predictions, write_summary};
 
@@ -21,15 +21,7 @@ use crate::report::{RunSummary, read_fold, table, write_fold, write_history, wri
 #[derive(Debug, Args)]
 pub struct CvArgs {
     #[command(flatten)]
-    geno: GenoArgs,
-    #[command(flatten)]
-    pheno: PhenoArgs,
-    /// Trait (phenotype column) to predict.
-    #[arg(long = "trait", value_name = "NAME")]
-    trait_name: String,
-    /// Model to cross-validate (see `genopred models`).
-    #[arg(long, default_value = "gblup")]
-    model: String,
+    fit: FitArgs,
     /// Number of folds of k-fold cross-validation.
     #[arg(long, default_value_t = 10, conflicts_with_all = ["folds_file", "group_by"])]
     folds: usize,
@@ -42,14 +34,6 @@ pub struct CvArgs {
     /// Repeat k-fold with independent shuffles.
     #[arg(long, default_value_t = 1)]
     repeats: usize,
-    /// Seed of every random choice (fold shuffles, validation subsets, model initialisation).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Fraction of each training fold held out for early stopping (models that use it).
-    #[arg(long, default_value_t = 0.1)]
-    valid_fraction: f64,
-    #[command(flatten)]
-    qc: QcArgs,
     /// NDCG's k as a fraction of each test fold.
     #[arg(long, default_value_t = 0.1)]
     ndcg_top: f64,
@@ -57,18 +41,11 @@ pub struct CvArgs {
     /// several processes or machines. The folds are the same as in the full run.
     #[arg(long, value_name = "N")]
     only_fold: Vec<usize>,
-    /// Model settings (TOML) overriding the defaults; the resolved settings are saved as
-    /// `DIR/config.toml`, which `--config` reads back.
-    #[arg(long, value_name = "FILE.toml")]
-    config: Option<PathBuf>,
     /// Continue an interrupted run in DIR: folds already finished there are read back instead of
     /// rerun, provided DIR was started with the same data, model, settings and seed. The results
     /// equal those of an uninterrupted run.
     #[arg(long)]
     resume: bool,
-    /// Deep-learning backend for neural models (see `genopred models`).
-    #[arg(long, default_value = backend::default_name())]
-    backend: String,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -77,12 +54,12 @@ pub struct CvArgs {
 /// Runs the cross-validation and writes the results.
 pub fn run(args: &CvArgs) -> Result<()> {
     let started = Instant::now();
-    let entry = registry::find(&args.model)?;
-    let device = backend::device(&args.backend)?;
-    let build = BuildOptions { config: args.config.as_deref(), device: &device };
+    let entry = registry::find(&args.fit.model)?;
+    let device = backend::device(&args.fit.backend)?;
+    let build = BuildOptions { config: args.fit.config.as_deref(), device: &device };
     let built = (entry.build)(&build)
-        .with_context(|| format!("configuring model {}{}", entry.name, config_origin(args.config.as_deref())))?;
-    if args.pheno.pheno.is_none() {
+        .with_context(|| format!("configuring model {}{}", entry.name, args.fit.config_origin()))?;
+    if args.fit.pheno.pheno.is_none() {
         bail!("--pheno is required for cross-validation");
     }
     if args.repeats > 1 && (args.folds_file.is_some() || args.group_by.is_some()) {
@@ -91,23 +68,25 @@ pub fn run(args: &CvArgs) -> Result<()> {
     if !(args.ndcg_top > 0.0 && args.ndcg_top <= 1.0) {
         bail!("--ndcg-top must be within (0, 1], got {}", args.ndcg_top);
     }
-    let qc = args.qc.config()?;
-    let options = CvOptions { qc, valid_fraction: args.valid_fraction, ndcg_top: args.ndcg_top, seed: args.seed };
-    if !(0.0..1.0).contains(&options.valid_fraction) {
-        bail!("--valid-fraction must be within [0, 1), got {}", options.valid_fraction);
-    }
+    let options = args.fit.options(args.ndcg_top)?;
+    let qc = options.qc;
 
-    let (geno_all, read_report) = args.geno.read()?;
+    let (geno_all, read_report) = args.fit.geno.read()?;
     let (kept_rows, removed) = filter_samples(&geno_all, qc.max_sample_missing);
     if !removed.is_empty() {
         eprintln!("sample QC: removed {} sample(s) with missing rate > {}", removed.len(), qc.max_sample_missing);
     }
     let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
-    let pheno = args.pheno.read()?.context("--pheno is required")?;
-    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.trait_name, args.group_by.as_deref())?;
+    let pheno = args.fit.pheno.read()?.context("--pheno is required")?;
+    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.fit.trait_name, args.group_by.as_deref())?;
     eprintln!(
         "matched: {} of {} genotyped and {} phenotyped samples; {} without '{}'; using {}",
-        matched.matched, matched.genotyped, matched.phenotyped, matched.missing_trait, args.trait_name, matched.used
+        matched.matched,
+        matched.genotyped,
+        matched.phenotyped,
+        matched.missing_trait,
+        args.fit.trait_name,
+        matched.used
     );
 
     let (mut folds, scheme) = make_folds(args, &dataset)?;
@@ -120,20 +99,20 @@ pub fn run(args: &CvArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     remove_stale_temporaries(&args.out);
     let backend_label = if built.neural {
-        backend::describe(&args.backend)
+        backend::describe(&args.fit.backend)
     } else {
         "cpu (f64, faer; no deep-learning backend)".into()
     };
     let pheno_sha = sha256_file(pheno.path())?;
-    let geno_sha = args.geno.hashes(read_report.format)?;
+    let geno_sha = args.fit.geno.hashes(read_report.format)?;
     // Everything that decides a fold's result; `--resume` reuses folds only when it matches.
     let settings = serde_json::json!({
         "genopred_version": env!("CARGO_PKG_VERSION"),
         "model": entry.name,
         "model_config": built.config,
         "backend": backend_label,
-        "trait": args.trait_name,
-        "seed": args.seed,
+        "trait": args.fit.trait_name,
+        "seed": args.fit.seed,
         "options": options,
         "scheme": scheme,
         "inputs": { "geno": geno_sha, "pheno": pheno_sha },
@@ -186,7 +165,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
         "command": std::env::args().collect::<Vec<_>>(),
         "wall_seconds": started.elapsed().as_secs_f64(),
         "inputs": {
-            "geno": { "path": args.geno.geno, "format": read_report.format, "sha256": geno_sha,
+            "geno": { "path": args.fit.geno.geno, "format": read_report.format, "sha256": geno_sha,
                       "skipped": read_report.vcf },
             "pheno": { "path": pheno.path(), "sha256": pheno_sha },
         },
@@ -203,10 +182,10 @@ pub fn run(args: &CvArgs) -> Result<()> {
         &args.out.join("summary.json"),
         &RunSummary {
             model: entry.name,
-            r#trait: &args.trait_name,
+            r#trait: &args.fit.trait_name,
             n_samples: dataset.len(),
             n_markers: dataset.geno.n_markers(),
-            seed: args.seed,
+            seed: args.fit.seed,
             folds: &results,
             metrics: &summary.metrics,
             pooled: &summary.pooled,
@@ -270,10 +249,6 @@ fn remove_stale_temporaries(dir: &std::path::Path) {
     }
 }
 
-fn config_origin(path: Option<&std::path::Path>) -> String {
-    path.map(|p| format!(" from {}", p.display())).unwrap_or_default()
-}
-
 fn make_folds(args: &CvArgs, dataset: &Dataset) -> Result<(Vec<Fold>, serde_json::Value)> {
     if let Some(path) = &args.folds_file {
         let folds = cv::folds_from_file(path, dataset.ids())?;
@@ -287,6 +262,6 @@ fn make_folds(args: &CvArgs, dataset: &Dataset) -> Result<(Vec<Fold>, serde_json
         let scheme = serde_json::json!({ "kind": "grouped", "column": column, "folds": folds.len() });
         return Ok((folds, scheme));
     }
-    let folds = cv::repeated_kfold(dataset.len(), args.folds, args.repeats, args.seed)?;
+    let folds = cv::repeated_kfold(dataset.len(), args.folds, args.repeats, args.fit.seed)?;
     Ok((folds, serde_json::json!({ "kind": "kfold", "k": args.folds, "repeats": args.repeats })))
 }

@@ -19,39 +19,20 @@ use genopred_plot::{ManhattanPoint, manhattan};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend;
-use crate::inputs::{GenoArgs, PhenoArgs, QcArgs};
+use crate::inputs::FitArgs;
 use crate::registry::{self, BuildOptions};
 
 /// Arguments of `genopred importance`.
 #[derive(Debug, Args)]
 pub struct ImportanceArgs {
     #[command(flatten)]
-    geno: GenoArgs,
-    #[command(flatten)]
-    pheno: PhenoArgs,
-    /// Trait (phenotype column).
-    #[arg(long = "trait", value_name = "NAME")]
-    trait_name: String,
-    /// Model (see `genopred models`).
-    #[arg(long, default_value = "gblup")]
-    model: String,
+    fit: FitArgs,
     /// Number of cross-validation folds; saliency is taken on each fold's test samples.
     #[arg(long, default_value_t = 5, conflicts_with = "folds_file")]
     folds: usize,
     /// Folds from a file with columns `id,fold` instead.
     #[arg(long, value_name = "FILE")]
     folds_file: Option<PathBuf>,
-    /// Seed of every random choice.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Fraction of each training fold held out for early stopping.
-    #[arg(long, default_value_t = 0.1)]
-    valid_fraction: f64,
-    #[command(flatten)]
-    qc: QcArgs,
-    /// Model settings (TOML) overriding the defaults.
-    #[arg(long, value_name = "FILE.toml")]
-    config: Option<PathBuf>,
     /// SmoothGrad: average each sample's gradient over this many noisy copies of its input
     /// (0: the plain gradient, as DLGWAS computes it).
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -68,9 +49,6 @@ pub struct ImportanceArgs {
     /// File of known causal marker ids (one per line; simulations): report recall@k.
     #[arg(long, value_name = "FILE")]
     causal: Option<PathBuf>,
-    /// Deep-learning backend for neural models.
-    #[arg(long, default_value = backend::default_name())]
-    backend: String,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -138,24 +116,22 @@ fn median(values: &mut [f32]) -> f64 {
 /// Runs the analysis and writes `importance.csv`, `gwas.csv`, `importance.json` and the plots.
 pub fn run(args: &ImportanceArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let entry = registry::find(&args.model)?;
-    let device = backend::device(&args.backend)?;
-    let build = BuildOptions { config: args.config.as_deref(), device: &device };
-    let built = (entry.build)(&build).with_context(|| format!("configuring model {}", entry.name))?;
-    let qc = args.qc.config()?;
-    if !(0.0..1.0).contains(&args.valid_fraction) {
-        bail!("--valid-fraction must be within [0, 1), got {}", args.valid_fraction);
-    }
+    let entry = registry::find(&args.fit.model)?;
+    let device = backend::device(&args.fit.backend)?;
+    let build = BuildOptions { config: args.fit.config.as_deref(), device: &device };
+    let built = (entry.build)(&build)
+        .with_context(|| format!("configuring model {}{}", entry.name, args.fit.config_origin()))?;
+    let options = args.fit.options(CvOptions::default().ndcg_top)?;
+    let qc = options.qc;
     if !(args.smoothgrad_noise > 0.0 && args.smoothgrad_noise.is_finite()) {
         bail!("--smoothgrad-noise must be > 0, got {}", args.smoothgrad_noise);
     }
-    let options = CvOptions { qc, valid_fraction: args.valid_fraction, seed: args.seed, ..CvOptions::default() };
-    let (geno_all, read_report) = args.geno.read()?;
+    let (geno_all, read_report) = args.fit.geno.read()?;
     let (kept_rows, removed) = filter_samples(&geno_all, qc.max_sample_missing);
     let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
-    let pheno = args.pheno.read()?.context("--pheno is required")?;
-    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.trait_name, None)?;
-    eprintln!("matched: {} samples with genotypes and '{}'", matched.used, args.trait_name);
+    let pheno = args.fit.pheno.read()?.context("--pheno is required")?;
+    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.fit.trait_name, None)?;
+    eprintln!("matched: {} samples with genotypes and '{}'", matched.used, args.fit.trait_name);
     let markers = dataset.geno.markers().to_vec();
     let m = markers.len();
     let causal = match &args.causal {
@@ -164,15 +140,18 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     };
     let folds = match &args.folds_file {
         Some(path) => cv::folds_from_file(path, dataset.ids())?,
-        None => cv::repeated_kfold(dataset.len(), args.folds, 1, args.seed)?,
+        None => cv::repeated_kfold(dataset.len(), args.folds, 1, args.fit.seed)?,
     };
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
 
     // Per marker: saliency of every test sample (neural), or the effect per fold (GBLUP).
     let mut values: Vec<Vec<f32>> = vec![Vec::new(); m];
     let mut effects: Vec<Vec<f64>> = vec![Vec::new(); m];
-    let saliency_options =
-        SaliencyOptions { smoothgrad: args.smoothgrad, noise: args.smoothgrad_noise, seed: args.seed ^ 0x534d_4f4f };
+    let saliency_options = SaliencyOptions {
+        smoothgrad: args.smoothgrad,
+        noise: args.smoothgrad_noise,
+        seed: args.fit.seed ^ 0x534d_4f4f,
+    };
     let bar = ProgressBar::new(folds.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} folds ({elapsed})")
@@ -294,7 +273,7 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     };
     manhattan(
         &(0..m).map(|j| point(j, scores[j])).collect::<Vec<_>>(),
-        &format!("{}: {} for {}", entry.name, method.replace('_', " "), args.trait_name),
+        &format!("{}: {} for {}", entry.name, method.replace('_', " "), args.fit.trait_name),
         y_desc,
         args.label_top,
         &args.out.join("importance.png"),
@@ -302,7 +281,7 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     )?;
     manhattan(
         &(0..m).map(|j| point(j, gwas_scores[j])).collect::<Vec<_>>(),
-        &format!("single-marker tests ({} PCs) for {}", gwas.pcs, args.trait_name),
+        &format!("single-marker tests ({} PCs) for {}", gwas.pcs, args.fit.trait_name),
         "-log10 p",
         args.label_top,
         &args.out.join("gwas.png"),
@@ -314,19 +293,19 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         "command": std::env::args().collect::<Vec<_>>(),
         "model": entry.name,
         "model_config": built.config,
-        "backend": if built.neural { backend::describe(&args.backend) } else { "cpu (f64, faer)".into() },
-        "trait": args.trait_name,
+        "backend": if built.neural { backend::describe(&args.fit.backend) } else { "cpu (f64, faer)".into() },
+        "trait": args.fit.trait_name,
         "method": method,
         "smoothgrad": if args.smoothgrad > 0 { serde_json::json!(saliency_options) } else { serde_json::Value::Null },
         "folds": folds.len(),
-        "seed": args.seed,
+        "seed": args.fit.seed,
         "cv_metrics": cv_summary.metrics,
         "gwas": { "samples": gwas.n, "pcs": gwas.pcs, "df": gwas.df, "markers_tested": gwas.tests.iter().flatten().count() },
         "spearman_importance_vs_gwas": rho,
         "markers_compared": both.len(),
         "recall": recall,
         "inputs": {
-            "geno": { "path": args.geno.geno, "format": read_report.format, "sha256": args.geno.hashes(read_report.format)? },
+            "geno": { "path": args.fit.geno.geno, "format": read_report.format, "sha256": args.fit.geno.hashes(read_report.format)? },
             "pheno": { "path": pheno.path(), "sha256": sha256_file(pheno.path())? },
         },
         "wall_seconds": started.elapsed().as_secs_f64(),

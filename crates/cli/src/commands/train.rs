@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use genopred_core::Dataset;
 use genopred_core::evaluation::{CvOptions, fit_final};
@@ -11,7 +11,7 @@ use genopred_core::output::{sha256_file, write_atomic};
 use genopred_core::qc::filter_samples;
 
 use crate::backend;
-use crate::inputs::{GenoArgs, PhenoArgs, QcArgs};
+use crate::inputs::FitArgs;
 use crate::model_dir::{self, MANIFEST, MARKERS, Manifest};
 use crate::registry::{self, BuildOptions, STATE_DIR};
 use crate::report::write_history_csv;
@@ -20,30 +20,7 @@ use crate::report::write_history_csv;
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[command(flatten)]
-    geno: GenoArgs,
-    #[command(flatten)]
-    pheno: PhenoArgs,
-    /// Trait (phenotype column) to predict.
-    #[arg(long = "trait", value_name = "NAME")]
-    trait_name: String,
-    /// Model to train (see `genopred models`).
-    #[arg(long, default_value = "gblup")]
-    model: String,
-    /// Model settings (TOML) overriding the defaults, as for `genopred cv`.
-    #[arg(long, value_name = "FILE.toml")]
-    config: Option<PathBuf>,
-    /// Seed of every random choice (validation subset, initial weights, shuffles, dropout).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Fraction of the samples held out for early stopping (models that use it).
-    #[arg(long, default_value_t = 0.1)]
-    valid_fraction: f64,
-    #[command(flatten)]
-    qc: QcArgs,
-    /// Deep-learning backend for neural models (see `genopred models`). The saved model
-    /// predicts on any backend.
-    #[arg(long, default_value = backend::default_name())]
-    backend: String,
+    fit: FitArgs,
     /// Replace the model folder if it exists.
     #[arg(long)]
     force: bool,
@@ -55,34 +32,31 @@ pub struct TrainArgs {
 /// Trains and saves the model.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let entry = registry::find(&args.model)?;
-    let device = backend::device(&args.backend)?;
-    let build = BuildOptions { config: args.config.as_deref(), device: &device };
-    let mut built = (entry.build)(&build).with_context(|| {
-        format!(
-            "configuring model {}{}",
-            entry.name,
-            args.config.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default()
-        )
-    })?;
-    let qc = args.qc.config()?;
-    if !(0.0..1.0).contains(&args.valid_fraction) {
-        bail!("--valid-fraction must be within [0, 1), got {}", args.valid_fraction);
-    }
-    let options = CvOptions { qc, valid_fraction: args.valid_fraction, seed: args.seed, ..CvOptions::default() };
+    let entry = registry::find(&args.fit.model)?;
+    let device = backend::device(&args.fit.backend)?;
+    let build = BuildOptions { config: args.fit.config.as_deref(), device: &device };
+    let mut built = (entry.build)(&build)
+        .with_context(|| format!("configuring model {}{}", entry.name, args.fit.config_origin()))?;
+    let options = args.fit.options(CvOptions::default().ndcg_top)?;
+    let qc = options.qc;
     model_dir::check_destination(&args.out, args.force)?;
 
-    let (geno_all, read_report) = args.geno.read()?;
+    let (geno_all, read_report) = args.fit.geno.read()?;
     let (kept_rows, removed) = filter_samples(&geno_all, qc.max_sample_missing);
     if !removed.is_empty() {
         eprintln!("sample QC: removed {} sample(s) with missing rate > {}", removed.len(), qc.max_sample_missing);
     }
     let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
-    let pheno = args.pheno.read()?.context("--pheno is required to train")?;
-    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.trait_name, None)?;
+    let pheno = args.fit.pheno.read()?.context("--pheno is required to train")?;
+    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.fit.trait_name, None)?;
     eprintln!(
         "matched: {} of {} genotyped and {} phenotyped samples; {} without '{}'; training on {}",
-        matched.matched, matched.genotyped, matched.phenotyped, matched.missing_trait, args.trait_name, matched.used
+        matched.matched,
+        matched.genotyped,
+        matched.phenotyped,
+        matched.missing_trait,
+        args.fit.trait_name,
+        matched.used
     );
 
     let fitted = fit_final(&dataset, built.model.as_mut(), &options)?;
@@ -99,7 +73,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             write_history_csv(&tmp.join("history.csv"), &fitted.history)?;
         }
         let (backend_name, backend_description) = if built.neural {
-            (args.backend.to_ascii_lowercase(), backend::describe(&args.backend.to_ascii_lowercase()))
+            (args.fit.backend.to_ascii_lowercase(), backend::describe(&args.fit.backend.to_ascii_lowercase()))
         } else {
             ("cpu".to_string(), "cpu (f64, faer; no deep-learning backend)".to_string())
         };
@@ -107,8 +81,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             format: model_dir::FORMAT,
             genopred_version: env!("CARGO_PKG_VERSION").into(),
             model: entry.name.into(),
-            r#trait: args.trait_name.clone(),
-            seed: args.seed,
+            r#trait: args.fit.trait_name.clone(),
+            seed: args.fit.seed,
             backend: backend_name,
             backend_description,
             created_unix: std::time::SystemTime::now()
@@ -117,8 +91,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 .unwrap_or(0),
             command: std::env::args().collect(),
             inputs: serde_json::json!({
-                "geno": { "path": args.geno.geno, "format": read_report.format,
-                          "sha256": args.geno.hashes(read_report.format)? },
+                "geno": { "path": args.fit.geno.geno, "format": read_report.format,
+                          "sha256": args.fit.geno.hashes(read_report.format)? },
                 "pheno": { "path": pheno.path(), "sha256": sha256_file(pheno.path())? },
             }),
             matching: serde_json::to_value(&matched)?,
