@@ -62,10 +62,9 @@ struct ImportanceRow<'a> {
     pos: u64,
     score: Option<f64>,
     rank: Option<usize>,
-    /// Neural models: median saliency over samples. GBLUP: the signed effect.
-    #[serde(rename = "median")]
+    /// Neural models: median saliency over samples.
     median: Option<f64>,
-    #[serde(rename = "effect")]
+    /// GBLUP: the signed effect (mean over folds).
     effect: Option<f64>,
     /// How many test samples (neural) or folds (GBLUP) the score averages.
     n: usize,
