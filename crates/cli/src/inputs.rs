@@ -76,10 +76,47 @@ impl FitArgs {
         Ok(genopred_core::evaluation::CvOptions { qc, valid_fraction: self.valid_fraction, ndcg_top, seed: self.seed })
     }
 
+    /// Reads the genotypes, drops samples failing sample QC, reads the phenotypes and matches
+    /// them with the trait (and `group_by` labels), printing what matched.
+    pub fn load(&self, max_sample_missing: f64, group_by: Option<&str>) -> Result<LoadedData> {
+        let (geno_all, read_report) = self.geno.read()?;
+        let (kept_rows, removed) = genopred_core::qc::filter_samples(&geno_all, max_sample_missing);
+        if !removed.is_empty() {
+            eprintln!("sample QC: removed {} sample(s) with missing rate > {max_sample_missing}", removed.len());
+        }
+        let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
+        let pheno = self.pheno.read()?.context("--pheno is required")?;
+        let (dataset, matched) = genopred_core::Dataset::assemble(&geno, &pheno, &self.trait_name, group_by)?;
+        eprintln!(
+            "matched: {} of {} genotyped and {} phenotyped samples; {} without '{}'; using {}",
+            matched.matched,
+            matched.genotyped,
+            matched.phenotyped,
+            matched.missing_trait,
+            self.trait_name,
+            matched.used
+        );
+        Ok(LoadedData { dataset, matched, read_report, pheno, removed })
+    }
+
     /// ` from FILE` when `--config` was given, for error context.
     pub fn config_origin(&self) -> String {
         self.config.as_ref().map(|p| format!(" from {}", p.display())).unwrap_or_default()
     }
+}
+
+/// The data a command fits on, as [`FitArgs::load`] read and matched it.
+pub struct LoadedData {
+    /// Genotypes and trait values of the samples used.
+    pub dataset: genopred_core::Dataset,
+    /// How ids matched.
+    pub matched: genopred_core::MatchReport,
+    /// What the genotype reader reported (format, skipped sites).
+    pub read_report: ReadReport,
+    /// The phenotype file as read.
+    pub pheno: Phenotypes,
+    /// Ids removed by sample QC.
+    pub removed: Vec<String>,
 }
 
 /// Quality-control thresholds (marker filters are fitted on training samples only).

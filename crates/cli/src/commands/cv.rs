@@ -9,11 +9,10 @@ use genopred_core::Dataset;
 use genopred_core::cv::{self, Fold};
 use genopred_core::evaluation::{run_fold, summarise};
 use genopred_core::output::{sha256_file, write_atomic};
-use genopred_core::qc::filter_samples;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::backend;
-use crate::inputs::FitArgs;
+use crate::inputs::{FitArgs, LoadedData};
 use crate::registry::{self, BuildOptions};
 use crate::report::{RunSummary, read_fold, table, write_fold, write_history, write_predictions, write_summary};
 
@@ -71,23 +70,8 @@ pub fn run(args: &CvArgs) -> Result<()> {
     let options = args.fit.options(args.ndcg_top)?;
     let qc = options.qc;
 
-    let (geno_all, read_report) = args.fit.geno.read()?;
-    let (kept_rows, removed) = filter_samples(&geno_all, qc.max_sample_missing);
-    if !removed.is_empty() {
-        eprintln!("sample QC: removed {} sample(s) with missing rate > {}", removed.len(), qc.max_sample_missing);
-    }
-    let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
-    let pheno = args.fit.pheno.read()?.context("--pheno is required")?;
-    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.fit.trait_name, args.group_by.as_deref())?;
-    eprintln!(
-        "matched: {} of {} genotyped and {} phenotyped samples; {} without '{}'; using {}",
-        matched.matched,
-        matched.genotyped,
-        matched.phenotyped,
-        matched.missing_trait,
-        args.fit.trait_name,
-        matched.used
-    );
+    let LoadedData { dataset, matched, read_report, pheno, removed } =
+        args.fit.load(qc.max_sample_missing, args.group_by.as_deref())?;
 
     let (mut folds, scheme) = make_folds(args, &dataset)?;
     if !args.only_fold.is_empty() {

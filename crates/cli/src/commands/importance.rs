@@ -13,13 +13,13 @@ use genopred_core::evaluation::{CvOptions, run_fold, summarise};
 use genopred_core::gwas::marker_tests;
 use genopred_core::metrics::spearman;
 use genopred_core::output::{sha256_file, write_atomic};
-use genopred_core::qc::{MarkerQc, filter_samples};
-use genopred_core::{Dataset, Marker, SaliencyOptions, cv};
+use genopred_core::qc::MarkerQc;
+use genopred_core::{Marker, SaliencyOptions, cv};
 use genopred_plot::{ManhattanPoint, manhattan};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::backend;
-use crate::inputs::FitArgs;
+use crate::inputs::{FitArgs, LoadedData};
 use crate::registry::{self, BuildOptions};
 
 /// Arguments of `genopred importance`.
@@ -125,12 +125,7 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     if !(args.smoothgrad_noise > 0.0 && args.smoothgrad_noise.is_finite()) {
         bail!("--smoothgrad-noise must be > 0, got {}", args.smoothgrad_noise);
     }
-    let (geno_all, read_report) = args.fit.geno.read()?;
-    let (kept_rows, removed) = filter_samples(&geno_all, qc.max_sample_missing);
-    let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
-    let pheno = args.fit.pheno.read()?.context("--pheno is required")?;
-    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.fit.trait_name, None)?;
-    eprintln!("matched: {} samples with genotypes and '{}'", matched.used, args.fit.trait_name);
+    let LoadedData { dataset, read_report, pheno, .. } = args.fit.load(qc.max_sample_missing, None)?;
     let markers = dataset.geno.markers().to_vec();
     let m = markers.len();
     let causal = match &args.causal {

@@ -5,13 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use genopred_core::Dataset;
 use genopred_core::evaluation::{CvOptions, fit_final};
 use genopred_core::output::{sha256_file, write_atomic};
-use genopred_core::qc::filter_samples;
 
 use crate::backend;
-use crate::inputs::FitArgs;
+use crate::inputs::{FitArgs, LoadedData};
 use crate::model_dir::{self, MANIFEST, MARKERS, Manifest};
 use crate::registry::{self, BuildOptions, STATE_DIR};
 use crate::report::write_history_csv;
@@ -41,23 +39,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let qc = options.qc;
     model_dir::check_destination(&args.out, args.force)?;
 
-    let (geno_all, read_report) = args.fit.geno.read()?;
-    let (kept_rows, removed) = filter_samples(&geno_all, qc.max_sample_missing);
-    if !removed.is_empty() {
-        eprintln!("sample QC: removed {} sample(s) with missing rate > {}", removed.len(), qc.max_sample_missing);
-    }
-    let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
-    let pheno = args.fit.pheno.read()?.context("--pheno is required to train")?;
-    let (dataset, matched) = Dataset::assemble(&geno, &pheno, &args.fit.trait_name, None)?;
-    eprintln!(
-        "matched: {} of {} genotyped and {} phenotyped samples; {} without '{}'; training on {}",
-        matched.matched,
-        matched.genotyped,
-        matched.phenotyped,
-        matched.missing_trait,
-        args.fit.trait_name,
-        matched.used
-    );
+    let LoadedData { dataset, matched, read_report, pheno, .. } = args.fit.load(qc.max_sample_missing, None)?;
 
     let fitted = fit_final(&dataset, built.model.as_mut(), &options)?;
     let kept_markers = dataset.geno.select_markers(&fitted.qc.kept).markers().to_vec();
