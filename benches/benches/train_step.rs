@@ -1,9 +1,10 @@
 //! One training step (forward, loss, backward, optimiser update) and one inference batch per
 //! neural model, at each model's default batch size and input size on the wheat599 fixture
-//! (1,225 markers; DNNGP's PCA keeps 95 % of the variance of a 10-fold training set), on the
-//! `flex` CPU backend.
+//! (1,225 markers; DNNGP's PCA keeps 95 % of the variance of a 10-fold training set), on every
+//! backend compiled into the benchmarks (`flex`; `wgpu`, `cuda`, `tch` with the features of the
+//! same names). Groups are named `MODEL/BACKEND`.
 //!
-//! `cargo bench -p genopred-benches --bench train_step`
+//! `cargo bench -p genopred-benches --bench train_step [--features wgpu]`
 
 use burn::prelude::*;
 use burn::tensor::Distribution;
@@ -13,31 +14,34 @@ use genopred_core::readers::plink;
 use genopred_train::{Architecture, InputContext, Network, optimizer, step};
 
 fn bench_model<A: Architecture>(c: &mut Criterion, label: &str, config: &A::Config, input: &A::Input) {
-    let device = Device::flex().autodiff();
-    device.seed(1);
-    let shape = A::input_shape(input);
-    let tc = A::train_config(config).clone();
-    let b = tc.batch_size;
-    let x = Tensor::<3>::random([b, shape.0, shape.1], Distribution::Default, &device);
-    let y = Tensor::<2>::random([b, 1], Distribution::Default, &device);
-    let mut net = Some(A::build(config, shape, &device));
-    let mut optim = optimizer(&tc);
-    let mut group = c.benchmark_group(label);
-    group.sample_size(20);
-    group.bench_function(format!("train_step_b{b}_{}x{}", shape.0, shape.1), |bench| {
-        bench.iter(|| {
-            let (next, loss) = step(net.take().expect("net"), &mut optim, x.clone(), y.clone(), &tc, tc.learning_rate);
-            net = Some(next);
-            loss.into_scalar::<f32>()
-        })
-    });
-    let eval = net.take().expect("net").valid();
-    let plain = device.clone().without_autodiff();
-    let xe = Tensor::<3>::random([b, shape.0, shape.1], Distribution::Default, &plain);
-    group.bench_function(format!("infer_b{b}_{}x{}", shape.0, shape.1), |bench| {
-        bench.iter(|| eval.forward(xe.clone()).into_data())
-    });
-    group.finish();
+    for (backend, plain) in genopred_benches::backends() {
+        let device = plain.clone().autodiff();
+        device.seed(1);
+        let shape = A::input_shape(input);
+        let tc = A::train_config(config).clone();
+        let b = tc.batch_size;
+        let x = Tensor::<3>::random([b, shape.0, shape.1], Distribution::Default, &device);
+        let y = Tensor::<2>::random([b, 1], Distribution::Default, &device);
+        let mut net = Some(A::build(config, shape, &device));
+        let mut optim = optimizer(&tc);
+        let mut group = c.benchmark_group(format!("{label}/{backend}"));
+        group.sample_size(20);
+        group.bench_function(format!("train_step_b{b}_{}x{}", shape.0, shape.1), |bench| {
+            bench.iter(|| {
+                let (next, loss) =
+                    step(net.take().expect("net"), &mut optim, x.clone(), y.clone(), &tc, tc.learning_rate);
+                net = Some(next);
+                // Reading the loss back waits for the step to finish on asynchronous (GPU) backends.
+                loss.into_scalar::<f32>()
+            })
+        });
+        let eval = net.take().expect("net").valid();
+        let xe = Tensor::<3>::random([b, shape.0, shape.1], Distribution::Default, &plain);
+        group.bench_function(format!("infer_b{b}_{}x{}", shape.0, shape.1), |bench| {
+            bench.iter(|| eval.forward(xe.clone()).into_data())
+        });
+        group.finish();
+    }
 }
 
 fn train_steps(c: &mut Criterion) {

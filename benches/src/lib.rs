@@ -47,3 +47,17 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 pub fn bed_bytes(prefix: &Path) -> u64 {
     std::fs::metadata(prefix.with_extension("bed")).map(|m| m.len()).unwrap_or(0)
 }
+
+/// The burn backends compiled into this build of the benchmarks (`flex` always; `wgpu`, `cuda`
+/// and `tch` with the cargo features of the same names), with their devices.
+pub fn backends() -> Vec<(&'static str, burn::prelude::Device)> {
+    #[allow(unused_mut)]
+    let mut list = vec![("flex", burn::prelude::Device::flex())];
+    #[cfg(feature = "wgpu")]
+    list.push(("wgpu", burn::prelude::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)));
+    #[cfg(feature = "cuda")]
+    list.push(("cuda", burn::prelude::Device::cuda(0usize)));
+    #[cfg(feature = "tch")]
+    list.push(("tch", burn::prelude::Device::libtorch()));
+    list
+}

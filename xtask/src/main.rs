@@ -3,6 +3,12 @@
 //!
 //! - `cargo xtask ci` — format check, clippy, tests (what `.ci/run` does after installing tools).
 //! - `cargo xtask fixtures` — regenerate the VCF and CSV forms of the PLINK fixtures with plink2.
+//! - `cargo xtask compare [--models ..] [--backends ..] [--suite paper|quick] ...` — every model
+//!   on every backend on one or more datasets, as `genopred cv` runs, into one report
+//!   (`compare.rs`, `report.rs`; `cargo xtask compare --help`).
+//! - `cargo xtask bench-reference [--threads 2] [--features tch]` — ms per training step on
+//!   genopred's backends against the same networks in PyTorch (`benches/reference/`; needs
+//!   Python with torch, never run in CI).
 //! - `cargo xtask bench-data [--samples N] [--markers M]` — simulate a PLINK file set with
 //!   `plink1.9 --simulate-qt` for the reader benchmark, and time `plink2 --make-bed` on it.
 
@@ -11,11 +17,37 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+mod compare;
+mod reference;
+mod report;
+
+/// `cargo xtask compare`: models × backends × datasets → one report.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask compare", about = "Every model on every backend, as `genopred cv` runs, into one report")]
+struct CompareCli {
+    #[command(flatten)]
+    args: compare::CompareArgs,
+}
+
+/// `cargo xtask bench-reference`: genopred's training steps against PyTorch's.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask bench-reference",
+    about = "ms per training step: genopred's backends vs PyTorch on the CPU"
+)]
+struct ReferenceCli {
+    #[command(flatten)]
+    args: reference::ReferenceArgs,
+}
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("compare") => compare::run(CompareCli::parse_from(std::env::args().skip(1)).args),
+        Some("bench-reference") => reference::run(ReferenceCli::parse_from(std::env::args().skip(1)).args),
         Some("fixtures") => fixtures(),
         Some("bench-data") => {
             let samples = flag(&args, "--samples").unwrap_or(2000);
@@ -24,7 +56,9 @@ fn main() -> Result<()> {
             time_plink2_make_bed(&prefix)
         }
         _ => {
-            eprintln!("usage: cargo xtask <ci | fixtures | bench-data [--samples N] [--markers M]>");
+            eprintln!(
+                "usage: cargo xtask <ci | compare [--help] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M]>"
+            );
             bail!("unknown or missing xtask command")
         }
     }

@@ -4,7 +4,7 @@ use anyhow::{Result, bail};
 use burn::prelude::Device;
 
 /// Backends this binary may know, with the cargo feature that compiles each in.
-const BACKENDS: &[(&str, &str, bool)] = &[
+pub const BACKENDS: &[(&str, &str, bool)] = &[
     ("flex", "flex", cfg!(feature = "flex")),
     ("wgpu", "wgpu", cfg!(feature = "wgpu")),
     ("cuda", "cuda", cfg!(feature = "cuda")),

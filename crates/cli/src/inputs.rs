@@ -61,9 +61,10 @@ pub struct FitArgs {
     pub valid_fraction: f64,
     #[command(flatten)]
     pub qc: QcArgs,
-    /// Deep-learning backend for neural models (see `genopred models`).
-    #[arg(long, default_value = crate::backend::default_name())]
-    pub backend: String,
+    /// Deep-learning backend for neural models (`genopred backends`): flex, wgpu, cuda or tch,
+    /// as compiled in. Default: the config file's `backend = "NAME"`, else the first compiled in.
+    #[arg(long)]
+    pub backend: Option<String>,
 }
 
 impl FitArgs {
@@ -97,6 +98,25 @@ impl FitArgs {
             matched.used
         );
         Ok(LoadedData { dataset, matched, read_report, pheno, removed })
+    }
+
+    /// The backend to run on: `--backend`, else the config file's top-level `backend` key, else
+    /// the build's default. Lower-cased.
+    pub fn backend(&self) -> Result<String> {
+        if let Some(b) = &self.backend {
+            return Ok(b.to_ascii_lowercase());
+        }
+        if let Some(path) = &self.config {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+            let table: toml::Table =
+                toml::from_str(&text).with_context(|| format!("{}: not valid TOML", path.display()))?;
+            if let Some(v) = table.get("backend") {
+                let name = v.as_str().with_context(|| format!("{}: `backend` must be a string", path.display()))?;
+                return Ok(name.to_ascii_lowercase());
+            }
+        }
+        Ok(crate::backend::default_name().to_string())
     }
 
     /// ` from FILE` when `--config` was given, for error context.

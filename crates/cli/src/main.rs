@@ -34,6 +34,8 @@ enum Command {
     Importance(Box<commands::importance::ImportanceArgs>),
     /// List the models this build knows.
     Models,
+    /// List the burn backends this build knows (`--probe NAME` checks that one runs here).
+    Backends(commands::backends::BackendsArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(&args),
         Command::Importance(args) => commands::importance::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
+        Command::Backends(args) => commands::backends::run(&args),
         Command::Models => {
             for (name, about) in registry::MODELS.iter().map(|m| (m.name, m.about)) {
                 println!("{name:<8} {about}");

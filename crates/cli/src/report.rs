@@ -149,3 +149,11 @@ pub fn table(folds: &[FoldResult], summary: &CvSummary) -> String {
     out.push_str(&format!("pooled predictions: pearson {:.4}\n", summary.pooled.pearson.mean));
     out
 }
+
+/// This process's peak resident memory (Linux `VmHWM`), if the system tells. For a resumed run it
+/// covers only the folds run by this process.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim();
+    kb.parse::<u64>().ok().map(|kb| kb * 1024)
+}

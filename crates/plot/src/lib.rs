@@ -3,12 +3,17 @@
 //! Text is drawn with DejaVu Sans, bundled (`assets/`, its licence beside it), so figures look
 //! the same on every machine and need no system fonts or font libraries.
 
+pub mod compare;
 pub mod manhattan;
 
+pub use compare::{Bar, Group, Panel, fold_accuracy, observed_predicted, time_by_cell};
 pub use manhattan::{ManhattanPoint, manhattan};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
 
 /// A figure could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
@@ -38,4 +43,41 @@ pub(crate) fn register_font() {
         // The bundled file is a valid TrueType font; a failure would only cost the labels.
         let _ = plotters::style::register_font(FONT, plotters::style::FontStyle::Normal, FONT_BYTES);
     });
+}
+
+/// A figure that can be drawn on any backend (so once for PNG and once for SVG).
+pub(crate) trait Figure {
+    /// Draws the whole figure on `root`; errors are the backend's message.
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// A temporary name in `path`'s folder with the same extension (the PNG encoder picks its format
+/// from it), renamed over `path` once written.
+fn temporary(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".genopred-{}-{name}", std::process::id()))
+}
+
+fn commit(tmp: &Path, path: &Path) -> Result<(), PlotError> {
+    std::fs::rename(tmp, path).map_err(|e| PlotError::Draw { path: path.to_path_buf(), message: e.to_string() })
+}
+
+/// Draws `figure` (`size` pixels) to `png` and `svg`, each under a temporary name renamed into place.
+pub(crate) fn write_figure(figure: &impl Figure, size: (u32, u32), png: &Path, svg: &Path) -> Result<(), PlotError> {
+    register_font();
+    let fail = |path: &Path, message: String| PlotError::Draw { path: path.to_path_buf(), message };
+    let tmp = temporary(png);
+    {
+        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+        figure.draw(&root).map_err(|m| fail(png, m))?;
+    }
+    commit(&tmp, png)?;
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        figure.draw(&root).map_err(|m| fail(svg, m))?;
+    }
+    let tmp = temporary(svg);
+    std::fs::write(&tmp, text).map_err(|e| fail(svg, e.to_string()))?;
+    commit(&tmp, svg)
 }

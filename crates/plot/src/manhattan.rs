@@ -1,12 +1,12 @@
 //! Manhattan plots: one point per marker, chromosomes side by side in natural order (1, 2, …,
 //! 10, then X, Y …), positions from the genotype file, the highest-scoring markers labelled.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::{FONT, PlotError, register_font};
+use crate::{FONT, Figure, PlotError, write_figure};
 
 /// One marker to plot.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,15 +156,17 @@ fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
-/// A temporary name in `path`'s folder with the same extension (the PNG encoder picks its format
-/// from it), renamed over `path` once written.
-fn temporary(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".genopred-{}-{name}", std::process::id()))
+struct Manhattan<'a> {
+    points: &'a [ManhattanPoint],
+    title: &'a str,
+    y_desc: &'a str,
+    top: usize,
 }
 
-fn commit(tmp: &Path, path: &Path) -> Result<(), PlotError> {
-    std::fs::rename(tmp, path).map_err(|e| PlotError::Draw { path: path.to_path_buf(), message: e.to_string() })
+impl Figure for Manhattan<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw(root, self.points, self.title, self.y_desc, self.top)
+    }
 }
 
 /// Draws a Manhattan plot of `points` to `png` and `svg` (1200 × 480), labelling the `top`
@@ -180,23 +182,7 @@ pub fn manhattan(
     if !points.iter().any(|p| p.score.is_finite()) {
         return Err(PlotError::Empty(format!("{title}: no marker has a finite score to plot")));
     }
-    register_font();
-    let size = (1200, 480);
-    let fail = |path: &Path, message: String| PlotError::Draw { path: path.to_path_buf(), message };
-    let tmp = temporary(png);
-    {
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-        draw(&root, points, title, y_desc, top).map_err(|m| fail(png, m))?;
-    }
-    commit(&tmp, png)?;
-    let mut text = String::new();
-    {
-        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
-        draw(&root, points, title, y_desc, top).map_err(|m| fail(svg, m))?;
-    }
-    let tmp = temporary(svg);
-    std::fs::write(&tmp, text).map_err(|e| fail(svg, e.to_string()))?;
-    commit(&tmp, svg)
+    write_figure(&Manhattan { points, title, y_desc, top }, (1200, 480), png, svg)
 }
 
 #[cfg(test)]

@@ -164,10 +164,15 @@ pub fn check_rate(key: &str, p: f64) -> Result<(), TrainError> {
     }
 }
 
+/// Top-level keys of a config file that are run settings rather than model settings: `backend`
+/// (the burn backend, as `--backend`; the command line wins). [`resolve_config`] skips them.
+pub const RUN_KEYS: &[&str] = &["backend"];
+
 /// Resolves a model's configuration: its defaults, overridden by the keys of a TOML file.
 ///
 /// Every key of the file must exist in the defaults (nested tables included): an unknown or
 /// misspelt key is an error naming it, the file and the keys that exist, never silently ignored.
+/// The run settings of [`RUN_KEYS`] are skipped.
 pub fn resolve_config<C: Serialize + DeserializeOwned>(defaults: &C, file: Option<&Path>) -> Result<C, TrainError> {
     let Some(path) = file else {
         return serde_json::from_value(to_json(defaults)?).map_err(|e| TrainError::Config(e.to_string()));
@@ -176,7 +181,17 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(defaults: &C, file: Optio
         .map_err(|e| TrainError::Config(format!("cannot read config file {}: {e}", path.display())))?;
     let table: toml::Table =
         toml::from_str(&text).map_err(|e| TrainError::Config(format!("{}: not valid TOML: {e}", path.display())))?;
-    let user = serde_json::to_value(table).map_err(|e| TrainError::Config(e.to_string()))?;
+    let mut user = serde_json::to_value(table).map_err(|e| TrainError::Config(e.to_string()))?;
+    // Run settings that live beside the model's keys (read by the command line, not the model).
+    if let Some(map) = user.as_object_mut() {
+        for key in RUN_KEYS {
+            if let Some(v) = map.remove(*key)
+                && !v.is_string()
+            {
+                return Err(TrainError::Config(format!("{}: `{key}` must be a string", path.display())));
+            }
+        }
+    }
     let mut merged = to_json(defaults)?;
     merge(&mut merged, &user, "", path)?;
     serde_json::from_value(merged).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
@@ -239,6 +254,15 @@ mod tests {
         assert!(e.contains("unknown key `epoch`") && e.contains("epochs"), "{e}");
         let f = write("optimizer = \"rmsprop\"\n");
         assert!(resolve_config(&TrainConfig::new(), Some(f.path())).is_err());
+        let f = write("backend = 3\n");
+        assert!(
+            resolve_config(&TrainConfig::new(), Some(f.path()))
+                .unwrap_err()
+                .to_string()
+                .contains("`backend` must be a string")
+        );
+        let f = write("backend = \"wgpu\"\nepochs = 3\n");
+        assert_eq!(resolve_config(&TrainConfig::new(), Some(f.path())).unwrap().epochs, 3);
         let f = write("learning_rate = -1.0\n");
         let c = resolve_config(&TrainConfig::new(), Some(f.path())).unwrap();
         assert!(c.check().unwrap_err().to_string().contains("learning_rate"));

@@ -246,3 +246,175 @@ pub fn check_saliency<A: Architecture>(
         }
     }
 }
+
+/// How far two backends were apart in [`backend_parity`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parity {
+    /// Largest |difference| of the inference-mode predictions, over the largest |prediction|.
+    pub forward: f64,
+    /// |difference| of the training-mode batch loss (dropout masks shared), over the loss.
+    pub loss: f64,
+    /// Largest |difference| of a parameter tensor's gradient, over that tensor's largest
+    /// |gradient|, worst tensor.
+    pub gradient: f64,
+    /// Largest |difference| of a parameter after one step of the model's own optimiser, over the
+    /// step size (the learning rate; Adam's first step moves each weight by at most about that).
+    pub update: f64,
+    /// Parameter tensors compared.
+    pub tensors: usize,
+    /// The parameter whose gradient differed most.
+    pub worst: String,
+}
+
+/// Tolerances [`check_backend_parity`] asserts, stated once for the docs and the test report.
+pub const PARITY_TOLERANCE: Parity =
+    Parity { forward: 1e-4, loss: 1e-4, gradient: 1e-3, update: 1e-2, tensors: 0, worst: String::new() };
+
+impl Parity {
+    /// Whether every measure is within `tol`.
+    pub fn within(&self, tol: &Parity) -> bool {
+        self.forward <= tol.forward
+            && self.loss <= tol.loss
+            && self.gradient <= tol.gradient
+            && self.update <= tol.update
+    }
+}
+
+/// Float parameters of a module in visiting order, as host vectors with their paths, and their
+/// gradients when `grads` is given.
+struct Collect<'a> {
+    path: Vec<String>,
+    grads: Option<&'a burn::tensor::Gradients>,
+    out: Vec<(String, Vec<f32>)>,
+}
+
+impl burn::module::ModuleVisitor for Collect<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let value = param.val();
+        let tensor = match self.grads {
+            Some(grads) => match value.grad(grads) {
+                Some(g) => g,
+                None => return,
+            },
+            None => value,
+        };
+        let data = tensor.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 parameter");
+        self.out.push((self.path.join("."), data));
+    }
+}
+
+fn collect<M: Module>(module: &M, grads: Option<&burn::tensor::Gradients>) -> Vec<(String, Vec<f32>)> {
+    let mut visitor = Collect { path: Vec::new(), grads, out: Vec::new() };
+    module.visit(&mut visitor);
+    visitor.out
+}
+
+fn host(t: Tensor<2>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 output")
+}
+
+fn max_abs(v: &[f32]) -> f64 {
+    v.iter().fold(0.0f64, |m, &x| m.max(f64::from(x.abs())))
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len(), "parity: lengths differ");
+    a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| m.max(f64::from((x - y).abs())))
+}
+
+/// Runs the same network on two backends from the same initial weights (built on `reference`,
+/// saved as burnpack, loaded on `other`) and the same batch of `batch` inputs of `shape`, and
+/// measures: the inference-mode forward output; one training step's loss (dropout masks come
+/// from the seeded host generator, so they match); every parameter's gradient; and the
+/// parameters after one step of the model's own optimiser and learning rate.
+pub fn backend_parity<A: Architecture>(
+    config: &A::Config,
+    shape: (usize, usize),
+    batch: usize,
+    reference: &Device,
+    other: &Device,
+) -> Parity {
+    let _rng = crate::predictor::device_rng_lock();
+    let (ad_ref, ad_other) = (reference.clone().autodiff(), other.clone().autodiff());
+    ad_ref.seed(1);
+    let net_ref = A::build(config, shape, &ad_ref);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("init.bpk");
+    net_ref.clone().save_file(&path).expect("save initial weights");
+    let net_other =
+        A::build(config, shape, &ad_other).try_load_file(&path).expect("load initial weights on the other backend");
+    let before = collect(&net_ref, None);
+    assert_eq!(before, collect(&net_other, None), "{}: initial weights differ after loading", A::NAME);
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let x: Vec<f32> = (0..batch * shape.0 * shape.1).map(|_| rng.random_range(0.0f32..2.0)).collect();
+    let y: Vec<f32> = (0..batch).map(|_| normal(&mut rng) as f32).collect();
+    let inputs = |device: &Device| {
+        (
+            Tensor::<3>::from_data(TensorData::new(x.clone(), [batch, shape.0, shape.1]), device),
+            Tensor::<2>::from_data(TensorData::new(y.clone(), [batch, 1]), device),
+        )
+    };
+
+    // Inference-mode forward pass.
+    let forward = |net: &A::Net, device: &Device| host(net.valid().forward(inputs(device).0));
+    let (f_ref, f_other) = (forward(&net_ref, reference), forward(&net_other, other));
+    let forward = max_diff(&f_ref, &f_other) / max_abs(&f_ref).max(1e-12);
+
+    // One training step: loss, gradients, update.
+    let cfg = A::train_config(config);
+    let one_step = |net: A::Net, device: &Device| {
+        crate::layers::seed_dropout(7);
+        let (x, y) = inputs(device);
+        let fit = crate::trainer::data_loss(net.forward(x), y, cfg);
+        let loss = match net.penalty() {
+            Some(p) => fit.clone() + p,
+            None => fit.clone(),
+        };
+        let loss_value = f64::from(loss.clone().into_scalar::<f32>());
+        let grads = loss.backward();
+        let gradients = collect(&net, Some(&grads));
+        let params = burn::optim::GradientsParams::from_grads(grads, &net);
+        let mut optim = crate::trainer::optimizer(cfg);
+        let net = optim.step(cfg.learning_rate, net, params);
+        (loss_value, gradients, collect(&net, None))
+    };
+    let (l_ref, g_ref, p_ref) = one_step(net_ref, &ad_ref);
+    let (l_other, g_other, p_other) = one_step(net_other, &ad_other);
+    let loss = (l_ref - l_other).abs() / l_ref.abs().max(1e-12);
+    assert_eq!(g_ref.len(), g_other.len(), "{}: gradients for different parameters", A::NAME);
+    let (mut gradient, mut worst) = (0.0f64, String::new());
+    for ((name, a), (_, b)) in g_ref.iter().zip(&g_other) {
+        let scale = max_abs(a).max(max_abs(b));
+        if scale > 0.0 && max_diff(a, b) / scale > gradient {
+            gradient = max_diff(a, b) / scale;
+            worst.clone_from(name);
+        }
+    }
+    let update =
+        p_ref.iter().zip(&p_other).map(|((_, a), (_, b))| max_diff(a, b)).fold(0.0, f64::max) / cfg.learning_rate;
+    Parity { forward, loss, gradient, update, tensors: before.len(), worst }
+}
+
+/// [`backend_parity`] within [`PARITY_TOLERANCE`], or a panic naming the model, the backends and
+/// what differed.
+pub fn check_backend_parity<A: Architecture>(
+    config: &A::Config,
+    shape: (usize, usize),
+    reference: &Device,
+    other: &Device,
+) -> Parity {
+    let parity = backend_parity::<A>(config, shape, 8, reference, other);
+    assert!(
+        parity.within(&PARITY_TOLERANCE),
+        "{}: {other:?} differs from {reference:?}: {parity:?}, tolerance {PARITY_TOLERANCE:?}",
+        A::NAME
+    );
+    parity
+}

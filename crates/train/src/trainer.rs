@@ -87,7 +87,7 @@ pub fn step<N: Network>(
     (optim.step(lr, net, grads), fit)
 }
 
-fn data_loss(out: Tensor<2>, y: Tensor<2>, cfg: &TrainConfig) -> Tensor<1> {
+pub(crate) fn data_loss(out: Tensor<2>, y: Tensor<2>, cfg: &TrainConfig) -> Tensor<1> {
     let loss = match cfg.loss {
         LossKind::Mse => MseLoss::new().forward(out, y, Reduction::Mean),
         LossKind::L1 => (out - y).abs().mean(),

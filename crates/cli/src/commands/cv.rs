@@ -54,7 +54,8 @@ pub struct CvArgs {
 pub fn run(args: &CvArgs) -> Result<()> {
     let started = Instant::now();
     let entry = registry::find(&args.fit.model)?;
-    let device = backend::device(&args.fit.backend)?;
+    let backend_name = args.fit.backend()?;
+    let device = backend::device(&backend_name)?;
     let build = BuildOptions { config: args.fit.config.as_deref(), device: &device };
     let built = (entry.build)(&build)
         .with_context(|| format!("configuring model {}{}", entry.name, args.fit.config_origin()))?;
@@ -83,7 +84,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     remove_stale_temporaries(&args.out);
     let backend_label = if built.neural {
-        backend::describe(&args.fit.backend)
+        backend::describe(&backend_name)
     } else {
         "cpu (f64, faer; no deep-learning backend)".into()
     };
@@ -148,6 +149,8 @@ pub fn run(args: &CvArgs) -> Result<()> {
         "genopred_version": env!("CARGO_PKG_VERSION"),
         "command": std::env::args().collect::<Vec<_>>(),
         "wall_seconds": started.elapsed().as_secs_f64(),
+        "peak_rss_bytes": crate::report::peak_rss_bytes(),
+        "resumed_folds": resumed,
         "inputs": {
             "geno": { "path": args.fit.geno.geno, "format": read_report.format, "sha256": geno_sha,
                       "skipped": read_report.vcf },

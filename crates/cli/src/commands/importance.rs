@@ -116,7 +116,8 @@ fn median(values: &mut [f32]) -> f64 {
 pub fn run(args: &ImportanceArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let entry = registry::find(&args.fit.model)?;
-    let device = backend::device(&args.fit.backend)?;
+    let backend_name = args.fit.backend()?;
+    let device = backend::device(&backend_name)?;
     let build = BuildOptions { config: args.fit.config.as_deref(), device: &device };
     let built = (entry.build)(&build)
         .with_context(|| format!("configuring model {}{}", entry.name, args.fit.config_origin()))?;
@@ -287,7 +288,7 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         "command": std::env::args().collect::<Vec<_>>(),
         "model": entry.name,
         "model_config": built.config,
-        "backend": if built.neural { backend::describe(&args.fit.backend) } else { "cpu (f64, faer)".into() },
+        "backend": if built.neural { backend::describe(&backend_name) } else { "cpu (f64, faer)".into() },
         "trait": args.fit.trait_name,
         "method": method,
         "smoothgrad": if args.smoothgrad > 0 { serde_json::json!(saliency_options) } else { serde_json::Value::Null },

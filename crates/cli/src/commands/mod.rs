@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod backends;
 pub mod cv;
 pub mod importance;
 pub mod info;

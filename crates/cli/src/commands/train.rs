@@ -31,7 +31,8 @@ pub struct TrainArgs {
 pub fn run(args: &TrainArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let entry = registry::find(&args.fit.model)?;
-    let device = backend::device(&args.fit.backend)?;
+    let backend_name = args.fit.backend()?;
+    let device = backend::device(&backend_name)?;
     let build = BuildOptions { config: args.fit.config.as_deref(), device: &device };
     let mut built = (entry.build)(&build)
         .with_context(|| format!("configuring model {}{}", entry.name, args.fit.config_origin()))?;
@@ -55,7 +56,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             write_history_csv(&tmp.join("history.csv"), &fitted.history)?;
         }
         let (backend_name, backend_description) = if built.neural {
-            (args.fit.backend.to_ascii_lowercase(), backend::describe(&args.fit.backend.to_ascii_lowercase()))
+            (backend_name.clone(), backend::describe(&backend_name))
         } else {
             ("cpu".to_string(), "cpu (f64, faer; no deep-learning backend)".to_string())
         };
