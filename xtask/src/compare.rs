@@ -26,12 +26,13 @@ use crate::report;
 #[derive(Debug, clap::Args)]
 pub struct CompareArgs {
     /// Models, comma-separated. GBLUP has no deep-learning backend: it runs once per seed, on
-    /// the CPU, whatever `--backends` says.
-    #[arg(long, value_delimiter = ',', default_value = "gblup,dnngp,deepgs,dlgwas")]
+    /// the CPU, whatever `--backends` says. Default: the suite's, else gblup,dnngp,deepgs,dlgwas.
+    #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
     /// burn backends, comma-separated: flex, wgpu, cuda, tch. Each is built with its cargo
-    /// feature; one that does not build or start here is skipped with the reason.
-    #[arg(long, value_delimiter = ',', default_value = "flex")]
+    /// feature; one that does not build or start here is skipped with the reason. Default: the
+    /// suite's, else flex.
+    #[arg(long, value_delimiter = ',')]
     backends: Vec<String>,
     /// Genotypes (PLINK, VCF or CSV). Default: the bundled wheat599.
     #[arg(long)]
@@ -49,15 +50,16 @@ pub struct CompareArgs {
     #[arg(long)]
     folds_file: Option<PathBuf>,
     /// Seeds (fold assignment, initial weights, shuffling), comma-separated: one run per seed.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    /// Default: the suite's, else 1.
+    #[arg(long, value_delimiter = ',')]
     seeds: Vec<u64>,
     /// A folder of per-model configs, `MODEL.toml`, passed to `genopred cv --config`.
     #[arg(long)]
     config_dir: Option<PathBuf>,
     /// A bundled suite (xtask/suites/NAME.toml): `paper` (each model's paper defaults on the
     /// bundled datasets, beside published numbers) or `quick` (capped epochs, minutes).
-    /// Datasets, traits, models, folds and configs come from the suite; `--backends`, `--seeds`
-    /// given explicitly override it.
+    /// Datasets, traits, folds and configs come from the suite; `--models`, `--backends` and
+    /// `--seeds`, when given, override the suite's.
     #[arg(long)]
     suite: Option<String>,
     /// Output folder.
@@ -70,6 +72,9 @@ pub struct CompareArgs {
     #[arg(last = true)]
     extra: Vec<String>,
 }
+
+/// The models of a comparison when neither `--models` nor a suite names them.
+const DEFAULT_MODELS: &[&str] = &["gblup", "dnngp", "deepgs", "dlgwas"];
 
 /// One dataset of the grid.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -294,8 +299,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
 fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
     let abs =
         |p: &Path| if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
-    let explicit_backends = std::env::args().any(|a| a == "--backends" || a.starts_with("--backends="));
-    let explicit_seeds = std::env::args().any(|a| a == "--seeds" || a.starts_with("--seeds="));
+    let given = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let mut plan = if let Some(name) = &args.suite {
         let path = root.join("xtask").join("suites").join(format!("{name}.toml"));
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -309,12 +313,8 @@ fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
         Plan {
             suite: Some(name.clone()),
             description: suite.description,
-            models: suite.models,
-            backends: if explicit_backends {
-                args.backends.clone()
-            } else {
-                suite.backends.unwrap_or_else(|| args.backends.clone())
-            },
+            models: given(&args.models).unwrap_or(suite.models),
+            backends: given(&args.backends).or(suite.backends).unwrap_or_else(|| vec!["flex".into()]),
             datasets: suite
                 .datasets
                 .into_iter()
@@ -322,7 +322,7 @@ fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
                 .collect(),
             folds: suite.folds,
             folds_file: None,
-            seeds: if explicit_seeds { args.seeds.clone() } else { suite.seeds },
+            seeds: if args.seeds.is_empty() { suite.seeds } else { args.seeds.clone() },
             configs: suite.configs.into_iter().map(|(m, p)| (m, suite_dir.join(p))).collect(),
             extra: args.extra.clone(),
             published: suite.published,
@@ -345,12 +345,12 @@ fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
         Plan {
             suite: None,
             description: "custom grid".into(),
-            models: args.models.clone(),
-            backends: args.backends.clone(),
+            models: given(&args.models).unwrap_or_else(|| DEFAULT_MODELS.iter().map(|m| m.to_string()).collect()),
+            backends: given(&args.backends).unwrap_or_else(|| vec!["flex".into()]),
             datasets: vec![Dataset { name, geno, pheno, traits }],
             folds: args.folds,
             folds_file: args.folds_file.as_deref().map(abs),
-            seeds: args.seeds.clone(),
+            seeds: if args.seeds.is_empty() { vec![1] } else { args.seeds.clone() },
             configs: BTreeMap::new(),
             extra: args.extra.clone(),
             published: Vec::new(),
