@@ -1,11 +1,13 @@
 //! Where a training step's time goes on the `flex` CPU backend: the layers the models share,
 //! forward and backward, at the sizes of DeepGS (batch 30, 8 × 1,208 after its convolution)
-//! and DLGWAS (batch 250, 10 × 1,225) on wheat599.
+//! and DLGWAS (batch 250, 10 × 1,225) on wheat599, and DNNGP's layers (batch 64, 64 filters
+//! × 215 principal components), where the v3 variant's two extra batch norms are what makes
+//! it slower than the paper variant.
 //!
 //! `cargo bench -p genopred-benches --bench ops`
 
 use burn::nn::pool::MaxPool1dConfig;
-use burn::nn::{DropoutConfig, PaddingConfig1d, conv::Conv1dConfig};
+use burn::nn::{BatchNormConfig, DropoutConfig, PaddingConfig1d, conv::Conv1dConfig};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -30,6 +32,21 @@ fn ops(c: &mut Criterion) {
         group.bench_function("mul_fwd_bwd", |b| b.iter(|| (x.clone() * x.clone()).sum().backward()));
         group.finish();
     }
+    // One DNNGP block at its default size: conv(k 4, same) → ReLU → dropout → batch norm.
+    let mut group = c.benchmark_group("ops_dnngp");
+    group.sample_size(20);
+    let x = Tensor::<3>::random([64, 64, 215], Distribution::Default, &device).require_grad();
+    let conv = Conv1dConfig::new(64, 64, 4).with_padding(PaddingConfig1d::Same).init(&device);
+    group.bench_function("conv1d_k4_same_fwd_bwd", |b| b.iter(|| conv.forward(x.clone()).sum().backward()));
+    let bn = BatchNormConfig::new(64).with_momentum(0.01).with_epsilon(1e-3).init(&device);
+    group.bench_function("batch_norm_train_fwd_bwd", |b| b.iter(|| bn.forward(x.clone()).sum().backward()));
+    let dropout = DropoutConfig::new(0.5).init();
+    group.bench_function("mask_dropout_fwd_bwd", |b| {
+        b.iter(|| genopred_train::dropout(&dropout, x.clone()).sum().backward())
+    });
+    group.bench_function("relu_fwd_bwd", |b| b.iter(|| burn::tensor::activation::relu(x.clone()).sum().backward()));
+    group.bench_function("swap_dims_copy", |b| b.iter(|| x.clone().swap_dims(0, 1).reshape([64, 64 * 215]).sum()));
+    group.finish();
 }
 
 criterion_group!(benches, ops);

@@ -150,6 +150,9 @@ pub struct Plan {
     pub extra: Vec<String>,
     /// Published numbers to print beside ours.
     pub published: Vec<Published>,
+    /// The git commit the binaries are built from (and whether the tree had uncommitted
+    /// changes then); `run` fills it in just before building.
+    pub commit: String,
 }
 
 /// A backend that could not be used, and why.
@@ -204,7 +207,10 @@ pub struct CellResult {
 /// `cargo xtask compare`.
 pub fn run(args: CompareArgs) -> Result<()> {
     let root = genopred_benches::workspace_root().canonicalize().context("workspace root")?;
-    let plan = plan(&args, &root)?;
+    let mut plan = plan(&args, &root)?;
+    // Recorded now, not when a cell finishes: edits made while the grid runs do not change the
+    // binaries already built.
+    plan.commit = git_commit(&root.join("Cargo.toml"));
     let out = if args.out.is_absolute() { args.out.clone() } else { std::env::current_dir()?.join(&args.out) };
     std::fs::create_dir_all(out.join("cells")).with_context(|| format!("creating {}", out.display()))?;
     let started = Instant::now();
@@ -279,7 +285,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         results.push(result);
     }
 
-    let environment = environment(&root, &probes, &version);
+    let environment = environment(&root, &probes, &version, &plan.commit);
     let wall = started.elapsed().as_secs_f64();
     let timing = report::Timing { build_seconds, cells_seconds: wall - build_seconds };
     report::write(&out, &plan, &environment, &skipped, &results, &timing)?;
@@ -326,6 +332,7 @@ fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             configs: suite.configs.into_iter().map(|(m, p)| (m, suite_dir.join(p))).collect(),
             extra: args.extra.clone(),
             published: suite.published,
+            commit: String::new(),
         }
     } else {
         let bundled = args.geno.is_none();
@@ -354,6 +361,7 @@ fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             configs: BTreeMap::new(),
             extra: args.extra.clone(),
             published: Vec::new(),
+            commit: String::new(),
         }
     };
     if let Some(dir) = &args.config_dir {
@@ -646,7 +654,7 @@ fn execute(plan: &Plan, cell: &Cell<'_>, bin: &Path, dir: &Path, key: &str) -> s
     }
     let mut command = vec![bin.display().to_string()];
     command.extend(args);
-    let record = CellRecord { key: key.to_string(), wall_seconds, command, git_commit: git_commit(bin) };
+    let record = CellRecord { key: key.to_string(), wall_seconds, command, git_commit: plan.commit.clone() };
     let text = serde_json::to_string_pretty(&record).expect("record serialises");
     report::write_atomic(&dir.join("cell.json"), text.as_bytes()).map_err(|e| format!("{e:#}"))?;
     Ok(record)
@@ -709,7 +717,7 @@ pub fn sd(v: &[f64]) -> f64 {
 }
 
 /// Facts about the machine and the build, for the report.
-fn environment(root: &Path, probes: &BTreeMap<String, String>, version: &str) -> Value {
+fn environment(root: &Path, probes: &BTreeMap<String, String>, version: &str, commit: &str) -> Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let cpu = cpuinfo
         .lines()
@@ -748,7 +756,7 @@ fn environment(root: &Path, probes: &BTreeMap<String, String>, version: &str) ->
         "burn": locked("burn"),
         "faer": locked("faer"),
         "rustc": command("rustc", &["--version"]),
-        "git_commit": git_commit(&root.join("Cargo.toml")),
+        "git_commit": commit,
         "threads": std::env::var("RAYON_NUM_THREADS").ok(),
     })
 }
@@ -810,6 +818,7 @@ mod tests {
             configs: BTreeMap::new(),
             extra: Vec::new(),
             published: Vec::new(),
+            commit: String::new(),
         }
     }
 
@@ -871,7 +880,8 @@ printf 'id,fold,observed,predicted,repeat\na,1,1.0,0.9,1\nb,2,2.0,1.5,1\n' > "$o
     #[test]
     fn finished_cells_are_cached_by_key_and_rerun_on_request() {
         let dir = tempfile::tempdir().unwrap();
-        let plan = plan_for(dir.path());
+        let mut plan = plan_for(dir.path());
+        plan.commit = "0123456789ab (with uncommitted changes)".into();
         let bin = fake_genopred(dir.path());
         let ds = plan.datasets[0].clone();
         let cell = Cell { dataset: &ds, trait_name: "y", model: "mlp", backend: "flex", seed: 1 };
@@ -884,6 +894,10 @@ printf 'id,fold,observed,predicted,repeat\na,1,1.0,0.9,1\nb,2,2.0,1.5,1\n' > "$o
         assert_eq!((first.pearson.clone(), first.epochs.clone()), (vec![0.5, 0.3], vec![12.0, 20.0]));
         assert_eq!(first.peak_rss_bytes, Some(1_048_576));
         assert_eq!(runs(), 1);
+        // The commit recorded is the one the binaries were built from, not the tree's state now.
+        let record: CellRecord =
+            serde_json::from_str(&std::fs::read_to_string(cell_dir.join("cell.json")).unwrap()).unwrap();
+        assert_eq!(record.git_commit, plan.commit);
         let again = run_cell(&plan, &cell, &bin, &cell_dir, "c", "key1", false);
         assert!(again.cached, "same key: from the cache");
         assert_eq!(again.pearson, first.pearson);

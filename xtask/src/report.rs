@@ -498,6 +498,7 @@ mod tests {
                 what: "marker BLUP".into(),
                 source: "crossa2010".into(),
             }],
+            commit: "0123456789ab".into(),
         };
         let skipped = vec![Skipped { backend: "wgpu".into(), reason: "no adapter".into() }];
         let env = json!({"cpu": "Test CPU", "cores": 2, "gpus": [], "backends": {"flex": "ok"}});
