@@ -1,8 +1,8 @@
 //! Where a training step's time goes on the `flex` CPU backend: the layers the models share,
 //! forward and backward, at the sizes of DeepGS (batch 30, 8 × 1,208 after its convolution)
 //! and DLGWAS (batch 250, 10 × 1,225) on wheat599, and DNNGP's layers (batch 64, 64 filters
-//! × 215 principal components), where the v3 variant's two extra batch norms are what makes
-//! it slower than the paper variant.
+//! × 215 principal components). `benches/reference/ops.py` times the DNNGP layers in PyTorch;
+//! `docs/baseline-results.md` compares them (flex's convolution is the gap).
 //!
 //! `cargo bench -p genopred-benches --bench ops`
 
