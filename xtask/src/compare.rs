@@ -305,7 +305,6 @@ pub fn run(args: CompareArgs) -> Result<()> {
 fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
     let abs =
         |p: &Path| if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
-    let given = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let mut plan = if let Some(name) = &args.suite {
         let path = root.join("xtask").join("suites").join(format!("{name}.toml"));
         let text = std::fs::read_to_string(&path).with_context(|| {
@@ -328,7 +327,7 @@ fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
                 .collect(),
             folds: suite.folds,
             folds_file: None,
-            seeds: if args.seeds.is_empty() { suite.seeds } else { args.seeds.clone() },
+            seeds: given(&args.seeds).unwrap_or(suite.seeds),
             configs: suite.configs.into_iter().map(|(m, p)| (m, suite_dir.join(p))).collect(),
             extra: args.extra.clone(),
             published: suite.published,
@@ -357,7 +356,7 @@ fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             datasets: vec![Dataset { name, geno, pheno, traits }],
             folds: args.folds,
             folds_file: args.folds_file.as_deref().map(abs),
-            seeds: if args.seeds.is_empty() { vec![1] } else { args.seeds.clone() },
+            seeds: given(&args.seeds).unwrap_or_else(|| vec![1]),
             configs: BTreeMap::new(),
             extra: args.extra.clone(),
             published: Vec::new(),
@@ -401,6 +400,11 @@ fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
         }
     }
     Ok(plan)
+}
+
+/// A list given on the command line, or `None` when it was left out (empty).
+fn given<T: Clone>(values: &[T]) -> Option<Vec<T>> {
+    (!values.is_empty()).then(|| values.to_vec())
 }
 
 fn bundled_suites(root: &Path) -> Vec<String> {
