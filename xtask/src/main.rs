@@ -1,11 +1,13 @@
 //! `cargo xtask`: project automation that needs external tools (PLINK, bgzip) or runs many
 //! cargo commands. Never needed by `cargo test`.
 //!
-//! - `cargo xtask ci` — format check, clippy, tests (what `.ci/run` does after installing tools).
+//! - `cargo xtask ci` — format check, clippy, tidy, tests (what `.ci/run` does after installing
+//!   tools).
+//! - `cargo xtask tidy` — check the Architecture Invariants of ARCHITECTURE.md (`tidy.rs`).
 //! - `cargo xtask fixtures` — regenerate the VCF and CSV forms of the PLINK fixtures with plink2.
 //! - `cargo xtask compare [--models ..] [--backends ..] [--suite paper|quick] ...` — every model
 //!   on every backend on one or more datasets, as `genopred cv` runs, into one report
-//!   (`compare.rs`, `report.rs`; `cargo xtask compare --help`).
+//!   (`compare/`; `cargo xtask compare --help`).
 //! - `cargo xtask bench-reference [--threads 2] [--features tch]` — ms per training step on
 //!   genopred's backends against the same networks in PyTorch (`benches/reference/`; needs
 //!   Python with torch, never run in CI).
@@ -21,7 +23,12 @@ use clap::Parser;
 
 mod compare;
 mod reference;
-mod report;
+mod tidy;
+
+/// The workspace root (this crate's parent folder).
+pub(crate) fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
 
 /// `cargo xtask compare`: models × backends × datasets → one report.
 #[derive(Debug, Parser)]
@@ -46,6 +53,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("tidy") => tidy::run(&workspace_root()),
         Some("compare") => compare::run(CompareCli::parse_from(std::env::args().skip(1)).args),
         Some("bench-reference") => reference::run(ReferenceCli::parse_from(std::env::args().skip(1)).args),
         Some("fixtures") => fixtures(),
@@ -57,7 +65,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | compare [--help] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M]>"
+                "usage: cargo xtask <ci | tidy | compare [--help] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M]>"
             );
             bail!("unknown or missing xtask command")
         }
@@ -78,8 +86,9 @@ fn run(cmd: &mut Command) -> Result<()> {
 
 fn ci() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo).current_dir(genopred_benches::workspace_root()).args(["fmt", "--all", "--", "--check"]))?;
-    run(Command::new(&cargo).current_dir(genopred_benches::workspace_root()).args([
+    let root = workspace_root();
+    run(Command::new(&cargo).current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new(&cargo).current_dir(&root).args([
         "clippy",
         "--workspace",
         "--all-targets",
@@ -87,14 +96,15 @@ fn ci() -> Result<()> {
         "-D",
         "warnings",
     ]))?;
-    run(Command::new(&cargo).current_dir(genopred_benches::workspace_root()).args(["test", "--workspace"]))
+    tidy::run(&root)?;
+    run(Command::new(&cargo).current_dir(&root).args(["test", "--workspace"]))
 }
 
 /// Regenerates `X.vcf.gz` (plink2, BGZF) and `X_dosage.csv` (plink2 `--export A`, reshaped to
 /// `id,marker...`) beside each PLINK fixture. wheat599's CSV ships with the original data.
 fn fixtures() -> Result<()> {
     for (dir, name, csv) in [("wheat599", "wheat599", false), ("maize300", "maize300", true)] {
-        let prefix = genopred_benches::workspace_root().join("fixtures").join(dir).join(name);
+        let prefix = workspace_root().join("fixtures").join(dir).join(name);
         run(Command::new("plink2")
             .args(["--bfile"])
             .arg(&prefix)
@@ -149,10 +159,28 @@ fn raw_to_csv(raw: &Path, csv: &Path) -> Result<()> {
     std::fs::write(csv, out).with_context(|| format!("writing {}", csv.display()))
 }
 
-/// The simulated PLINK file set of the reader benchmark (made once, cached).
+/// The simulated PLINK file set of the reader benchmark, made once with `plink1.9
+/// --simulate-qt` (20 causal markers). Same folder, names and settings as
+/// `genopred_benches::simulated_plink`, so the benchmark finds it (xtask does not depend on the
+/// benches crate, which brings burn).
 fn bench_data(samples: usize, markers: usize) -> Result<PathBuf> {
-    let prefix = genopred_benches::simulated_plink(samples, markers).map_err(anyhow::Error::msg)?;
-    println!("{} ({} bytes)", prefix.with_extension("bed").display(), genopred_benches::bed_bytes(&prefix));
+    let dir = workspace_root().join("target").join("bench-data");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let prefix = dir.join(format!("sim{samples}x{markers}"));
+    if !prefix.with_extension("bed").is_file() {
+        let causal = 20.min(markers);
+        let sim = dir.join(format!("sim{markers}.txt"));
+        std::fs::write(&sim, format!("{} null 0.05 0.95 0 0\n{causal} causal 0.05 0.95 0.05 0\n", markers - causal))
+            .with_context(|| format!("writing {}", sim.display()))?;
+        run(Command::new("plink1.9")
+            .arg("--simulate-qt")
+            .arg(&sim)
+            .args(["--simulate-n", &samples.to_string(), "--seed", "1", "--make-bed", "--out"])
+            .arg(&prefix))?;
+    }
+    let bed = prefix.with_extension("bed");
+    let bytes = std::fs::metadata(&bed).map_or(0, |m| m.len());
+    println!("{} ({bytes} bytes)", bed.display());
     Ok(prefix)
 }
 

@@ -16,7 +16,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::report::write_atomic;
+use genopred_core::output::write_atomic;
 
 /// Arguments of `cargo xtask bench-reference`.
 #[derive(Debug, clap::Args)]
@@ -42,7 +42,7 @@ pub struct ReferenceArgs {
 
 /// `cargo xtask bench-reference`.
 pub fn run(args: ReferenceArgs) -> Result<()> {
-    let root = genopred_benches::workspace_root().canonicalize().context("workspace root")?;
+    let root = crate::workspace_root().canonicalize().context("workspace root")?;
     let out = if args.out.is_absolute() { args.out.clone() } else { root.join(&args.out) };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let threads = args.threads.to_string();

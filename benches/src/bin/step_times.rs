@@ -13,11 +13,9 @@
 
 use std::time::Instant;
 
-use burn::prelude::*;
 use genopred_benches::{backends, fixture};
 use genopred_core::readers::plink;
-use genopred_train::{Architecture, InputContext, Network, optimizer, step};
-use rand::{Rng, SeedableRng};
+use genopred_zoo::harness::StepBench;
 use serde_json::{Value, json};
 
 struct Args {
@@ -46,64 +44,37 @@ fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() { f64::NAN } else { v[v.len() / 2] }
 }
 
-fn time_model<A: Architecture>(
-    label: &str,
-    config: &A::Config,
-    input: &A::Input,
-    args: &Args,
-    spec: &mut Vec<Value>,
-    results: &mut Vec<Value>,
-) {
-    let shape = A::input_shape(input);
-    let tc = A::train_config(config).clone();
-    let b = tc.batch_size;
-    spec.push(json!({
-        "label": label, "model": A::NAME, "batch": b, "channels": shape.0, "length": shape.1,
-        "config": serde_json::to_value(config).expect("config serialises"),
-    }));
-    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let x: Vec<f32> = (0..b * shape.0 * shape.1).map(|_| rng.random_range(0.0f32..2.0)).collect();
-    let y: Vec<f32> = (0..b).map(|_| rng.random_range(-1.7f32..1.7)).collect();
-    for (backend, device) in backends() {
-        let ad = device.clone().autodiff();
-        ad.seed(1);
-        let xs = Tensor::<3>::from_data(TensorData::new(x.clone(), [b, shape.0, shape.1]), &ad);
-        let ys = Tensor::<2>::from_data(TensorData::new(y.clone(), [b, 1]), &ad);
-        let mut net = A::build(config, shape, &ad);
-        let mut optim = optimizer(&tc);
+fn time_model(bench: &mut dyn StepBench, backend: &str, args: &Args, results: &mut Vec<Value>) {
+    let (b, shape, label) = (bench.batch(), bench.shape(), bench.label().to_string());
+    let timed = |f: &mut dyn FnMut()| {
         let mut times = Vec::with_capacity(args.steps);
         for i in 0..args.warmup + args.steps {
             let started = Instant::now();
-            let (next, loss) = step(net, &mut optim, xs.clone(), ys.clone(), &tc, tc.learning_rate);
-            net = next;
-            let _ = loss.into_scalar::<f32>();
+            f();
             if i >= args.warmup {
                 times.push(started.elapsed().as_secs_f64() * 1e3);
             }
         }
-        let eval = net.valid();
-        let xe = Tensor::<3>::from_data(TensorData::new(x.clone(), [b, shape.0, shape.1]), &device);
-        let mut infer = Vec::with_capacity(args.steps);
-        for i in 0..args.warmup + args.steps {
-            let started = Instant::now();
-            let _ = eval.forward(xe.clone()).into_data();
-            if i >= args.warmup {
-                infer.push(started.elapsed().as_secs_f64() * 1e3);
-            }
-        }
-        let step_ms = median(times.clone());
-        let infer_ms = median(infer);
-        println!(
-            "{label:<10} {backend:<5} train step {step_ms:8.2} ms   inference {infer_ms:7.2} ms   (batch {b}, input {}×{})",
-            shape.0, shape.1
-        );
-        results.push(json!({
-            "label": label, "backend": backend, "batch": b, "channels": shape.0, "length": shape.1,
-            "train_step_ms_median": step_ms,
-            "train_step_ms_min": times.iter().copied().fold(f64::INFINITY, f64::min),
-            "infer_ms_median": infer_ms, "params": eval.num_params(),
-        }));
-    }
+        times
+    };
+    let steps = timed(&mut || {
+        bench.train_step();
+    });
+    let infer = timed(&mut || {
+        bench.infer();
+    });
+    let step_ms = median(steps.clone());
+    let infer_ms = median(infer);
+    println!(
+        "{label:<10} {backend:<5} train step {step_ms:8.2} ms   inference {infer_ms:7.2} ms   (batch {b}, input {}×{})",
+        shape.0, shape.1
+    );
+    results.push(json!({
+        "label": label, "backend": backend, "batch": b, "channels": shape.0, "length": shape.1,
+        "train_step_ms_median": step_ms,
+        "train_step_ms_min": steps.iter().copied().fold(f64::INFINITY, f64::min),
+        "infer_ms_median": infer_ms, "params": bench.params(),
+    }));
 }
 
 fn main() {
@@ -117,26 +88,21 @@ fn main() {
     let geno = plink::read_plink(&fixture("wheat599/wheat599.bed")).expect("wheat599 fixture");
     // One 10-fold training set minus its 10 % validation subset, as in benches/train_step.rs.
     let train: Vec<usize> = (0..485).collect();
-    let ctx = InputContext { geno: &geno, train_rows: &train, genotyped_rows: &train };
     let (mut spec, mut results) = (Vec::new(), Vec::new());
-
-    use genopred_dnngp::{Dnngp, DnngpConfig, Variant};
-    for (label, config) in [("dnngp", DnngpConfig::new()), ("dnngp_v3", DnngpConfig::new().with_variant(Variant::V3))] {
-        let input = Dnngp::fit_input(&config, &ctx).expect("pca");
-        time_model::<Dnngp>(label, &config, &input, &args, &mut spec, &mut results);
+    for entry in genopred_zoo::MODELS {
+        for (backend, device) in backends() {
+            for mut bench in entry.step_benches(&geno, &train, &device) {
+                if backend == "flex" {
+                    let (b, shape) = (bench.batch(), bench.shape());
+                    spec.push(json!({
+                        "label": bench.label(), "model": bench.model(), "batch": b, "channels": shape.0,
+                        "length": shape.1, "config": bench.config(),
+                    }));
+                }
+                time_model(bench.as_mut(), backend, &args, &mut results);
+            }
+        }
     }
-    use genopred_deepgs::{DeepGs, DeepGsConfig};
-    let config = DeepGsConfig::new();
-    let input = DeepGs::fit_input(&config, &ctx).expect("input");
-    time_model::<DeepGs>("deepgs", &config, &input, &args, &mut spec, &mut results);
-    use genopred_dlgwas::{Dlgwas, DlgwasConfig};
-    let config = DlgwasConfig::new();
-    let input = Dlgwas::fit_input(&config, &ctx).expect("input");
-    time_model::<Dlgwas>("dlgwas", &config, &input, &args, &mut spec, &mut results);
-    use genopred_mlp::{Mlp, MlpConfig};
-    let config = MlpConfig::new();
-    let input = Mlp::fit_input(&config, &ctx).expect("input");
-    time_model::<Mlp>("mlp", &config, &input, &args, &mut spec, &mut results);
 
     let write = |path: &std::path::Path, value: Value| {
         std::fs::write(path, serde_json::to_string_pretty(&value).expect("json"))

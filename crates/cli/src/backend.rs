@@ -41,6 +41,15 @@ pub fn device(name: &str) -> Result<Device> {
     })
 }
 
+/// How records describe where a model computed: the backend for models on the burn device, the
+/// CPU for classical ones (whatever `--backend` said).
+pub fn describe_for(compute: genopred_core::records::Compute, name: &str) -> String {
+    match compute {
+        genopred_core::records::Compute::Device => describe(name),
+        genopred_core::records::Compute::Cpu => "cpu (f64, faer; no deep-learning backend)".into(),
+    }
+}
+
 /// A one-line description of the backend for reports.
 pub fn describe(name: &str) -> String {
     match name {

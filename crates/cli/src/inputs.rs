@@ -4,12 +4,14 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use burn::prelude::Device;
 use clap::Args;
-use genopred_core::output::sha256_file;
+use genopred_core::Predictor;
 use genopred_core::qc::QcConfig;
 use genopred_core::readers::ReadReport;
-use genopred_core::readers::plink::PlinkPaths;
+use genopred_core::records::{FileInput, GenoInput, Inputs};
 use genopred_core::{GenotypeFormat, GenotypeMatrix, PhenoOptions, Phenotypes};
+use genopred_zoo::{Built, ModelEntry};
 
 /// Flags naming the genotype file.
 #[derive(Debug, Clone, Args)]
@@ -67,7 +69,44 @@ pub struct FitArgs {
     pub backend: Option<String>,
 }
 
+/// The model a command fits, resolved: its catalogue entry, backend and settings.
+pub struct ModelSetup {
+    /// The catalogue entry.
+    pub entry: &'static dyn ModelEntry,
+    /// The backend name (`flex` ...; for CPU models the one they ignore).
+    pub backend: String,
+    /// The backend in words, as records state it (`cpu (f64, faer ...)` for CPU models).
+    pub backend_label: String,
+    /// The burn device.
+    pub device: Device,
+    /// A first model built from the settings, and the resolved settings.
+    pub built: Built,
+}
+
 impl FitArgs {
+    /// Finds the model in the catalogue, picks the backend and resolves the settings (an error
+    /// names the config file).
+    pub fn model(&self) -> Result<ModelSetup> {
+        let entry = genopred_zoo::find(&self.model)?;
+        let backend = self.backend()?;
+        let device = crate::backend::device(&backend)?;
+        let built = entry
+            .build(self.config.as_deref(), &device)
+            .with_context(|| format!("configuring model {}{}", entry.name(), self.config_origin()))?;
+        let backend_label = crate::backend::describe_for(entry.compute(), &backend);
+        Ok(ModelSetup { entry, backend, backend_label, device, built })
+    }
+
+    /// A fresh, unfitted model with the same settings (one per fold).
+    pub fn fresh(&self, setup: &ModelSetup) -> Result<Box<dyn Predictor>> {
+        Ok(setup.entry.build(self.config.as_deref(), &setup.device)?.model)
+    }
+
+    /// The inputs as records state them (paths, format, SHA-256).
+    pub fn inputs(&self, read_report: &ReadReport, pheno: &Phenotypes) -> Result<Inputs> {
+        Ok(Inputs { geno: GenoInput::of(&self.geno.geno, read_report)?, pheno: FileInput::of(pheno.path())? })
+    }
+
     /// QC thresholds, validation fraction and seed, range-checked (`ndcg_top` as given).
     pub fn options(&self, ndcg_top: f64) -> Result<genopred_core::evaluation::CvOptions> {
         let qc = self.qc.config()?;
@@ -167,17 +206,6 @@ impl QcArgs {
 }
 
 impl GenoArgs {
-    /// SHA-256 of every file that makes up the genotype input.
-    pub fn hashes(&self, format: GenotypeFormat) -> Result<serde_json::Value> {
-        Ok(match format {
-            GenotypeFormat::Plink => {
-                let p = PlinkPaths::from_any(&self.geno);
-                serde_json::json!({ "bed": sha256_file(&p.bed)?, "bim": sha256_file(&p.bim)?, "fam": sha256_file(&p.fam)? })
-            }
-            _ => serde_json::json!(sha256_file(&self.geno)?),
-        })
-    }
-
     /// Reads the genotypes.
     pub fn read(&self) -> Result<(GenotypeMatrix, ReadReport)> {
         let (g, report) = genopred_core::read_genotypes(&self.geno, self.format)

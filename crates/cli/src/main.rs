@@ -4,8 +4,9 @@ mod backend;
 mod commands;
 mod inputs;
 mod model_dir;
-mod registry;
-mod report;
+mod progress;
+mod provenance;
+mod table;
 
 use std::process::ExitCode;
 
@@ -32,8 +33,8 @@ enum Command {
     /// Which markers a model relies on: saliency or marker effects, single-marker tests,
     /// Manhattan plots.
     Importance(Box<commands::importance::ImportanceArgs>),
-    /// List the models this build knows.
-    Models,
+    /// List the models this build knows (`--json` for tools).
+    Models(commands::models::ModelsArgs),
     /// List the burn backends this build knows (`--probe NAME` checks that one runs here).
     Backends(commands::backends::BackendsArgs),
 }
@@ -54,13 +55,7 @@ fn main() -> ExitCode {
         Command::Importance(args) => commands::importance::run(&args),
         Command::Predict(args) => commands::predict::run(&args),
         Command::Backends(args) => commands::backends::run(&args),
-        Command::Models => {
-            for (name, about) in registry::MODELS.iter().map(|m| (m.name, m.about)) {
-                println!("{name:<8} {about}");
-            }
-            println!("\nbackend for neural models: {} (--backend)", backend::default_name());
-            Ok(())
-        }
+        Command::Models(args) => commands::models::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

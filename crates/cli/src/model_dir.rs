@@ -20,66 +20,17 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use genopred_core::Marker;
-use genopred_core::evaluation::CvOptions;
-use genopred_core::metrics::Metrics;
-use genopred_core::output::{sha256_file, write_atomic};
-use genopred_core::qc::QcReport;
+use genopred_core::output::{sha256_file, write_csv};
+use genopred_core::records::Manifest;
 
-/// Version of the folder layout; `predict` refuses folders from a newer layout.
-pub const FORMAT: u32 = 1;
 /// The manifest's file name.
 pub const MANIFEST: &str = "manifest.json";
 /// The marker list's file name.
 pub const MARKERS: &str = "markers.tsv";
-
-/// What `manifest.json` records.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Manifest {
-    /// Layout version ([`FORMAT`]).
-    pub format: u32,
-    /// genopred version that trained the model.
-    pub genopred_version: String,
-    /// Model name (`genopred models`).
-    pub model: String,
-    /// Trait predicted.
-    pub r#trait: String,
-    /// Seed of every random choice of the fit.
-    pub seed: u64,
-    /// Backend the model was trained on (`flex`, `wgpu` ...; `cpu` for GBLUP).
-    pub backend: String,
-    /// The backend in words.
-    pub backend_description: String,
-    /// When training finished (seconds since the Unix epoch).
-    pub created_unix: u64,
-    /// The command line.
-    pub command: Vec<String>,
-    /// Training inputs: paths, format and SHA-256.
-    pub inputs: serde_json::Value,
-    /// How genotype and phenotype ids matched.
-    pub matching: serde_json::Value,
-    /// Samples with genotypes and a trait value (after sample QC).
-    pub n_samples: usize,
-    /// Samples the model was fitted on.
-    pub n_fit: usize,
-    /// Samples held out for early stopping.
-    pub n_valid: usize,
-    /// Markers QC kept (the model's markers).
-    pub n_markers: usize,
-    /// What QC removed.
-    pub qc: QcReport,
-    /// QC thresholds, validation fraction and seed.
-    pub options: CvOptions,
-    /// What the model reported about its fit (epochs, variance components ...).
-    pub fit: serde_json::Value,
-    /// Metrics on the fitted samples (in-sample; cross-validation measures accuracy).
-    pub train_metrics: Metrics,
-    /// Metrics on the early-stopping subset.
-    pub valid_metrics: Option<Metrics>,
-    /// Wall time of QC and fit.
-    pub fit_seconds: f64,
-    /// SHA-256 of every other file of the folder, by relative path.
-    pub files: BTreeMap<String, String>,
-}
+/// The fitted state's folder (written by the model's `save`, read by its catalogue entry).
+pub const STATE_DIR: &str = "model";
+/// The resolved settings' file name.
+pub const CONFIG: &str = "config.toml";
 
 /// One line of `markers.tsv`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -94,19 +45,15 @@ struct MarkerRow {
 
 /// Writes `markers.tsv`.
 pub fn write_markers(path: &Path, markers: &[Marker], means: &[f64]) -> Result<()> {
-    let mut w = csv::WriterBuilder::new().delimiter(b'\t').from_writer(Vec::new());
-    for (m, &mean) in markers.iter().zip(means) {
-        w.serialize(MarkerRow {
-            id: m.id.clone(),
-            chrom: m.chrom.clone(),
-            pos: m.pos,
-            counted: m.counted.clone(),
-            other: m.other.clone(),
-            mean,
-        })?;
-    }
-    write_atomic(path, &w.into_inner().context("serialising markers")?)?;
-    Ok(())
+    let rows = markers.iter().zip(means).map(|(m, &mean)| MarkerRow {
+        id: m.id.clone(),
+        chrom: m.chrom.clone(),
+        pos: m.pos,
+        counted: m.counted.clone(),
+        other: m.other.clone(),
+        mean,
+    });
+    Ok(write_csv(path, rows, b'\t')?)
 }
 
 /// Reads `markers.tsv`: the markers and their training means.
@@ -159,25 +106,10 @@ pub fn open(dir: &Path) -> Result<Manifest> {
     if !dir.is_dir() {
         bail!("model folder {} does not exist; create one with `genopred train`", dir.display());
     }
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!("{} is not a genopred model folder (no {MANIFEST}); create one with `genopred train`", dir.display())
-        }
-        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-    };
-    let format: serde_json::Value =
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", path.display()))?;
-    match format.get("format").and_then(serde_json::Value::as_u64) {
-        Some(f) if f > u64::from(FORMAT) => bail!(
-            "{} was written by a newer genopred (model format {f}; this one reads up to {FORMAT}); upgrade genopred",
-            dir.display()
-        ),
-        Some(_) => {}
-        None => bail!("{}: no model format number; not a genopred model manifest", path.display()),
+    if !path.is_file() {
+        bail!("{} is not a genopred model folder (no {MANIFEST}); create one with `genopred train`", dir.display());
     }
-    let manifest: Manifest =
-        serde_json::from_value(format).with_context(|| format!("{}: not a genopred model manifest", path.display()))?;
+    let manifest = Manifest::read(&path)?;
     let now = hash_files(dir)?;
     for (name, sha) in &manifest.files {
         match now.get(name) {
@@ -205,7 +137,7 @@ pub fn staging(dest: &Path) -> Result<PathBuf> {
     let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    let tmp = parent.join(format!(".genopred-{name}-{}", std::process::id()));
+    let tmp = parent.join(format!("{}{name}-{}", genopred_core::output::TEMP_PREFIX, std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }

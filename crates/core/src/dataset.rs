@@ -10,7 +10,7 @@ use crate::phenotype::Phenotypes;
 pub const MIN_SAMPLES: usize = 10;
 
 /// How genotype and phenotype ids matched, for the run report.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MatchReport {
     /// Samples in the genotype file.
     pub genotyped: usize,

@@ -58,6 +58,18 @@ pub enum CoreError {
         /// What would be valid.
         reason: String,
     },
+    /// A model failed to fit or predict; `source` keeps the model's own error (its kind and
+    /// details), `during` says where (`fold 3 (repeat 1)`, `the final fit`).
+    #[error("model {model} failed on {during}: {source}")]
+    Model {
+        /// Model name.
+        model: String,
+        /// Which fit or prediction failed.
+        during: String,
+        /// The model's error.
+        #[source]
+        source: crate::predictor::ModelError,
+    },
     /// A numerical routine failed (non-finite values, no convergence).
     #[error("numerical failure: {0}")]
     Numerical(String),

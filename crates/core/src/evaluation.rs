@@ -3,11 +3,11 @@
 
 use std::time::Instant;
 
-use crate::cv::{Fold, derive_seed, validation_split};
+use crate::cv::{Fold, Purpose, derive_seed, validation_split};
 use crate::dataset::Dataset;
 use crate::error::{CoreError, Result};
 use crate::metrics::{MetricSummaries, Metrics};
-use crate::predictor::{EpochRecord, FitContext, FitInfo, Predictor, TrainSet};
+use crate::predictor::{EpochRecord, FitContext, FitInfo, FitObserver, Predictor, TrainSet};
 use crate::qc::{MarkerQc, QcConfig, QcReport};
 
 /// Settings of a cross-validation run that do not depend on the model.
@@ -81,18 +81,28 @@ pub struct FoldResult {
     pub history: Vec<EpochRecord>,
 }
 
-/// Runs one fold.
-pub fn run_fold(dataset: &Dataset, fold: &Fold, model: &mut dyn Predictor, options: &CvOptions) -> Result<FoldResult> {
+/// Runs one fold: QC fitted on its training rows, the fit (with a validation subset carved from
+/// them for models that want one), one prediction of its test rows, metrics. `observer` follows
+/// the fit's epochs.
+pub fn run_fold(
+    dataset: &Dataset,
+    fold: &Fold,
+    model: &mut dyn Predictor,
+    options: &CvOptions,
+    observer: &dyn FitObserver,
+) -> Result<FoldResult> {
     let started = Instant::now();
     let name = model.name().to_string();
-    let model_err = |e: crate::predictor::ModelError| {
-        CoreError::Data(format!("model {name} failed on fold {} (repeat {}): {e}", fold.label, fold.repeat))
+    let model_err = |source: crate::predictor::ModelError| CoreError::Model {
+        model: name.clone(),
+        during: format!("fold {} (repeat {})", fold.label, fold.repeat),
+        source,
     };
     let (fit_rows, valid_rows) = if model.wants_validation() {
         validation_split(
             &fold.train,
             options.valid_fraction,
-            derive_seed(options.seed, &[fold.repeat as u64, fold.index as u64, 0x56]),
+            derive_seed(options.seed, Purpose::Validation, &[fold.repeat as u64, fold.index as u64]),
         )?
     } else {
         (fold.train.clone(), Vec::new())
@@ -106,8 +116,9 @@ pub fn run_fold(dataset: &Dataset, fold: &Fold, model: &mut dyn Predictor, optio
     let valid = TrainSet { geno: &geno, rows: &valid_rows, y: &y_valid };
     let genotyped_rows: Vec<usize> = (0..dataset.len()).collect();
     let context = FitContext {
-        seed: derive_seed(options.seed, &[fold.repeat as u64, fold.index as u64, 0x4d]),
+        seed: derive_seed(options.seed, Purpose::Fit, &[fold.repeat as u64, fold.index as u64]),
         genotyped_rows: &genotyped_rows,
+        observer,
     };
     let info = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
     let history = model.take_history();
@@ -180,13 +191,22 @@ pub struct FinalFit {
 /// Fits `model` on every sample of `dataset`, as a cross-validation fold would be fitted on its
 /// training rows: QC on all samples, a validation subset for models with early stopping, then the
 /// fit. The seeds are derived from `options.seed` apart from every fold's.
-pub fn fit_final(dataset: &Dataset, model: &mut dyn Predictor, options: &CvOptions) -> Result<FinalFit> {
+pub fn fit_final(
+    dataset: &Dataset,
+    model: &mut dyn Predictor,
+    options: &CvOptions,
+    observer: &dyn FitObserver,
+) -> Result<FinalFit> {
     let started = Instant::now();
     let name = model.name().to_string();
-    let model_err = |e: crate::predictor::ModelError| CoreError::Data(format!("model {name} failed: {e}"));
+    let model_err = |source: crate::predictor::ModelError| CoreError::Model {
+        model: name.clone(),
+        during: "the final fit".into(),
+        source,
+    };
     let all: Vec<usize> = (0..dataset.len()).collect();
     let (fit_rows, valid_rows) = if model.wants_validation() {
-        validation_split(&all, options.valid_fraction, derive_seed(options.seed, &[0, 0, 0x56]))?
+        validation_split(&all, options.valid_fraction, derive_seed(options.seed, Purpose::Validation, &[0, 0]))?
     } else {
         (all.clone(), Vec::new())
     };
@@ -197,7 +217,7 @@ pub fn fit_final(dataset: &Dataset, model: &mut dyn Predictor, options: &CvOptio
     let (y_fit, y_valid) = (pick(&fit_rows), pick(&valid_rows));
     let train = TrainSet { geno: &geno, rows: &fit_rows, y: &y_fit };
     let valid = TrainSet { geno: &geno, rows: &valid_rows, y: &y_valid };
-    let context = FitContext { seed: derive_seed(options.seed, &[0, 0, 0x4d]), genotyped_rows: &all };
+    let context = FitContext { seed: derive_seed(options.seed, Purpose::Fit, &[0, 0]), genotyped_rows: &all, observer };
     let fit = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
     let history = model.take_history();
     let metrics_of = |rows: &[usize], y: &[f64]| -> Result<Metrics> {
@@ -279,7 +299,7 @@ mod tests {
             self.fit_rows = train.rows.to_vec();
             self.valid_rows = valid.map(|v| v.rows.to_vec()).unwrap_or_default();
             self.n_markers = train.geno.n_markers();
-            Ok(serde_json::Value::Null)
+            Ok(FitInfo::default())
         }
         fn predict(&self, _geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError> {
             Ok(vec![self.mean; rows.len()])
@@ -308,7 +328,7 @@ mod tests {
         let fold = folds.iter().find(|f| f.test.contains(&39)).unwrap();
         let mut spy = Spy::default();
         let options = CvOptions { qc: QcConfig { min_maf: 0.0, ..QcConfig::default() }, ..CvOptions::default() };
-        let result = run_fold(&data, fold, &mut spy, &options).unwrap();
+        let result = run_fold(&data, fold, &mut spy, &options, &crate::Quiet).unwrap();
         assert!(spy.fit_rows.iter().chain(&spy.valid_rows).all(|r| !fold.test.contains(r)));
         let mut seen: Vec<usize> = spy.fit_rows.iter().chain(&spy.valid_rows).copied().collect();
         seen.sort_unstable();
@@ -321,7 +341,7 @@ mod tests {
         for &t in &fold.test {
             shuffled.y[t] = -1000.0;
         }
-        let again = run_fold(&shuffled, fold, &mut Spy::default(), &options).unwrap();
+        let again = run_fold(&shuffled, fold, &mut Spy::default(), &options, &crate::Quiet).unwrap();
         let p = |r: &FoldResult| r.predictions.iter().map(|p| p.predicted).collect::<Vec<_>>();
         assert_eq!(p(&result), p(&again));
     }
@@ -332,7 +352,7 @@ mod tests {
         let options = CvOptions { qc: QcConfig { min_maf: 0.0, ..QcConfig::default() }, ..CvOptions::default() };
         let folds = crate::cv::repeated_kfold(30, 3, 2, 5).unwrap();
         let results: Vec<FoldResult> =
-            folds.iter().map(|f| run_fold(&data, f, &mut Spy::default(), &options).unwrap()).collect();
+            folds.iter().map(|f| run_fold(&data, f, &mut Spy::default(), &options, &crate::Quiet).unwrap()).collect();
         let s = summarise(&results, 0.1);
         assert_eq!(s.metrics.mse.n, 6);
         assert_eq!(s.pooled.mse.n, 2);

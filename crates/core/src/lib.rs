@@ -6,6 +6,7 @@
 //! other way round.
 
 pub mod align;
+pub mod check;
 pub mod cv;
 pub mod dataset;
 pub mod encoding;
@@ -19,12 +20,16 @@ pub mod phenotype;
 pub mod predictor;
 pub mod qc;
 pub mod readers;
+pub mod records;
+pub mod run_dir;
 
 pub use dataset::{Dataset, MatchReport};
 pub use error::{CoreError, Result};
 pub use genotype::{GenotypeMatrix, Marker};
 pub use phenotype::{PhenoOptions, Phenotypes};
-pub use predictor::{EpochRecord, FitContext, FitInfo, ModelError, Predictor, SaliencyOptions, TrainSet};
+pub use predictor::{
+    EpochRecord, FitContext, FitInfo, FitObserver, ModelError, Predictor, Quiet, SaliencyOptions, TrainSet,
+};
 pub use readers::{GenotypeFormat, read_genotypes};
 
 #[cfg(test)]

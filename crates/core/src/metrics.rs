@@ -21,6 +21,23 @@ pub fn pearson(obs: &[f64], pred: &[f64]) -> f64 {
     sxy / (sxx * syy).sqrt()
 }
 
+/// Mean of the finite values of `values` (NaN when there are none).
+pub fn mean(values: &[f64]) -> f64 {
+    let (sum, n) = values.iter().filter(|x| x.is_finite()).fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+    if n == 0 { f64::NAN } else { sum / n as f64 }
+}
+
+/// Sample standard deviation (n - 1) of the finite values of `values` (NaN with fewer than two).
+pub fn sd(values: &[f64]) -> f64 {
+    let finite = || values.iter().copied().filter(|x| x.is_finite());
+    let n = finite().count();
+    if n < 2 {
+        return f64::NAN;
+    }
+    let m = mean(values);
+    (finite().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+}
+
 /// Ranks starting at 1, ties given their average rank.
 pub fn ranks(values: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..values.len()).collect();
@@ -152,14 +169,7 @@ impl Summary {
     /// Summarises `values`, ignoring NaN and infinities.
     pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
         let v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-        let n = v.len();
-        if n == 0 {
-            return Summary { mean: f64::NAN, sd: f64::NAN, n };
-        }
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let sd =
-            if n > 1 { (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt() } else { f64::NAN };
-        Summary { mean, sd, n }
+        Summary { mean: mean(&v), sd: sd(&v), n: v.len() }
     }
 }
 
@@ -250,6 +260,13 @@ mod tests {
         let shifted: Vec<f64> = o.iter().map(|x| x - 10.0).collect();
         assert!(close(ndcg(&shifted, &p, 0.5), want));
         assert!(close(ndcg(&o, &p, 1e-9), 1.0 / 3.0));
+    }
+
+    #[test]
+    fn mean_and_sd_skip_non_finite_values() {
+        assert_eq!(mean(&[1.0, f64::NAN, 3.0, f64::INFINITY]), 2.0);
+        assert!(close(sd(&[1.0, 3.0, f64::NAN]), 2f64.sqrt()));
+        assert!(sd(&[1.0]).is_nan() && mean(&[]).is_nan() && mean(&[f64::NAN]).is_nan());
     }
 
     #[test]

@@ -7,6 +7,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{CoreError, Result};
 
+/// Name prefix of the temporary files [`write_atomic`] renames into place.
+pub const TEMP_PREFIX: &str = ".genopred-";
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed and synced,
 /// then renamed over `path`. A reader never sees a half-written file under the final name.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -14,7 +17,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| CoreError::Write { path: dir.to_path_buf(), source: e })?;
     let werr = |e: std::io::Error| CoreError::Write { path: path.to_path_buf(), source: e };
     let mut builder = tempfile::Builder::new();
-    builder.prefix(".genopred-");
+    builder.prefix(TEMP_PREFIX);
     // Results and saved models are shared with colleagues and cluster jobs: readable by all,
     // like any file a program writes (tempfile's default is owner-only).
     #[cfg(unix)]
@@ -26,12 +29,64 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Writes `rows` as CSV (a header from the first row's field names) atomically; `delimiter`
+/// `b'\t'` writes TSV.
+pub fn write_csv<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = T>, delimiter: u8) -> Result<()> {
+    let werr = |e: csv::Error| CoreError::format(path, format!("cannot serialise a row: {e}"));
+    let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(Vec::new());
+    for row in rows {
+        w.serialize(row).map_err(werr)?;
+    }
+    let bytes = w.into_inner().map_err(|e| CoreError::format(path, format!("cannot serialise: {e}")))?;
+    write_atomic(path, &bytes)
+}
+
 /// SHA-256 of a file, hex-encoded.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).map_err(|e| CoreError::io(path, e))?;
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&hasher.finalize()))
+}
+
+/// SHA-256 of `bytes`, hex-encoded (the same digits [`sha256_file`] gives for a file holding them).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A duration for people, as reports and figure labels print it: "0 s", "850 µs", "12 ms",
+/// "0.8 s", "12 s", "3.4 min", "1 h 12 min" ("—" when not finite).
+///
+/// One decimal below 10 s, whole seconds up to two minutes, then minutes with one decimal, then
+/// hours and minutes; below a tenth of a second, whole (or one-decimal) milli- or microseconds,
+/// so that the short steps of a log-scale axis stay apart.
+pub fn format_duration(seconds: f64) -> String {
+    // One decimal below 10, none above; a trailing ".0" dropped.
+    let small = |x: f64| {
+        let s = if x < 10.0 { format!("{x:.1}") } else { format!("{x:.0}") };
+        s.strip_suffix(".0").map_or(s.clone(), str::to_string)
+    };
+    if !seconds.is_finite() {
+        "—".into()
+    } else if seconds <= 0.0 {
+        "0 s".into()
+    } else if seconds < 1e-3 {
+        format!("{} µs", small(seconds * 1e6))
+    } else if seconds < 0.1 {
+        format!("{} ms", small(seconds * 1e3))
+    } else if seconds < 10.0 {
+        format!("{seconds:.1} s")
+    } else if seconds < 120.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 3600.0 {
+        format!("{:.1} min", seconds / 60.0)
+    } else {
+        format!("{} h {:02.0} min", (seconds / 3600.0).floor(), (seconds % 3600.0) / 60.0)
+    }
 }
 
 #[cfg(test)]
@@ -53,5 +108,29 @@ mod tests {
             assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
         }
         assert_eq!(sha256_file(&p).unwrap(), "3fc4ccfe745870e2c0d99f71f30ff0656c8dedd41cc1d7d3d376b0dbe685e2f3");
+        assert_eq!(sha256_hex(b"two"), sha256_file(&p).unwrap());
+    }
+
+    #[test]
+    fn durations_read_well() {
+        let cases = [
+            (f64::NAN, "—"),
+            (0.0, "0 s"),
+            (2e-4, "200 µs"),
+            (0.012, "12 ms"),
+            (0.0015, "1.5 ms"),
+            (0.31, "0.3 s"),
+            (0.85, "0.8 s"),
+            (1.23, "1.2 s"),
+            (34.4, "34 s"),
+            (42.0, "42 s"),
+            (204.0, "3.4 min"),
+            (600.0, "10.0 min"),
+            (4000.0, "1 h 07 min"),
+            (7560.0, "2 h 06 min"),
+        ];
+        for (seconds, text) in cases {
+            assert_eq!(format_duration(seconds), text, "{seconds}");
+        }
     }
 }

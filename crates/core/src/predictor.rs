@@ -20,9 +20,49 @@ pub struct TrainSet<'a> {
     pub y: &'a [f64],
 }
 
-/// What a fit reports beyond its predictions (variance components, epochs run ...), stored in
-/// the run's summary as given.
-pub type FitInfo = serde_json::Value;
+/// What a fit reports beyond its predictions, stored in the run's records (`summary.json`, the
+/// fold records, a model folder's manifest).
+///
+/// The fields every consumer reads are typed; the rest is the model's own typed report
+/// (variance components, input encoding, best validation value ...), serialised once by the model
+/// and kept as it gave it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FitInfo {
+    /// Epochs run, for models trained in epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs_run: Option<usize>,
+    /// The model's own report, as its typed record serialises it.
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl FitInfo {
+    /// A fit report from the model's own typed record (which must serialise to a JSON object).
+    pub fn new<T: serde::Serialize>(epochs_run: Option<usize>, details: &T) -> Result<Self, ModelError> {
+        match serde_json::to_value(details)? {
+            serde_json::Value::Object(details) => Ok(FitInfo { epochs_run, details }),
+            serde_json::Value::Null => Ok(FitInfo { epochs_run, details: serde_json::Map::new() }),
+            other => Err(format!("a fit report must be a JSON object, got {other}").into()),
+        }
+    }
+}
+
+/// Follows a fit as it runs (epoch bars in the command line). Passed in by the caller through
+/// [`FitContext`]; models that train in epochs report each one.
+pub trait FitObserver: Sync {
+    /// Training of `label` starts, for at most `epochs` epochs.
+    fn start(&self, _label: &str, _epochs: usize) {}
+    /// One epoch finished.
+    fn epoch(&self, _record: &EpochRecord) {}
+    /// Training ended (finished, stopped early or failed).
+    fn finish(&self) {}
+}
+
+/// The observer that shows nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Quiet;
+
+impl FitObserver for Quiet {}
 
 /// What the runner tells a model about the fit beyond its data.
 #[derive(Debug, Clone, Copy)]
@@ -34,6 +74,14 @@ pub struct FitContext<'a> {
     /// and test rows). Only for unsupervised encodings a model's documentation says may see them
     /// (DNNGP's `pca_fit = "all"`); phenotypes of rows outside the training set never reach `fit`.
     pub genotyped_rows: &'a [usize],
+    /// Who follows the fit's progress ([`Quiet`] for nobody).
+    pub observer: &'a dyn FitObserver,
+}
+
+impl std::fmt::Debug for dyn FitObserver + '_ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FitObserver")
+    }
 }
 
 /// One epoch of a neural model's training, written to the fold's `history.csv`.

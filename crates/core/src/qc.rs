@@ -2,6 +2,7 @@
 //! ([`MarkerQc::fit`]) and then applied to every sample, so the test fold never decides which
 //! markers a model sees.
 
+use crate::check::within;
 use crate::error::{CoreError, Result};
 use crate::genotype::{GenotypeMatrix, MISSING};
 
@@ -26,16 +27,9 @@ impl Default for QcConfig {
 impl QcConfig {
     /// Checks that every threshold is a fraction in range.
     pub fn check(&self) -> Result<()> {
-        if !(0.0..=0.5).contains(&self.min_maf) {
-            return Err(CoreError::config("min_maf", self.min_maf, "must be within [0, 0.5]"));
-        }
-        for (name, v) in
-            [("max_marker_missing", self.max_marker_missing), ("max_sample_missing", self.max_sample_missing)]
-        {
-            if !(0.0..=1.0).contains(&v) {
-                return Err(CoreError::config(name, v, "must be within [0, 1]"));
-            }
-        }
+        within("min_maf", self.min_maf, 0.0, 0.5)?;
+        within("max_marker_missing", self.max_marker_missing, 0.0, 1.0)?;
+        within("max_sample_missing", self.max_sample_missing, 0.0, 1.0)?;
         Ok(())
     }
 }

@@ -14,6 +14,9 @@ use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use genopred_core::metrics::{mean, pearson, sd};
+use genopred_core::output::format_duration;
+
 use crate::{FONT, Figure, PlotError, write_figure};
 
 /// One column of [`fold_accuracy`]: a cell's per-fold scores.
@@ -76,27 +79,18 @@ fn min_max(values: impl IntoIterator<Item = f64>) -> (f64, f64) {
     values.into_iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
 }
 
-/// Mean and sample standard deviation (`None` with fewer than two values).
-fn mean_sd(values: &[f64]) -> (f64, Option<f64>) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let sd = (values.len() > 1).then(|| (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
-    (mean, sd)
-}
-
 /// Pearson r (NaN when undefined) and the least-squares line `(intercept, slope)` of y on x.
 fn pearson_fit(points: &[(f64, f64)]) -> (f64, Option<(f64, f64)>) {
+    let (x, y): (Vec<f64>, Vec<f64>) = points.iter().copied().unzip();
     let n = points.len() as f64;
-    let (mx, my) = (points.iter().map(|p| p.0).sum::<f64>() / n, points.iter().map(|p| p.1).sum::<f64>() / n);
-    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxx, mut sxy) = (0.0, 0.0);
     for &(x, y) in points {
         sxx += (x - mx) * (x - mx);
-        syy += (y - my) * (y - my);
         sxy += (x - mx) * (y - my);
     }
-    let r = if sxx > 0.0 && syy > 0.0 { sxy / (sxx * syy).sqrt() } else { f64::NAN };
     let fit = (sxx > 0.0).then(|| (my - sxy / sxx * mx, sxy / sxx));
-    (r, fit)
+    (pearson(&x, &y), fit)
 }
 
 /// The part of the line `y = a + b·x` inside the box, as its two ends.
@@ -109,23 +103,6 @@ fn clip_line(a: f64, b: f64, (x0, x1): (f64, f64), (y0, y1): (f64, f64)) -> Opti
         return None;
     }
     (lo < hi).then_some([(lo, a + b * lo), (hi, a + b * hi)])
-}
-
-/// A duration for people: `"850 ms"`, `"1.2 s"`, `"34 s"`, `"3.4 min"`, `"2.1 h"`.
-fn duration(seconds: f64) -> String {
-    // One decimal below 10, none above; a trailing ".0" dropped.
-    let num = |x: f64| {
-        let s = if x < 10.0 { format!("{x:.1}") } else { format!("{x:.0}") };
-        s.strip_suffix(".0").map_or(s.clone(), str::to_string)
-    };
-    match seconds {
-        s if s <= 0.0 => "0 s".to_string(),
-        s if s < 1e-3 => format!("{} µs", num(s * 1e6)),
-        s if s < 1.0 => format!("{} ms", num(s * 1e3)),
-        s if s < 60.0 => format!("{} s", num(s)),
-        s if s < 3600.0 => format!("{} min", num(s / 60.0)),
-        s => format!("{} h", num(s / 3600.0)),
-    }
 }
 
 /// Category labels under the x axis, one per integer position from 0; a label wider than its
@@ -159,8 +136,9 @@ impl Figure for FoldAccuracy<'_> {
         root.fill(&WHITE).map_err(msg)?;
         let values: Vec<Vec<f64>> =
             self.groups.iter().map(|g| g.values.iter().copied().filter(|v| v.is_finite()).collect()).collect();
+        // Mean, and sd when there are two folds or more.
         let stats: Vec<Option<(f64, Option<f64>)>> =
-            values.iter().map(|v| (!v.is_empty()).then(|| mean_sd(v))).collect();
+            values.iter().map(|v| (!v.is_empty()).then(|| (mean(v), Some(sd(v)).filter(|s| s.is_finite())))).collect();
         let whiskers = stats.iter().flatten().flat_map(|&(m, sd)| sd.map(|s| [m - s, m + s])).flatten();
         let (lo, hi) = padded(min_max(values.iter().flatten().copied().chain(whiskers)));
         let n = self.groups.len() as f64;
@@ -279,7 +257,7 @@ impl TimeByCell<'_> {
             .disable_x_axis()
             .y_max_light_lines(1)
             .y_desc("wall time per fold")
-            .y_label_formatter(&|s| duration(*s))
+            .y_label_formatter(&|s| format_duration(*s))
             .label_style((FONT, 13))
             .draw()
             .map_err(msg)?;
@@ -297,7 +275,7 @@ impl TimeByCell<'_> {
         let style = (FONT, 11).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Bottom));
         for &(x, b, _) in &placed {
             let (px, py) = chart.backend_coord(&(x + width / 2.0, b.seconds.max(floor)));
-            root.draw(&Text::new(duration(b.seconds), (px, py - 3), style.clone())).map_err(msg)?;
+            root.draw(&Text::new(format_duration(b.seconds), (px, py - 3), style.clone())).map_err(msg)?;
         }
         chart
             .configure_series_labels()
@@ -441,14 +419,8 @@ mod tests {
 
     #[test]
     fn helpers() {
-        assert_eq!(
-            [0.0, 2e-4, 0.85, 1.23, 34.4, 204.0, 7560.0].map(duration),
-            ["0 s", "200 µs", "850 ms", "1.2 s", "34 s", "3.4 min", "2.1 h"]
-        );
         assert_eq!(clip_line(0.0, 1.0, (-1.0, 2.0), (0.0, 1.0)), Some([(0.0, 0.0), (1.0, 1.0)]));
         assert_eq!(clip_line(5.0, 0.0, (0.0, 1.0), (0.0, 1.0)), None);
-        assert_eq!(mean_sd(&[2.0]), (2.0, None));
-        assert_eq!(mean_sd(&[1.0, 3.0]), (2.0, Some(2f64.sqrt())));
         let (r, fit) = pearson_fit(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]);
         assert!((r - 1.0).abs() < 1e-12 && fit == Some((1.0, 2.0)));
         assert!(pearson_fit(&[(1.0, 1.0)]).0.is_nan());
@@ -488,7 +460,7 @@ mod tests {
             bar("bayesb", "cpu", f64::NAN),
         ];
         let svg = drawn(|png, svg| time_by_cell(&log, "time", png, svg));
-        for text in ["0 s", "400 ms", "3.4 min", "12 s"] {
+        for text in ["0 s", "0.4 s", "3.4 min", "12 s"] {
             assert!(has_text(&svg, text), "{text}");
         }
         assert!(!svg.contains("bayesb"), "a bar without a time is left out");

@@ -52,17 +52,19 @@ pub(crate) trait Figure {
 }
 
 /// A temporary name in `path`'s folder with the same extension (the PNG encoder picks its format
-/// from it), renamed over `path` once written.
+/// from it and writes the file itself, so core's `write_atomic`, which takes bytes, cannot serve),
+/// renamed over `path` once written.
 fn temporary(path: &Path) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".genopred-{}-{name}", std::process::id()))
+    path.with_file_name(format!("{}{}-{name}", genopred_core::output::TEMP_PREFIX, std::process::id()))
 }
 
 fn commit(tmp: &Path, path: &Path) -> Result<(), PlotError> {
     std::fs::rename(tmp, path).map_err(|e| PlotError::Draw { path: path.to_path_buf(), message: e.to_string() })
 }
 
-/// Draws `figure` (`size` pixels) to `png` and `svg`, each under a temporary name renamed into place.
+/// Draws `figure` (`size` pixels) to `png` and `svg`, each written atomically (a temporary name
+/// renamed into place).
 pub(crate) fn write_figure(figure: &impl Figure, size: (u32, u32), png: &Path, svg: &Path) -> Result<(), PlotError> {
     register_font();
     let fail = |path: &Path, message: String| PlotError::Draw { path: path.to_path_buf(), message };
@@ -77,7 +79,5 @@ pub(crate) fn write_figure(figure: &impl Figure, size: (u32, u32), png: &Path, s
         let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
         figure.draw(&root).map_err(|m| fail(svg, m))?;
     }
-    let tmp = temporary(svg);
-    std::fs::write(&tmp, text).map_err(|e| fail(svg, e.to_string()))?;
-    commit(&tmp, svg)
+    genopred_core::output::write_atomic(svg, text.as_bytes()).map_err(|e| fail(svg, e.to_string()))
 }

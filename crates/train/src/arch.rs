@@ -57,6 +57,8 @@ pub struct InputContext<'a> {
 pub trait Architecture: 'static {
     /// Name used with `--model`.
     const NAME: &'static str;
+    /// One line for `genopred models`: the model, its paper and what it reads.
+    const ABOUT: &'static str;
     /// Hyperparameters (a burn `#[derive(Config)]`), with the original's values as defaults.
     type Config: Clone + std::fmt::Debug + Serialize + DeserializeOwned;
     /// The fitted input encoding (means, scalings, PCA loadings ...), saved with a trained model.
@@ -73,6 +75,13 @@ pub trait Architecture: 'static {
     fn check(config: &Self::Config) -> Result<(), TrainError>;
     /// The training settings inside the config.
     fn train_config(config: &Self::Config) -> &TrainConfig;
+    /// The same, to change (shorter schedules for tests and benches).
+    fn train_config_mut(config: &mut Self::Config) -> &mut TrainConfig;
+    /// The configurations the benches and the backend parity test exercise, with their labels:
+    /// the defaults, plus any variant whose layers differ (DNNGP's v3 head).
+    fn variants() -> Vec<(String, Self::Config)> {
+        vec![(Self::NAME.to_string(), Self::default_config())]
+    }
     /// Fits the input encoding.
     fn fit_input(config: &Self::Config, context: &InputContext<'_>) -> Result<Self::Input, TrainError>;
     /// Encodes `rows` of `geno` with a fitted encoding.

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use burn::config::Config;
+use genopred_core::check::{ConfigError, at_least, fraction, non_negative, open_unit, positive};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -110,57 +111,22 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Checks the ranges of every value.
-    pub fn check(&self) -> Result<(), TrainError> {
-        let bad = |key: &str, value: String, why: &str| {
-            Err(TrainError::Config(format!("train.{key} = {value} is out of range: {why}")))
-        };
-        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return bad("learning_rate", self.learning_rate.to_string(), "must be > 0");
-        }
-        if !(0.0..1.0).contains(&self.beta_1) {
-            return bad("beta_1", self.beta_1.to_string(), "must be within [0, 1)");
-        }
-        if !(0.0..1.0).contains(&self.beta_2) {
-            return bad("beta_2", self.beta_2.to_string(), "must be within [0, 1)");
-        }
-        if !(self.epsilon > 0.0 && self.epsilon < 1.0) {
-            return bad("epsilon", self.epsilon.to_string(), "must be within (0, 1)");
-        }
-        if !(0.0..1.0).contains(&self.momentum) {
-            return bad("momentum", self.momentum.to_string(), "must be within [0, 1)");
-        }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return bad("weight_decay", self.weight_decay.to_string(), "must be >= 0");
-        }
-        if !(self.loss_scale > 0.0 && self.loss_scale.is_finite()) {
-            return bad("loss_scale", self.loss_scale.to_string(), "must be > 0");
-        }
-        if self.batch_size == 0 {
-            return bad("batch_size", "0".into(), "must be at least 1");
-        }
-        if self.epochs == 0 {
-            return bad("epochs", "0".into(), "must be at least 1");
-        }
-        if !(self.min_delta >= 0.0 && self.plateau_min_delta >= 0.0) {
-            return bad("min_delta", self.min_delta.to_string(), "must be >= 0");
-        }
-        if !(0.0..1.0).contains(&self.plateau_factor) {
-            return bad("plateau_factor", self.plateau_factor.to_string(), "must be within [0, 1); 0 turns it off");
-        }
-        if self.min_learning_rate.is_nan() || self.min_learning_rate < 0.0 {
-            return bad("min_learning_rate", self.min_learning_rate.to_string(), "must be >= 0");
-        }
+    /// Checks the ranges of every value (keys named `train.*`, as in a config file).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        positive("train.learning_rate", self.learning_rate)?;
+        fraction("train.beta_1", self.beta_1)?;
+        fraction("train.beta_2", self.beta_2)?;
+        open_unit("train.epsilon", self.epsilon)?;
+        fraction("train.momentum", self.momentum)?;
+        non_negative("train.weight_decay", self.weight_decay)?;
+        positive("train.loss_scale", self.loss_scale)?;
+        at_least("train.batch_size", self.batch_size, 1)?;
+        at_least("train.epochs", self.epochs, 1)?;
+        non_negative("train.min_delta", self.min_delta)?;
+        non_negative("train.plateau_min_delta", self.plateau_min_delta)?;
+        fraction("train.plateau_factor", self.plateau_factor).map_err(|e| e.hint("0 turns it off"))?;
+        non_negative("train.min_learning_rate", self.min_learning_rate)?;
         Ok(())
-    }
-}
-
-/// Checks that a dropout rate is within [0, 1).
-pub fn check_rate(key: &str, p: f64) -> Result<(), TrainError> {
-    if (0.0..1.0).contains(&p) {
-        Ok(())
-    } else {
-        Err(TrainError::Config(format!("{key} = {p} is out of range: a dropout rate must be within [0, 1)")))
     }
 }
 
@@ -265,6 +231,11 @@ mod tests {
         assert_eq!(resolve_config(&TrainConfig::new(), Some(f.path())).unwrap().epochs, 3);
         let f = write("learning_rate = -1.0\n");
         let c = resolve_config(&TrainConfig::new(), Some(f.path())).unwrap();
-        assert!(c.check().unwrap_err().to_string().contains("learning_rate"));
+        let e = c.check().unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.value.as_str(), e.allowed.as_str()),
+            ("train.learning_rate", "-1", "must be > 0")
+        );
+        assert_eq!(e.to_string(), "train.learning_rate = -1 is out of range: must be > 0");
     }
 }

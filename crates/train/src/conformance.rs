@@ -96,7 +96,7 @@ fn fit_once<A: Architecture>(
         .fit(
             &TrainSet { geno, rows: &fit_rows, y: &y_fit },
             Some(&TrainSet { geno, rows: &valid_rows, y: &y_valid }),
-            &FitContext { seed, genotyped_rows: &all },
+            &FitContext { seed, genotyped_rows: &all, observer: &genopred_core::Quiet },
         )
         .unwrap_or_else(|e| panic!("{}: fit failed: {e}", A::NAME));
     let history = model.take_history();
@@ -373,10 +373,7 @@ pub fn backend_parity<A: Architecture>(
         crate::layers::seed_dropout(7);
         let (x, y) = inputs(device);
         let fit = crate::trainer::data_loss(net.forward(x), y, cfg);
-        let loss = match net.penalty() {
-            Some(p) => fit.clone() + p,
-            None => fit.clone(),
-        };
+        let loss = crate::trainer::objective(fit, net.penalty());
         let loss_value = f64::from(loss.clone().into_scalar::<f32>());
         let grads = loss.backward();
         let gradients = collect(&net, Some(&grads));

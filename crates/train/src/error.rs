@@ -5,9 +5,13 @@ use thiserror::Error;
 /// What can go wrong while configuring, training or using a neural model.
 #[derive(Debug, Error)]
 pub enum TrainError {
-    /// A configuration value or file is wrong.
+    /// A configuration file is wrong (unreadable, not TOML, an unknown key, a value of the wrong
+    /// type).
     #[error("{0}")]
     Config(String),
+    /// A configuration value is out of its range.
+    #[error(transparent)]
+    Range(#[from] genopred_core::check::ConfigError),
     /// The loss became NaN or infinite.
     #[error(
         "{model}: the training loss became {value} at epoch {epoch} (batch {batch}); lower the learning rate, \

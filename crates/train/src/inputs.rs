@@ -1,6 +1,7 @@
 //! Input encodings and checks several architectures share.
 
 use genopred_core::GenotypeMatrix;
+use genopred_core::check::{ConfigError, at_least};
 use genopred_core::encoding::{DosageEncoder, Scaling};
 
 use crate::arch::Encoded;
@@ -49,9 +50,6 @@ pub fn describe_dosage(input: &DosageEncoder) -> serde_json::Value {
 }
 
 /// Checks that every named count is at least 1.
-pub fn check_counts(counts: &[(&str, usize)]) -> Result<(), TrainError> {
-    match counts.iter().find(|(_, v)| *v == 0) {
-        Some((key, _)) => Err(TrainError::Config(format!("{key} = 0 is out of range: must be at least 1"))),
-        None => Ok(()),
-    }
+pub fn check_counts(counts: &[(&str, usize)]) -> Result<(), ConfigError> {
+    counts.iter().try_for_each(|&(key, value)| at_least(key, value, 1))
 }

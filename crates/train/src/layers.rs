@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use burn::nn::Dropout;
 use burn::prelude::*;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 static MASK_RNG: Mutex<Option<ChaCha8Rng>> = Mutex::new(None);
@@ -18,7 +18,7 @@ static MASK_RNG: Mutex<Option<ChaCha8Rng>> = Mutex::new(None);
 /// Seed the generator [`dropout`] draws its masks from. The trainer calls this with the fold's
 /// seed while it holds [`crate::predictor::device_rng_lock`], so masks are reproducible.
 pub fn seed_dropout(seed: u64) {
-    *MASK_RNG.lock().unwrap_or_else(|e| e.into_inner()) = Some(ChaCha8Rng::seed_from_u64(seed));
+    *MASK_RNG.lock().unwrap_or_else(|e| e.into_inner()) = Some(genopred_core::cv::seed::rng(seed));
 }
 
 /// Inverted dropout with burn's semantics: active only when `layer` is in training mode and `x`
@@ -37,7 +37,7 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     let mut bits = vec![0u32; shape.num_elements()];
     {
         let mut guard = MASK_RNG.lock().unwrap_or_else(|e| e.into_inner());
-        let rng = guard.get_or_insert_with(|| ChaCha8Rng::seed_from_u64(0));
+        let rng = guard.get_or_insert_with(|| genopred_core::cv::seed::rng(0));
         rng.fill(&mut bits[..]);
     }
     let mask: Vec<f32> = bits.into_iter().map(|u| if (u as u64) < threshold { scale } else { 0.0 }).collect();

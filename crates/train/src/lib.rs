@@ -10,12 +10,13 @@
 pub mod arch;
 pub mod config;
 pub mod conformance;
+pub mod early_stopping;
 pub mod error;
 pub mod init;
 pub mod inputs;
 pub mod layers;
+pub mod plateau;
 pub mod predictor;
-pub mod progress;
 pub mod saliency;
 pub mod trainer;
 
@@ -23,5 +24,5 @@ pub use arch::{Architecture, Encoded, InputContext, Network};
 pub use config::{LossKind, Monitor, OptimizerKind, TrainConfig, resolve_config};
 pub use error::TrainError;
 pub use layers::{dropout, seed_dropout};
-pub use predictor::NeuralPredictor;
-pub use trainer::{Outcome, TrainData, optimizer, predict_batches, step, train};
+pub use predictor::{NeuralFitReport, NeuralPredictor};
+pub use trainer::{Outcome, TrainData, TrainRun, optimizer, predict_batches, step, train};

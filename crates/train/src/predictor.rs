@@ -11,7 +11,7 @@ use genopred_core::{
 
 use crate::arch::{Architecture, Encoded, InputContext};
 use crate::error::TrainError;
-use crate::trainer::{TrainData, predict_batches, train};
+use crate::trainer::{TrainData, TrainRun, predict_batches, train};
 
 static DEVICE_RNG: Mutex<()> = Mutex::new(());
 
@@ -59,6 +59,27 @@ impl TargetScaling {
     fn back(&self, p: f32) -> f64 {
         f64::from(p) * self.sd + self.mean
     }
+}
+
+/// What a neural fit reports beside its epochs (the model's part of [`FitInfo`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NeuralFitReport {
+    /// The fitted input encoding, as the architecture describes it (`null` if it says nothing).
+    pub input: serde_json::Value,
+    /// `[channels, length]` of the encoded input.
+    pub input_shape: [usize; 2],
+    /// Parameter count of the network.
+    pub parameters: usize,
+    /// Epoch whose weights the model predicts with.
+    pub epoch_used: usize,
+    /// Whether early stopping ended training.
+    pub stopped_early: bool,
+    /// Best monitored validation value, if there was a validation set.
+    pub best_val_metric: Option<f64>,
+    /// Learning rate of the last epoch.
+    pub final_lr: Option<f64>,
+    /// How the trait was standardised.
+    pub trait_scaling: TargetScaling,
 }
 
 /// A fitted model: network, input encoding and trait scaling.
@@ -188,26 +209,20 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
         let net = self.init_net(shape, context.seed);
         let n_params = net.num_params();
         let ad = self.device.clone().autodiff();
-        let outcome = train(
-            net,
-            &tc,
-            TrainData { x: &x, y: &y },
-            valid.as_ref().map(|(x, y)| TrainData { x, y }),
-            &ad,
-            context.seed ^ 0x5348_5546,
-            A::NAME,
-        )?;
-        let info = serde_json::json!({
-            "input": A::describe_input(&input),
-            "input_shape": [shape.0, shape.1],
-            "parameters": n_params,
-            "epochs_run": outcome.history.len(),
-            "epoch_used": outcome.used_epoch,
-            "stopped_early": outcome.stopped_early,
-            "best_val_metric": outcome.best_value,
-            "final_lr": outcome.history.last().map(|r| r.lr),
-            "trait_scaling": scaling,
-        });
+        let run = TrainRun { seed: context.seed ^ 0x5348_5546, label: A::NAME, observer: context.observer };
+        let outcome =
+            train(net, &tc, TrainData { x: &x, y: &y }, valid.as_ref().map(|(x, y)| TrainData { x, y }), &ad, &run)?;
+        let report = NeuralFitReport {
+            input: A::describe_input(&input),
+            input_shape: [shape.0, shape.1],
+            parameters: n_params,
+            epoch_used: outcome.used_epoch,
+            stopped_early: outcome.stopped_early,
+            best_val_metric: outcome.best_value,
+            final_lr: outcome.history.last().map(|r| r.lr),
+            trait_scaling: scaling,
+        };
+        let info = FitInfo::new(Some(outcome.history.len()), &report)?;
         self.history = outcome.history;
         self.fitted = Some(Fitted { net: outcome.net, input, scaling });
         Ok(info)

@@ -8,8 +8,6 @@
 //! scaling of dosages, or exactly through DNNGP's linear PCA projection.
 
 use burn::prelude::*;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::arch::{Encoded, Network};
@@ -37,7 +35,7 @@ pub fn input_gradients<N: Network>(
     let draws = options.smoothgrad.max(1);
     let (lo, hi) = x.data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     let sd = if options.smoothgrad > 0 { (options.noise * f64::from(hi - lo).max(0.0)) as f32 } else { 0.0 };
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    let mut rng = genopred_core::cv::seed::rng(options.seed);
     let mut out = vec![0f32; x.data.len()];
     let rows: Vec<usize> = (0..x.n).collect();
     for chunk in rows.chunks(batch.max(1)) {

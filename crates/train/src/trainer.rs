@@ -5,13 +5,14 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
-use genopred_core::EpochRecord;
+use genopred_core::{EpochRecord, FitObserver};
 use rand::seq::SliceRandom;
 
 use crate::arch::{Encoded, Network};
 use crate::config::{LossKind, Monitor, OptimizerKind, TrainConfig};
+use crate::early_stopping::{EarlyStopping, Verdict};
 use crate::error::TrainError;
-use crate::progress;
+use crate::plateau::ReduceLrOnPlateau;
 
 /// Encoded inputs and (already scaled) targets of a training or validation set.
 #[derive(Debug, Clone, Copy)]
@@ -20,6 +21,17 @@ pub struct TrainData<'a> {
     pub x: &'a Encoded,
     /// Targets, one per sample.
     pub y: &'a [f32],
+}
+
+/// What a training run is called and who follows it, beside its data and settings.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainRun<'a> {
+    /// Seed of the per-epoch shuffles.
+    pub seed: u64,
+    /// Name in error messages and progress (the model's name).
+    pub label: &'a str,
+    /// Told when training starts, after each epoch and when it ends.
+    pub observer: &'a dyn FitObserver,
 }
 
 /// A trained network and how training went.
@@ -79,12 +91,19 @@ pub fn step<N: Network>(
     lr: f64,
 ) -> (N, Tensor<1>) {
     let fit = data_loss(net.forward(x), y, cfg);
-    let loss = match net.penalty() {
-        Some(p) => fit.clone() + p,
-        None => fit.clone(),
-    };
+    let loss = objective(fit.clone(), net.penalty());
     let grads = GradientsParams::from_grads(loss.backward(), &net);
     (optim.step(lr, net, grads), fit)
+}
+
+/// The objective training minimises and validation reports (Keras's `loss`): the data loss plus
+/// the network's penalties. The one definition, for a tensor on the device (a training step) and
+/// for a host value (the validation loss).
+pub(crate) fn objective<T: std::ops::Add<Output = T>>(data_loss: T, penalty: Option<T>) -> T {
+    match penalty {
+        Some(p) => data_loss + p,
+        None => data_loss,
+    }
 }
 
 pub(crate) fn data_loss(out: Tensor<2>, y: Tensor<2>, cfg: &TrainConfig) -> Tensor<1> {
@@ -141,39 +160,55 @@ fn validation_scores<N: Network>(
         LossKind::Mse => mse,
         LossKind::L1 => mae,
     } * cfg.loss_scale;
-    let penalty = net.penalty().map_or(0.0, |p| f64::from(p.into_scalar::<f32>()));
-    Ok(Scores { loss: data + penalty, mse, mae })
+    let penalty = net.penalty().map(|p| f64::from(p.into_scalar::<f32>()));
+    Ok(Scores { loss: objective(data, penalty), mse, mae })
 }
 
 /// Trains `net` (built on an autodiff device) and returns the network to predict with.
 ///
-/// `device` is the autodiff device the network lives on. Shuffling draws from `seed`; weight
-/// initialisation draws from the device's RNG and dropout masks from [`crate::seed_dropout`]'s; the caller seeds both. With a
-/// validation set, early stopping and the plateau schedule watch `cfg.monitor` on it; without one
-/// the loop runs all `cfg.epochs`.
+/// `device` is the autodiff device the network lives on. Shuffling draws from `run.seed`; weight
+/// initialisation draws from the device's RNG and dropout masks from [`crate::seed_dropout`]'s;
+/// the caller seeds both. With a validation set, early stopping and the plateau schedule watch
+/// `cfg.monitor` on it; without one the loop runs all `cfg.epochs`. `run.observer` hears of the
+/// start, every epoch and the end (also when training fails).
 pub fn train<N: Network>(
+    net: N,
+    cfg: &TrainConfig,
+    data: TrainData<'_>,
+    valid: Option<TrainData<'_>>,
+    device: &Device,
+    run: &TrainRun<'_>,
+) -> Result<Outcome<N>, TrainError> {
+    cfg.check()?;
+    if data.x.n == 0 || data.x.n != data.y.len() {
+        return Err(TrainError::Data(format!("{}: {} inputs but {} targets", run.label, data.x.n, data.y.len())));
+    }
+    run.observer.start(run.label, cfg.epochs);
+    let outcome = epochs(net, cfg, data, valid, device, run);
+    run.observer.finish();
+    outcome
+}
+
+fn epochs<N: Network>(
     mut net: N,
     cfg: &TrainConfig,
     data: TrainData<'_>,
     valid: Option<TrainData<'_>>,
     device: &Device,
-    seed: u64,
-    label: &str,
+    run: &TrainRun<'_>,
 ) -> Result<Outcome<N>, TrainError> {
-    cfg.check()?;
-    if data.x.n == 0 || data.x.n != data.y.len() {
-        return Err(TrainError::Data(format!("{label}: {} inputs but {} targets", data.x.n, data.y.len())));
-    }
+    let label = run.label;
     let plain = device.clone().without_autodiff();
     let mut optim = optimizer(cfg);
-    let mut rng = genopred_core::cv::seed::rng(seed);
+    let mut rng = genopred_core::cv::seed::rng(run.seed);
     let mut order: Vec<usize> = (0..data.x.n).collect();
     let mut lr = cfg.learning_rate;
     let mut history = Vec::new();
-    let (mut best, mut best_epoch, mut best_net, mut wait) = (f64::INFINITY, 0usize, None, 0usize);
-    let (mut plateau_best, mut plateau_wait) = (f64::INFINITY, 0usize);
+    let mut stopping = EarlyStopping::new(cfg.patience, cfg.min_delta);
+    let mut plateau =
+        ReduceLrOnPlateau::new(cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_min_delta, cfg.min_learning_rate);
+    let mut best_net = None;
     let mut stopped_early = false;
-    let bar = progress::epoch_bar(label, cfg.epochs);
 
     for epoch in 1..=cfg.epochs {
         if cfg.shuffle {
@@ -214,50 +249,26 @@ pub fn train<N: Network>(
             };
             record.val_loss = Some(s.loss);
             record.val_metric = Some(value);
-            if value < best - cfg.min_delta {
-                best = value;
-                best_epoch = epoch;
-                wait = 0;
-                if cfg.restore_best {
-                    best_net = Some(eval);
-                }
-            } else {
-                wait += 1;
-                if cfg.patience > 0 && wait >= cfg.patience {
-                    stop = true;
-                }
+            match stopping.update(epoch, value) {
+                Verdict::Improved if cfg.restore_best => best_net = Some(eval),
+                Verdict::Improved | Verdict::Waiting => {}
+                Verdict::Stop => stop = true,
             }
-            if cfg.plateau_factor > 0.0 {
-                if value < plateau_best - cfg.plateau_min_delta {
-                    plateau_best = value;
-                    plateau_wait = 0;
-                } else {
-                    plateau_wait += 1;
-                    if plateau_wait >= cfg.plateau_patience {
-                        lr = (lr * cfg.plateau_factor).max(cfg.min_learning_rate);
-                        plateau_wait = 0;
-                    }
-                }
-            }
+            lr = plateau.update(value, lr);
         }
-        bar.set_position(epoch as u64);
-        bar.set_message(match (record.val_loss, record.val_metric) {
-            (Some(vl), Some(vm)) => format!("loss {train_loss:.4} val {vl:.4} ({vm:.4}) lr {lr:.1e}"),
-            _ => format!("loss {train_loss:.4} lr {lr:.1e}"),
-        });
+        run.observer.epoch(&record);
         history.push(record);
         if stop {
             stopped_early = true;
             break;
         }
     }
-    bar.finish_and_clear();
     let epochs_run = history.len();
     let (net, used_epoch) = match best_net {
-        Some(best) => (best, best_epoch),
+        Some(best) => (best, stopping.best_epoch),
         None => (net.valid(), epochs_run),
     };
-    Ok(Outcome { net, history, used_epoch, best_value: best.is_finite().then_some(best), stopped_early })
+    Ok(Outcome { net, history, used_epoch, best_value: stopping.best(), stopped_early })
 }
 
 #[cfg(test)]
@@ -292,7 +303,8 @@ mod tests {
         let net = Tiny { lin: linear(5, 1, WeightInit::GlorotUniform, &device) };
         let (x, y) = data(40, scale);
         let (vx, vy) = data(10, scale);
-        train(net, cfg, TrainData { x: &x, y: &y }, Some(TrainData { x: &vx, y: &vy }), &device, 3, "tiny")
+        let run = TrainRun { seed: 3, label: "tiny", observer: &genopred_core::Quiet };
+        train(net, cfg, TrainData { x: &x, y: &y }, Some(TrainData { x: &vx, y: &vy }), &device, &run)
     }
 
     #[test]

@@ -9,18 +9,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use genopred_core::cv::{FoldRequest, plan_folds};
 use genopred_core::evaluation::{CvOptions, run_fold, summarise};
 use genopred_core::gwas::marker_tests;
 use genopred_core::metrics::spearman;
-use genopred_core::output::{sha256_file, write_atomic};
+use genopred_core::output::write_csv;
 use genopred_core::qc::MarkerQc;
-use genopred_core::{Marker, SaliencyOptions, cv};
+use genopred_core::records::{GwasSummary, ImportanceRecord, Recall};
+use genopred_core::{Marker, SaliencyOptions};
 use genopred_plot::{ManhattanPoint, manhattan};
-use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::backend;
 use crate::inputs::{FitArgs, LoadedData};
-use crate::registry::{self, BuildOptions};
+use crate::progress::Progress;
+use crate::provenance::{VERSION, command_line};
 
 /// Arguments of `genopred importance`.
 #[derive(Debug, Args)]
@@ -115,12 +116,8 @@ fn median(values: &mut [f32]) -> f64 {
 /// Runs the analysis and writes `importance.csv`, `gwas.csv`, `importance.json` and the plots.
 pub fn run(args: &ImportanceArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let entry = registry::find(&args.fit.model)?;
-    let backend_name = args.fit.backend()?;
-    let device = backend::device(&backend_name)?;
-    let build = BuildOptions { config: args.fit.config.as_deref(), device: &device };
-    let built = (entry.build)(&build)
-        .with_context(|| format!("configuring model {}{}", entry.name, args.fit.config_origin()))?;
+    let setup = args.fit.model()?;
+    let name = setup.entry.name();
     let options = args.fit.options(CvOptions::default().ndcg_top)?;
     let qc = options.qc;
     if !(args.smoothgrad_noise > 0.0 && args.smoothgrad_noise.is_finite()) {
@@ -133,10 +130,11 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         Some(path) => Some(read_causal(path, &markers)?),
         None => None,
     };
-    let folds = match &args.folds_file {
-        Some(path) => cv::folds_from_file(path, dataset.ids())?,
-        None => cv::repeated_kfold(dataset.len(), args.folds, 1, args.fit.seed)?,
+    let request = match &args.folds_file {
+        Some(path) => FoldRequest::File(path.clone()),
+        None => FoldRequest::Kfold { k: args.folds, repeats: 1, seed: args.fit.seed },
     };
+    let (folds, _) = plan_folds(&dataset, &request)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
 
     // Per marker: saliency of every test sample (neural), or the effect per fold (GBLUP).
@@ -147,22 +145,17 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         noise: args.smoothgrad_noise,
         seed: args.fit.seed ^ 0x534d_4f4f,
     };
-    let bar = ProgressBar::new(folds.len() as u64);
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {prefix} [{bar:30}] {pos}/{len} folds ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(format!("{} importance", entry.name));
+    let progress = Progress::new(format!("{name} importance"), folds.len());
     let mut results = Vec::with_capacity(folds.len());
     for fold in &folds {
-        let mut model = (entry.build)(&build)?.model;
-        let result = run_fold(&dataset, fold, model.as_mut(), &options)?;
+        progress.fold_started(format!("fold {}", fold.label));
+        let mut model = args.fit.fresh(&setup)?;
+        let result = run_fold(&dataset, fold, model.as_mut(), &options, &progress)?;
         let fold_geno = dataset.geno.select_markers(&result.kept);
         let mk = result.kept.len();
         if let Some(sal) = model
             .saliency(&fold_geno, &fold.test, &saliency_options)
-            .map_err(|e| anyhow::anyhow!("saliency of {} on fold {}: {e}", entry.name, fold.label))?
+            .map_err(|e| anyhow::anyhow!("saliency of {name} on fold {}: {e}", fold.label))?
         {
             for i in 0..fold.test.len() {
                 for (jj, &j) in result.kept.iter().enumerate() {
@@ -174,12 +167,12 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
                 effects[j].push(e[jj]);
             }
         } else {
-            bail!("model {} has neither input gradients nor marker effects", entry.name);
+            bail!("model {name} has neither input gradients nor marker effects");
         }
         results.push(result);
-        bar.inc(1);
+        progress.fold_done();
     }
-    bar.finish_and_clear();
+    progress.finish();
     let cv_summary = summarise(&results, options.ndcg_top);
     let (method, scores, column): (&str, Vec<Option<f64>>, Vec<Option<f64>>) = if values.iter().any(|v| !v.is_empty()) {
         let method = if args.smoothgrad > 0 { "smoothgrad" } else { "saliency" };
@@ -196,21 +189,18 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     };
     let counts: Vec<usize> = (0..m).map(|j| values[j].len().max(effects[j].len())).collect();
     let importance_ranks = ranks(&scores);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for j in 0..m {
-        let neural = method != "marker_effects";
-        w.serialize(ImportanceRow {
-            marker: &markers[j].id,
-            chrom: &markers[j].chrom,
-            pos: markers[j].pos,
-            score: scores[j],
-            rank: importance_ranks[j],
-            median: if neural { column[j] } else { None },
-            effect: if neural { None } else { column[j] },
-            n: counts[j],
-        })?;
-    }
-    write_atomic(&args.out.join("importance.csv"), &w.into_inner().context("serialising importance")?)?;
+    let neural = method != "marker_effects";
+    let rows = (0..m).map(|j| ImportanceRow {
+        marker: &markers[j].id,
+        chrom: &markers[j].chrom,
+        pos: markers[j].pos,
+        score: scores[j],
+        rank: importance_ranks[j],
+        median: if neural { column[j] } else { None },
+        effect: if neural { None } else { column[j] },
+        n: counts[j],
+    });
+    write_csv(&args.out.join("importance.csv"), rows, b',')?;
 
     // Single-marker tests on every sample with the trait (a description of the data, not an
     // evaluation), after the same marker QC.
@@ -223,10 +213,9 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     }
     let gwas_scores: Vec<Option<f64>> = gwas_by_marker.iter().map(|t| t.map(|t| t.score)).collect();
     let gwas_ranks = ranks(&gwas_scores);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for j in 0..m {
+    let rows = (0..m).map(|j| {
         let t = gwas_by_marker[j];
-        w.serialize(GwasRow {
+        GwasRow {
             marker: &markers[j].id,
             chrom: &markers[j].chrom,
             pos: markers[j].pos,
@@ -236,9 +225,9 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
             p: t.map(|t| t.p),
             score: gwas_scores[j],
             rank: gwas_ranks[j],
-        })?;
-    }
-    write_atomic(&args.out.join("gwas.csv"), &w.into_inner().context("serialising gwas")?)?;
+        }
+    });
+    write_csv(&args.out.join("gwas.csv"), rows, b',')?;
 
     let both: Vec<usize> = (0..m).filter(|&j| scores[j].is_some() && gwas_scores[j].is_some()).collect();
     let rho = spearman(
@@ -247,13 +236,13 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     );
     let recall = causal.as_ref().map(|c| {
         let ks = [c.len(), 2 * c.len(), 5 * c.len()];
-        let at = |r: &[Option<usize>]| ks.iter().map(|&k| (format!("{k}"), serde_json::json!(recall_at(r, c, k)))).collect::<serde_json::Map<_, _>>();
-        serde_json::json!({
-            "causal": c.len(),
-            "chance_at_k": ks.iter().map(|&k| (format!("{k}"), serde_json::json!((k as f64 / m as f64).min(1.0)))).collect::<serde_json::Map<_, _>>(),
-            "importance": at(&importance_ranks),
-            "gwas": at(&gwas_ranks),
-        })
+        let at = |f: &dyn Fn(usize) -> f64| ks.iter().map(|&k| (k.to_string(), f(k))).collect();
+        Recall {
+            causal: c.len(),
+            chance_at_k: at(&|k| (k as f64 / m as f64).min(1.0)),
+            importance: at(&|k| recall_at(&importance_ranks, c, k)),
+            gwas: at(&|k| recall_at(&gwas_ranks, c, k)),
+        }
     });
 
     let point = |j: usize, s: Option<f64>| ManhattanPoint {
@@ -268,7 +257,7 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     };
     manhattan(
         &(0..m).map(|j| point(j, scores[j])).collect::<Vec<_>>(),
-        &format!("{}: {} for {}", entry.name, method.replace('_', " "), args.fit.trait_name),
+        &format!("{name}: {} for {}", method.replace('_', " "), args.fit.trait_name),
         y_desc,
         args.label_top,
         &args.out.join("importance.png"),
@@ -283,29 +272,32 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         &args.out.join("gwas.svg"),
     )?;
 
-    let report = serde_json::json!({
-        "genopred_version": env!("CARGO_PKG_VERSION"),
-        "command": std::env::args().collect::<Vec<_>>(),
-        "model": entry.name,
-        "model_config": built.config,
-        "backend": if built.neural { backend::describe(&backend_name) } else { "cpu (f64, faer)".into() },
-        "trait": args.fit.trait_name,
-        "method": method,
-        "smoothgrad": if args.smoothgrad > 0 { serde_json::json!(saliency_options) } else { serde_json::Value::Null },
-        "folds": folds.len(),
-        "seed": args.fit.seed,
-        "cv_metrics": cv_summary.metrics,
-        "gwas": { "samples": gwas.n, "pcs": gwas.pcs, "df": gwas.df, "markers_tested": gwas.tests.iter().flatten().count() },
-        "spearman_importance_vs_gwas": rho,
-        "markers_compared": both.len(),
-        "recall": recall,
-        "inputs": {
-            "geno": { "path": args.fit.geno.geno, "format": read_report.format, "sha256": args.fit.geno.hashes(read_report.format)? },
-            "pheno": { "path": pheno.path(), "sha256": sha256_file(pheno.path())? },
+    let record = ImportanceRecord {
+        format: ImportanceRecord::FORMAT,
+        genopred_version: VERSION.into(),
+        command: command_line(),
+        model: name.into(),
+        model_config: setup.built.config.clone(),
+        backend: setup.backend_label.clone(),
+        trait_name: args.fit.trait_name.clone(),
+        method: method.into(),
+        smoothgrad: (args.smoothgrad > 0).then_some(saliency_options),
+        folds: folds.len(),
+        seed: args.fit.seed,
+        cv_metrics: cv_summary.metrics,
+        gwas: GwasSummary {
+            samples: gwas.n,
+            pcs: gwas.pcs,
+            df: gwas.df,
+            markers_tested: gwas.tests.iter().flatten().count(),
         },
-        "wall_seconds": started.elapsed().as_secs_f64(),
-    });
-    write_atomic(&args.out.join("importance.json"), &serde_json::to_vec_pretty(&report)?)?;
+        spearman_importance_vs_gwas: rho,
+        markers_compared: both.len(),
+        recall,
+        inputs: args.fit.inputs(&read_report, &pheno)?,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    record.write(&args.out.join("importance.json"))?;
 
     let top: Vec<&str> = {
         let mut order: Vec<usize> = (0..m).filter(|&j| importance_ranks[j].is_some()).collect();
@@ -313,8 +305,7 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         order.iter().take(5).map(|&j| markers[j].id.as_str()).collect()
     };
     println!(
-        "{} {} over {} folds (CV r = {:.3}); top markers: {}",
-        entry.name,
+        "{name} {} over {} folds (CV r = {:.3}); top markers: {}",
         method.replace('_', " "),
         folds.len(),
         cv_summary.metrics.pearson.mean,
@@ -325,12 +316,13 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         gwas.pcs,
         both.len()
     );
-    if let (Some(c), Some(r)) = (&causal, &recall) {
-        let k = c.len();
+    if let Some(r) = &record.recall {
+        let k = r.causal;
+        let at = |map: &std::collections::BTreeMap<String, f64>| map.get(&k.to_string()).copied().unwrap_or(f64::NAN);
         println!(
             "recall@{k} of the {k} causal markers: importance {:.2}, single-marker tests {:.2} (chance {:.3})",
-            r["importance"][format!("{k}")].as_f64().unwrap_or(f64::NAN),
-            r["gwas"][format!("{k}")].as_f64().unwrap_or(f64::NAN),
+            at(&r.importance),
+            at(&r.gwas),
             k as f64 / m as f64
         );
     }

@@ -7,12 +7,11 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use genopred_core::align::{AlignOptions, MarkerStatus, MatchBy, align};
 use genopred_core::genotype::{GenotypeMatrix, MISSING, dosage_to_code};
-use genopred_core::output::write_atomic;
+use genopred_core::output::write_csv;
 
 use crate::backend;
 use crate::inputs::GenoArgs;
-use crate::model_dir::{self, MARKERS};
-use crate::registry::{self, LoadOptions};
+use crate::model_dir::{self, CONFIG, MARKERS, STATE_DIR};
 
 /// Arguments of `genopred predict`.
 #[derive(Debug, Args)]
@@ -56,11 +55,12 @@ struct Gebv<'a> {
 /// Predicts and writes the ranked breeding values.
 pub fn run(args: &PredictArgs) -> Result<()> {
     let manifest = model_dir::open(&args.model)?;
-    let entry = registry::find(&manifest.model)
+    let entry = genopred_zoo::find(&manifest.model)
         .with_context(|| format!("the model in {} was trained as '{}'", args.model.display(), manifest.model))?;
     let device = backend::device(&args.backend)?;
-    let model = (entry.load)(&LoadOptions { dir: &args.model, device: &device })
-        .with_context(|| format!("loading the {} model from {}", entry.name, args.model.display()))?;
+    let model = entry
+        .load(&args.model.join(CONFIG), &args.model.join(STATE_DIR), &device)
+        .with_context(|| format!("loading the {} model from {}", entry.name(), args.model.display()))?;
     let (reference, means) = model_dir::read_markers(&args.model.join(MARKERS))?;
     if reference.len() != manifest.n_markers {
         bail!(
@@ -73,7 +73,7 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     }
     eprintln!(
         "model: {} for '{}' on {} markers, trained on {} samples ({})",
-        manifest.model, manifest.r#trait, manifest.n_markers, manifest.n_samples, manifest.backend
+        manifest.model, manifest.trait_name, manifest.n_markers, manifest.n_samples, manifest.backend
     );
 
     let (new, _) = args.geno.read()?;
@@ -109,12 +109,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     warn_about_missing(&aligned);
 
     let rows: Vec<usize> = (0..aligned.n_samples()).collect();
-    let predicted = model.predict(&aligned, &rows).map_err(|e| anyhow!("model {} failed: {e}", entry.name))?;
+    let predicted = model.predict(&aligned, &rows).map_err(|e| anyhow!("model {} failed: {e}", entry.name()))?;
     if predicted.len() != rows.len() {
-        bail!("model {} returned {} predictions for {} samples", entry.name, predicted.len(), rows.len());
+        bail!("model {} returned {} predictions for {} samples", entry.name(), predicted.len(), rows.len());
     }
     if let Some(i) = predicted.iter().position(|p| !p.is_finite()) {
-        bail!("model {} predicted a non-finite value for sample '{}'", entry.name, aligned.samples()[i]);
+        bail!("model {} predicted a non-finite value for sample '{}'", entry.name(), aligned.samples()[i]);
     }
     let mut order = rows.clone();
     // Stable: ties keep the file's order.
@@ -122,11 +122,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         let c = predicted[b].total_cmp(&predicted[a]);
         if args.lower_is_better { c.reverse() } else { c }
     });
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for (rank, &i) in order.iter().enumerate() {
-        w.serialize(Gebv { id: &aligned.samples()[i], predicted: predicted[i], rank: rank + 1 })?;
-    }
-    write_atomic(&args.out, &w.into_inner().context("serialising predictions")?)?;
+    let ranked = order.iter().enumerate().map(|(rank, &i)| Gebv {
+        id: &aligned.samples()[i],
+        predicted: predicted[i],
+        rank: rank + 1,
+    });
+    write_csv(&args.out, ranked, b',')?;
     if let Some(path) = &args.alignment {
         write_alignment(path, &reference, &new, &report.markers)?;
     }
@@ -193,16 +194,13 @@ fn write_alignment(
         status: MarkerStatus,
         file_marker: &'a str,
     }
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for (t, (status, source)) in reference.iter().zip(markers) {
-        w.serialize(Row {
-            marker: &t.id,
-            chrom: &t.chrom,
-            pos: t.pos,
-            status: *status,
-            file_marker: source.map(|j| new.markers()[j].id.as_str()).unwrap_or(""),
-        })?;
-    }
-    write_atomic(path, &w.into_inner().context("serialising the alignment")?)?;
+    let rows = reference.iter().zip(markers).map(|(t, (status, source))| Row {
+        marker: &t.id,
+        chrom: &t.chrom,
+        pos: t.pos,
+        status: *status,
+        file_marker: source.map(|j| new.markers()[j].id.as_str()).unwrap_or(""),
+    });
+    write_csv(path, rows, b',')?;
     Ok(())
 }

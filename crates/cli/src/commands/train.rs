@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use genopred_core::evaluation::{CvOptions, fit_final};
-use genopred_core::output::{sha256_file, write_atomic};
+use genopred_core::output::{write_atomic, write_csv};
+use genopred_core::records::{MODEL_FORMAT, Manifest};
 
-use crate::backend;
 use crate::inputs::{FitArgs, LoadedData};
-use crate::model_dir::{self, MANIFEST, MARKERS, Manifest};
-use crate::registry::{self, BuildOptions, STATE_DIR};
-use crate::report::write_history_csv;
+use crate::model_dir::{self, MANIFEST, MARKERS, STATE_DIR};
+use crate::provenance::{VERSION, command_line};
 
 /// Arguments of `genopred train`.
 #[derive(Debug, Args)]
@@ -30,55 +29,46 @@ pub struct TrainArgs {
 /// Trains and saves the model.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let started = std::time::Instant::now();
-    let entry = registry::find(&args.fit.model)?;
-    let backend_name = args.fit.backend()?;
-    let device = backend::device(&backend_name)?;
-    let build = BuildOptions { config: args.fit.config.as_deref(), device: &device };
-    let mut built = (entry.build)(&build)
-        .with_context(|| format!("configuring model {}{}", entry.name, args.fit.config_origin()))?;
+    let mut setup = args.fit.model()?;
+    let name = setup.entry.name();
     let options = args.fit.options(CvOptions::default().ndcg_top)?;
     let qc = options.qc;
     model_dir::check_destination(&args.out, args.force)?;
 
     let LoadedData { dataset, matched, read_report, pheno, .. } = args.fit.load(qc.max_sample_missing, None)?;
 
-    let fitted = fit_final(&dataset, built.model.as_mut(), &options)?;
+    let fitted = fit_final(&dataset, setup.built.model.as_mut(), &options, &genopred_core::Quiet)?;
     let kept_markers = dataset.geno.select_markers(&fitted.qc.kept).markers().to_vec();
 
     let tmp = model_dir::staging(&args.out)?;
     let result = (|| -> Result<()> {
         let state = tmp.join(STATE_DIR);
         std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
-        built.model.save(&state).map_err(|e| anyhow::anyhow!("saving the {} model: {e}", entry.name))?;
-        write_atomic(&tmp.join("config.toml"), built.config_toml.as_bytes())?;
+        setup.built.model.save(&state).map_err(|e| anyhow::anyhow!("saving the {name} model: {e}"))?;
+        write_atomic(&tmp.join("config.toml"), setup.built.config_toml.as_bytes())?;
         model_dir::write_markers(&tmp.join(MARKERS), &kept_markers, &fitted.marker_means)?;
         if !fitted.history.is_empty() {
-            write_history_csv(&tmp.join("history.csv"), &fitted.history)?;
+            write_csv(&tmp.join("history.csv"), &fitted.history, b',')?;
         }
-        let (backend_name, backend_description) = if built.neural {
-            (backend_name.clone(), backend::describe(&backend_name))
-        } else {
-            ("cpu".to_string(), "cpu (f64, faer; no deep-learning backend)".to_string())
+        let backend = match setup.entry.compute() {
+            genopred_core::records::Compute::Device => setup.backend.clone(),
+            genopred_core::records::Compute::Cpu => "cpu".to_string(),
         };
         let manifest = Manifest {
-            format: model_dir::FORMAT,
-            genopred_version: env!("CARGO_PKG_VERSION").into(),
-            model: entry.name.into(),
-            r#trait: args.fit.trait_name.clone(),
+            format: MODEL_FORMAT,
+            genopred_version: VERSION.into(),
+            model: name.into(),
+            trait_name: args.fit.trait_name.clone(),
             seed: args.fit.seed,
-            backend: backend_name,
-            backend_description,
+            backend,
+            backend_description: setup.backend_label.clone(),
             created_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0),
-            command: std::env::args().collect(),
-            inputs: serde_json::json!({
-                "geno": { "path": args.fit.geno.geno, "format": read_report.format,
-                          "sha256": args.fit.geno.hashes(read_report.format)? },
-                "pheno": { "path": pheno.path(), "sha256": sha256_file(pheno.path())? },
-            }),
-            matching: serde_json::to_value(&matched)?,
+            command: command_line(),
+            inputs: args.fit.inputs(&read_report, &pheno)?,
+            matching: matched.clone(),
             n_samples: dataset.len(),
             n_fit: fitted.n_fit,
             n_valid: fitted.n_valid,
@@ -91,7 +81,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             fit_seconds: fitted.seconds,
             files: model_dir::hash_files(&tmp)?,
         };
-        write_atomic(&tmp.join(MANIFEST), &serde_json::to_vec_pretty(&manifest)?)?;
+        manifest.write(&tmp.join(MANIFEST))?;
         model_dir::commit(&tmp, &args.out)
     })();
     if result.is_err() {
@@ -101,8 +91,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let m = &fitted.train_metrics;
     eprintln!(
-        "trained {} on {} samples ({} fitted, {} for early stopping) and {} of {} markers in {:.1} s",
-        entry.name,
+        "trained {name} on {} samples ({} fitted, {} for early stopping) and {} of {} markers in {:.1} s",
         dataset.len(),
         fitted.n_fit,
         fitted.n_valid,

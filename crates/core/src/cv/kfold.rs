@@ -17,7 +17,7 @@ pub fn repeated_kfold(n: usize, k: usize, repeats: usize, seed: u64) -> Result<V
     }
     let mut all = Vec::new();
     for r in 1..=repeats {
-        all.extend(split(n, k, seed::derive_seed(seed, &[r as u64, 0x4b46]), r)?);
+        all.extend(split(n, k, seed::derive_seed(seed, seed::Purpose::Kfold, &[r as u64]), r)?);
     }
     Ok(all)
 }

@@ -4,13 +4,15 @@
 pub mod file_folds;
 pub mod grouped;
 pub mod kfold;
+pub mod plan;
 pub mod seed;
 pub mod validation;
 
 pub use file_folds::folds_from_file;
 pub use grouped::grouped_folds;
 pub use kfold::{kfold, repeated_kfold};
-pub use seed::derive_seed;
+pub use plan::{FoldRequest, plan_folds};
+pub use seed::{Purpose, derive_seed};
 pub use validation::validation_split;
 
 use crate::error::{CoreError, Result};

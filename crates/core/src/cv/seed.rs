@@ -12,9 +12,30 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// A seed derived from `seed` and a path of integers (e.g. `[repeat, fold, PURPOSE]`).
-pub fn derive_seed(seed: u64, path: &[u64]) -> u64 {
-    path.iter().fold(mix(seed), |acc, &p| mix(acc ^ mix(p)))
+/// What a random stream is for. Every seed in genopred is derived from the user's `--seed`
+/// through [`derive_seed`] with one of these (`cargo xtask tidy` checks that no other
+/// derivation appears). The numbers are part of every published result's reproducibility: never
+/// change one; add a new purpose for a new stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Purpose {
+    /// The k-fold assignment of one repeat.
+    Kfold = 0x4b46,
+    /// The validation subset carved from a fold's training rows.
+    Validation = 0x56,
+    /// A model's fit on one fold: initial weights (burn's device RNG).
+    Fit = 0x4d,
+    /// Dropout masks of one fit (derived from the fit's seed).
+    Dropout = 0x4452_4f50,
+    /// The order of training rows in each epoch of one fit (derived from the fit's seed).
+    Shuffle = 0x5348_5546,
+    /// SmoothGrad's input noise (`genopred importance`).
+    SmoothGrad = 0x534d_4f4f,
+}
+
+/// A seed derived from `seed` for `purpose`, under a path of integers (e.g. `[repeat, fold]`).
+pub fn derive_seed(seed: u64, purpose: Purpose, path: &[u64]) -> u64 {
+    path.iter().chain([&(purpose as u64)]).fold(mix(seed), |acc, &p| mix(acc ^ mix(p)))
 }
 
 /// A ChaCha8 generator: portable, so the same seed gives the same splits on every platform.
@@ -28,8 +49,14 @@ mod tests {
 
     #[test]
     fn derived_seeds_differ_and_repeat() {
-        assert_eq!(derive_seed(1, &[2, 3]), derive_seed(1, &[2, 3]));
-        assert_ne!(derive_seed(1, &[2, 3]), derive_seed(1, &[3, 2]));
-        assert_ne!(derive_seed(1, &[2]), derive_seed(2, &[2]));
+        let p = Purpose::Fit;
+        assert_eq!(derive_seed(1, p, &[2, 3]), derive_seed(1, p, &[2, 3]));
+        assert_ne!(derive_seed(1, p, &[2, 3]), derive_seed(1, p, &[3, 2]));
+        assert_ne!(derive_seed(1, p, &[2]), derive_seed(2, p, &[2]));
+        assert_ne!(derive_seed(1, Purpose::Fit, &[2]), derive_seed(1, Purpose::Validation, &[2]));
+        // The purpose is the last element of the path: seeds of results published before
+        // purposes had names are unchanged (fold 3 of repeat 1, validation subset).
+        let legacy = [1u64, 3, 0x56].iter().fold(mix(42), |acc, &p| mix(acc ^ mix(p)));
+        assert_eq!(derive_seed(42, Purpose::Validation, &[1, 3]), legacy);
     }
 }

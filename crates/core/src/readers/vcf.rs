@@ -22,7 +22,7 @@ use crate::error::{CoreError, Result};
 use crate::genotype::{DOSAGE_SCALE, GenotypeMatrix, MISSING, Marker};
 
 /// What the VCF reader dropped, for the run report.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct VcfReport {
     /// Sites with more than one ALT allele, skipped.
     pub skipped_multiallelic: usize,

@@ -11,8 +11,8 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
 use genopred_core::GenotypeMatrix;
+use genopred_core::check::{positive, rate};
 use genopred_core::encoding::{DosageEncoder, Scaling};
-use genopred_train::config::check_rate;
 use genopred_train::dropout;
 use genopred_train::init::{WeightInit, conv1d, linear};
 use genopred_train::inputs::{check_counts, describe_dosage, dosage_saliency, encode_dosage};
@@ -107,6 +107,7 @@ pub struct DeepGs;
 
 impl Architecture for DeepGs {
     const NAME: &'static str = "deepgs";
+    const ABOUT: &'static str = "DeepGS (Ma et al. 2018): one-layer CNN on marker values";
     type Config = DeepGsConfig;
     type Input = DosageEncoder;
     type Net = DeepGsNet;
@@ -123,17 +124,19 @@ impl Architecture for DeepGs {
             ("pool", c.pool),
             ("hidden", c.hidden),
         ])?;
-        check_rate("dropout_conv", c.dropout_conv)?;
-        check_rate("dropout_hidden", c.dropout_hidden)?;
-        check_rate("dropout_output", c.dropout_output)?;
-        if !(c.init_limit > 0.0 && c.init_limit.is_finite()) {
-            return Err(TrainError::Config(format!("init_limit = {} is out of range: must be > 0", c.init_limit)));
-        }
-        c.train.check()
+        rate("dropout_conv", c.dropout_conv)?;
+        rate("dropout_hidden", c.dropout_hidden)?;
+        rate("dropout_output", c.dropout_output)?;
+        positive("init_limit", c.init_limit)?;
+        Ok(c.train.check()?)
     }
 
     fn train_config(c: &DeepGsConfig) -> &TrainConfig {
         &c.train
+    }
+
+    fn train_config_mut(c: &mut DeepGsConfig) -> &mut TrainConfig {
+        &mut c.train
     }
 
     fn fit_input(c: &DeepGsConfig, ctx: &InputContext<'_>) -> Result<DosageEncoder, TrainError> {

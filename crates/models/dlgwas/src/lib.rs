@@ -10,8 +10,8 @@ use burn::nn::conv::Conv1d;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use genopred_core::GenotypeMatrix;
+use genopred_core::check::{non_negative, positive, rate};
 use genopred_core::encoding::OneHotEncoder;
-use genopred_train::config::check_rate;
 use genopred_train::dropout;
 use genopred_train::init::{WeightInit, conv1d_same, l2, linear, sum_penalties};
 use genopred_train::inputs::{check_counts, check_markers};
@@ -113,6 +113,7 @@ pub struct Dlgwas;
 
 impl Architecture for Dlgwas {
     const NAME: &'static str = "dlgwas";
+    const ABOUT: &'static str = "DLGWAS (Liu et al. 2019): residual CNN on one-hot genotypes";
     type Config = DlgwasConfig;
     type Input = OneHotEncoder;
     type Net = DlgwasNet;
@@ -125,25 +126,21 @@ impl Architecture for Dlgwas {
 
     fn check(c: &DlgwasConfig) -> Result<(), TrainError> {
         check_counts(&[("filters", c.filters), ("kernel", c.kernel), ("kernel_wide", c.kernel_wide)])?;
-        check_rate("dropout", c.dropout)?;
-        for (key, v) in [
-            ("isru_alpha", c.isru_alpha),
-            ("l2_conv_kernel", c.l2_conv_kernel),
-            ("l2_conv_bias", c.l2_conv_bias),
-            ("l2_dense_bias", c.l2_dense_bias),
-        ] {
-            if !(v >= 0.0 && v.is_finite()) {
-                return Err(TrainError::Config(format!("{key} = {v} is out of range: must be >= 0")));
-            }
-        }
-        if !(c.init_std > 0.0 && c.init_std.is_finite()) {
-            return Err(TrainError::Config(format!("init_std = {} is out of range: must be > 0", c.init_std)));
-        }
-        c.train.check()
+        rate("dropout", c.dropout)?;
+        non_negative("isru_alpha", c.isru_alpha)?;
+        non_negative("l2_conv_kernel", c.l2_conv_kernel)?;
+        non_negative("l2_conv_bias", c.l2_conv_bias)?;
+        non_negative("l2_dense_bias", c.l2_dense_bias)?;
+        positive("init_std", c.init_std)?;
+        Ok(c.train.check()?)
     }
 
     fn train_config(c: &DlgwasConfig) -> &TrainConfig {
         &c.train
+    }
+
+    fn train_config_mut(c: &mut DlgwasConfig) -> &mut TrainConfig {
+        &mut c.train
     }
 
     fn fit_input(_c: &DlgwasConfig, ctx: &InputContext<'_>) -> Result<OneHotEncoder, TrainError> {

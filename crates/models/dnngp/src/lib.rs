@@ -8,8 +8,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use genopred_core::GenotypeMatrix;
+use genopred_core::check::{fraction, non_negative, positive, positive_fraction, rate};
 use genopred_core::encoding::{Pca, PcaComponents};
-use genopred_train::config::check_rate;
 use genopred_train::dropout;
 use genopred_train::init::{WeightInit, conv1d_same, l2, linear, sum_penalties};
 use genopred_train::inputs::{check_counts, check_markers};
@@ -168,6 +168,7 @@ pub struct Dnngp;
 
 impl Architecture for Dnngp {
     const NAME: &'static str = "dnngp";
+    const ABOUT: &'static str = "DNNGP (Wang et al. 2023): CNN on principal-component scores";
     type Config = DnngpConfig;
     type Input = DnngpInput;
     type Net = DnngpNet;
@@ -178,32 +179,32 @@ impl Architecture for Dnngp {
 
     fn check(c: &DnngpConfig) -> Result<(), TrainError> {
         check_counts(&[("filters", c.filters), ("kernel", c.kernel), ("head_units", c.head_units)])?;
-        if !(c.pca_variance > 0.0 && c.pca_variance <= 1.0) {
-            return Err(TrainError::Config(format!(
-                "pca_variance = {} is out of range: must be within (0, 1]",
-                c.pca_variance
-            )));
+        positive_fraction("pca_variance", c.pca_variance)?;
+        rate("dropout1", c.dropout1)?;
+        rate("dropout2", c.dropout2)?;
+        rate("head_dropout", c.head_dropout)?;
+        fraction("bn_momentum", c.bn_momentum)?;
+        positive("bn_epsilon", c.bn_epsilon)?;
+        for (name, values) in [("l2_kernel", &c.l2_kernel), ("l2_bias", &c.l2_bias)] {
+            for (i, &v) in values.iter().enumerate() {
+                non_negative(&format!("{name}[{i}]"), v)?;
+            }
         }
-        check_rate("dropout1", c.dropout1)?;
-        check_rate("dropout2", c.dropout2)?;
-        check_rate("head_dropout", c.head_dropout)?;
-        if !(0.0..1.0).contains(&c.bn_momentum) || c.bn_epsilon.is_nan() || c.bn_epsilon <= 0.0 {
-            return Err(TrainError::Config(format!(
-                "bn_momentum = {} / bn_epsilon = {} are out of range: momentum within [0, 1), epsilon > 0",
-                c.bn_momentum, c.bn_epsilon
-            )));
-        }
-        if c.l2_kernel.iter().chain(&c.l2_bias).any(|v| !(*v >= 0.0 && v.is_finite())) {
-            return Err(TrainError::Config("l2_kernel / l2_bias values must be >= 0".into()));
-        }
-        if !(c.init_std > 0.0 && c.init_std.is_finite()) {
-            return Err(TrainError::Config(format!("init_std = {} is out of range: must be > 0", c.init_std)));
-        }
-        c.train.check()
+        positive("init_std", c.init_std)?;
+        Ok(c.train.check()?)
     }
 
     fn train_config(c: &DnngpConfig) -> &TrainConfig {
         &c.train
+    }
+
+    fn train_config_mut(c: &mut DnngpConfig) -> &mut TrainConfig {
+        &mut c.train
+    }
+
+    /// The paper's network and the v3 head: benches and the backend parity test run both.
+    fn variants() -> Vec<(String, DnngpConfig)> {
+        vec![("dnngp".into(), DnngpConfig::new()), ("dnngp_v3".into(), DnngpConfig::new().with_variant(Variant::V3))]
     }
 
     fn fit_input(c: &DnngpConfig, ctx: &InputContext<'_>) -> Result<DnngpInput, TrainError> {

@@ -21,11 +21,6 @@ pub enum GblupError {
     #[error("{0}")]
     Usage(String),
     /// A setting is out of range.
-    #[error("invalid GBLUP setting {name}: {reason}")]
-    Config {
-        /// The setting.
-        name: &'static str,
-        /// Why it is invalid.
-        reason: String,
-    },
+    #[error("invalid GBLUP setting: {0}")]
+    Config(#[from] genopred_core::check::ConfigError),
 }

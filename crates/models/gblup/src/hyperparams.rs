@@ -1,6 +1,8 @@
 //! GBLUP settings. The model itself has no tuning knobs: variance components come from REML.
 //! These only control the one-dimensional REML search.
 
+use genopred_core::check::{at_least, below, finite};
+
 use crate::error::GblupError;
 
 /// Settings of the REML search over `δ = σ²_e / σ²_g`.
@@ -22,20 +24,13 @@ impl Default for GblupConfig {
 }
 
 impl GblupConfig {
-    /// Validates the settings once, so the fit can trust them.
+    /// Validates the settings once ([`Gblup::new`](crate::Gblup::new) and
+    /// [`Gblup::load`](crate::Gblup::load) call it), so the fit can trust them.
     pub fn check(&self) -> Result<(), GblupError> {
-        if self.grid_points < 3 {
-            return Err(GblupError::Config { name: "grid_points", reason: "must be at least 3".into() });
-        }
-        if !(self.log_delta_min.is_finite()
-            && self.log_delta_max.is_finite()
-            && self.log_delta_min < self.log_delta_max)
-        {
-            return Err(GblupError::Config {
-                name: "log_delta_min/log_delta_max",
-                reason: "must be finite with min < max".into(),
-            });
-        }
+        at_least("grid_points", self.grid_points, 3)?;
+        finite("log_delta_min", self.log_delta_min)?;
+        finite("log_delta_max", self.log_delta_max)?;
+        below("log_delta_min", self.log_delta_min, "log_delta_max", self.log_delta_max)?;
         Ok(())
     }
 }

@@ -12,4 +12,4 @@ mod tests;
 
 pub use error::GblupError;
 pub use hyperparams::GblupConfig;
-pub use model::{FittedGblup, Gblup, RemlSummary, vanraden};
+pub use model::{FittedGblup, Gblup, GblupFitReport, RemlSummary, vanraden};

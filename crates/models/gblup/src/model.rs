@@ -48,8 +48,11 @@ pub struct RemlSummary {
 
 impl FittedGblup {
     /// Fits GBLUP on `rows` of `geno` with trait values `y`.
+    ///
+    /// `config` is trusted: it must have passed [`GblupConfig::check`] (as every config a
+    /// [`Gblup`] holds has; the default does).
     pub fn fit(geno: &GenotypeMatrix, rows: &[usize], y: &[f64], config: &GblupConfig) -> Result<Self, GblupError> {
-        config.check()?;
+        debug_assert!(config.check().is_ok(), "FittedGblup::fit with an unchecked config: {config:?}");
         let n = rows.len();
         if n < MIN_TRAIN {
             return Err(GblupError::TooFewSamples { got: n, needed: MIN_TRAIN });
@@ -134,18 +137,33 @@ pub fn vanraden(z: &Mat<f64>, scale: f64) -> Mat<f64> {
     g
 }
 
+/// What a GBLUP fit reports (the model's part of [`FitInfo`]).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GblupFitReport {
+    /// Intercept `β̂`.
+    pub intercept: f64,
+    /// Variance components.
+    pub reml: Option<RemlSummary>,
+}
+
 /// The GBLUP baseline as a [`Predictor`].
 #[derive(Debug, Clone, Default)]
 pub struct Gblup {
-    /// REML search settings.
-    pub config: GblupConfig,
+    /// REML search settings, checked.
+    config: GblupConfig,
     fitted: Option<FittedGblup>,
 }
 
 impl Gblup {
-    /// A GBLUP model with the given settings.
-    pub fn new(config: GblupConfig) -> Self {
-        Gblup { config, fitted: None }
+    /// A GBLUP model with the given settings, checked here once so the fit can trust them.
+    pub fn new(config: GblupConfig) -> Result<Self, GblupError> {
+        config.check()?;
+        Ok(Gblup { config, fitted: None })
+    }
+
+    /// The REML search settings.
+    pub fn config(&self) -> &GblupConfig {
+        &self.config
     }
 
     /// The fitted state, after [`Predictor::fit`].
@@ -155,6 +173,7 @@ impl Gblup {
 
     /// Reads a model saved by [`Predictor::save`] from `dir` (`gblup.json`).
     pub fn load(config: GblupConfig, dir: &std::path::Path) -> Result<Self, GblupError> {
+        config.check()?;
         let path = dir.join(SAVED_FILE);
         let bytes = std::fs::read(&path).map_err(|e| GblupError::Usage(format!("reading {}: {e}", path.display())))?;
         let fitted: FittedGblup =
@@ -190,10 +209,7 @@ impl Predictor for Gblup {
         _: &FitContext<'_>,
     ) -> Result<FitInfo, ModelError> {
         let fitted = FittedGblup::fit(train.geno, train.rows, train.y, &self.config)?;
-        let info = serde_json::json!({
-            "intercept": fitted.intercept,
-            "reml": fitted.reml,
-        });
+        let info = FitInfo::new(None, &GblupFitReport { intercept: fitted.intercept, reml: fitted.reml })?;
         self.fitted = Some(fitted);
         Ok(info)
     }

@@ -92,9 +92,9 @@ impl Rotated {
         Ok(Eval { loglik, slope: dl_ddelta * delta, beta, q: qsum })
     }
 
-    /// Maximises the restricted likelihood over `δ`; returns the fit and `β̂`.
+    /// Maximises the restricted likelihood over `δ`; returns the fit and `β̂`. `config` must have
+    /// passed [`GblupConfig::check`].
     pub fn fit(&self, config: &GblupConfig) -> Result<(RemlFit, Vec<f64>), GblupError> {
-        config.check()?;
         let g = config.grid_points;
         let step = (config.log_delta_max - config.log_delta_min) / (g - 1) as f64;
         let grid: Vec<f64> = (0..g).map(|i| config.log_delta_min + step * i as f64).collect();

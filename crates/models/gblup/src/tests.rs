@@ -174,9 +174,11 @@ fn predicts_held_out_samples_better_than_the_mean() {
     let mut model = Gblup::default();
     assert!(!model.wants_validation());
     let all: Vec<usize> = (0..150).collect();
-    let ctx = FitContext { seed: 1, genotyped_rows: &all };
+    let ctx = FitContext { seed: 1, genotyped_rows: &all, observer: &genopred_core::Quiet };
     let info = model.fit(&TrainSet { geno: &geno, rows: &train, y: &y }, None, &ctx).unwrap();
-    assert!(info["reml"]["h2"].as_f64().unwrap() > 0.2);
+    let report: crate::GblupFitReport = serde_json::from_value(info.details.clone().into()).unwrap();
+    assert!(report.reml.unwrap().h2 > 0.2);
+    assert_eq!(info.epochs_run, None);
     let pred = model.predict(&geno, &test).unwrap();
     let obs: Vec<f64> = test.iter().map(|&i| y_all[i]).collect();
     let r = genopred_core::metrics::pearson(&obs, &pred);
@@ -210,5 +212,11 @@ fn bad_inputs_are_errors_not_panics() {
     let fitted = FittedGblup::fit(&geno, &rows, &y_all, &GblupConfig::default()).unwrap();
     assert!(fitted.predict(&constant, &[0]).is_err());
     let bad = GblupConfig { grid_points: 1, ..GblupConfig::default() };
-    assert!(FittedGblup::fit(&geno, &rows, &y_all, &bad).is_err());
+    let e = Gblup::new(bad).unwrap_err();
+    assert!(matches!(&e, crate::GblupError::Config(c) if c.key == "grid_points"), "{e}");
+    assert_eq!(e.to_string(), "invalid GBLUP setting: grid_points = 1 is out of range: must be at least 3");
+    let reversed = GblupConfig { log_delta_min: 1.0, log_delta_max: -1.0, ..GblupConfig::default() };
+    assert!(Gblup::new(reversed).is_err());
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(Gblup::load(bad, dir.path()), Err(crate::GblupError::Config(_))), "load checks the config");
 }

@@ -7,8 +7,8 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use genopred_core::GenotypeMatrix;
+use genopred_core::check::{non_negative, rate};
 use genopred_core::encoding::{DosageEncoder, Scaling};
-use genopred_train::config::check_rate;
 use genopred_train::dropout;
 use genopred_train::init::{WeightInit, l2, linear};
 use genopred_train::inputs::{check_counts, describe_dosage, dosage_saliency, encode_dosage};
@@ -58,6 +58,7 @@ pub struct Mlp;
 
 impl Architecture for Mlp {
     const NAME: &'static str = "mlp";
+    const ABOUT: &'static str = "MLP on standardised dosages (the worked example of adding a model)";
     type Config = MlpConfig;
     type Input = DosageEncoder;
     type Net = MlpNet;
@@ -68,15 +69,17 @@ impl Architecture for Mlp {
 
     fn check(c: &MlpConfig) -> Result<(), TrainError> {
         check_counts(&[("hidden", c.hidden)])?;
-        check_rate("dropout", c.dropout)?;
-        if !(c.l2 >= 0.0 && c.l2.is_finite()) {
-            return Err(TrainError::Config(format!("l2 = {} is out of range: must be >= 0", c.l2)));
-        }
-        c.train.check()
+        rate("dropout", c.dropout)?;
+        non_negative("l2", c.l2)?;
+        Ok(c.train.check()?)
     }
 
     fn train_config(c: &MlpConfig) -> &TrainConfig {
         &c.train
+    }
+
+    fn train_config_mut(c: &mut MlpConfig) -> &mut TrainConfig {
+        &mut c.train
     }
 
     fn fit_input(_c: &MlpConfig, ctx: &InputContext<'_>) -> Result<DosageEncoder, TrainError> {

@@ -1,115 +1,19 @@
-//! The comparison report: `report.md`, `report.json` and figures.
+//! The comparison report: `report.md` and `report.json` (the figures are `figures.rs`'s).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use genopred_core::metrics::mean;
+use genopred_core::output::{format_duration as duration, write_atomic};
+use genopred_core::records::{GenoHashes, Inputs};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::compare::{CellResult, Plan, Skipped, mean, sd};
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so the
-/// file is never seen half-written.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("creating a file in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, bytes).with_context(|| format!("writing {}", path.display()))?;
-    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
-/// "0.8 s", "12 s", "3.4 min", "1 h 12 min".
-pub fn duration(seconds: f64) -> String {
-    if !seconds.is_finite() {
-        "—".into()
-    } else if seconds < 10.0 {
-        format!("{seconds:.1} s")
-    } else if seconds < 120.0 {
-        format!("{seconds:.0} s")
-    } else if seconds < 3600.0 {
-        format!("{:.1} min", seconds / 60.0)
-    } else {
-        format!("{} h {:02.0} min", (seconds / 3600.0).floor(), (seconds % 3600.0) / 60.0)
-    }
-}
-
-/// One model × backend of one dataset and trait, its seeds pooled.
-#[derive(Debug, Serialize)]
-struct Row {
-    dataset: String,
-    #[serde(rename = "trait")]
-    trait_name: String,
-    model: String,
-    backend: String,
-    seeds: Vec<u64>,
-    folds: usize,
-    pearson_mean: f64,
-    pearson_sd: f64,
-    mse_mean: f64,
-    mse_sd: f64,
-    ndcg_mean: f64,
-    ndcg_sd: f64,
-    seconds_per_fold: f64,
-    wall_seconds: f64,
-    peak_rss_mib: Option<f64>,
-    epochs_median: Option<f64>,
-    epochs_min: Option<f64>,
-    epochs_max: Option<f64>,
-}
-
-fn rows(results: &[CellResult]) -> Vec<Row> {
-    let mut groups: BTreeMap<(String, String, usize, String), Vec<&CellResult>> = BTreeMap::new();
-    let order = |m: &str| ["gblup", "dnngp", "deepgs", "dlgwas", "mlp"].iter().position(|x| *x == m).unwrap_or(9);
-    for r in results.iter().filter(|r| r.error.is_none()) {
-        groups
-            .entry((format!("{}\u{0}{}", r.dataset, r.trait_name), r.model.clone(), order(&r.model), r.backend.clone()))
-            .or_default()
-            .push(r);
-    }
-    let mut out: Vec<Row> = groups
-        .into_values()
-        .map(|cells| {
-            let all =
-                |f: fn(&CellResult) -> &Vec<f64>| cells.iter().flat_map(|c| f(c).iter().copied()).collect::<Vec<f64>>();
-            let (pearson, mse, ndcg, secs, mut epochs) =
-                (all(|c| &c.pearson), all(|c| &c.mse), all(|c| &c.ndcg), all(|c| &c.fold_seconds), all(|c| &c.epochs));
-            epochs.sort_by(f64::total_cmp);
-            let first = cells[0];
-            Row {
-                dataset: first.dataset.clone(),
-                trait_name: first.trait_name.clone(),
-                model: first.model.clone(),
-                backend: first.backend.clone(),
-                seeds: cells.iter().map(|c| c.seed).collect(),
-                folds: pearson.len(),
-                pearson_mean: mean(&pearson),
-                pearson_sd: sd(&pearson),
-                mse_mean: mean(&mse),
-                mse_sd: sd(&mse),
-                ndcg_mean: mean(&ndcg),
-                ndcg_sd: sd(&ndcg),
-                seconds_per_fold: mean(&secs),
-                wall_seconds: cells.iter().map(|c| c.wall_seconds).sum(),
-                peak_rss_mib: cells.iter().filter_map(|c| c.peak_rss_bytes).max().map(|b| b as f64 / 1048576.0),
-                epochs_median: (!epochs.is_empty()).then(|| epochs[epochs.len() / 2]),
-                epochs_min: epochs.first().copied(),
-                epochs_max: epochs.last().copied(),
-            }
-        })
-        .collect();
-    out.sort_by(|a, b| {
-        (&a.dataset, &a.trait_name, order(&a.model), &a.backend).cmp(&(
-            &b.dataset,
-            &b.trait_name,
-            order(&b.model),
-            &b.backend,
-        ))
-    });
-    out
-}
+use super::environment::Environment;
+use super::figures::figures_for;
+use super::plan::{CellResult, Plan, Skipped, sanitize};
+use super::rows::{Row, rows};
 
 fn pm(m: f64, s: f64, digits: usize) -> String {
     match (m.is_finite(), s.is_finite()) {
@@ -128,16 +32,17 @@ pub struct Timing {
     pub cells_seconds: f64,
 }
 
-/// Writes the report files into `out`.
+/// Writes the report files into `out`; rows list models in `model_order` (the catalogue's).
 pub fn write(
     out: &Path,
     plan: &Plan,
-    environment: &Value,
+    environment: &Environment,
     skipped: &[Skipped],
     results: &[CellResult],
     timing: &Timing,
+    model_order: &[String],
 ) -> Result<()> {
-    let rows = rows(results);
+    let rows = rows(results, model_order);
     let mut md = String::new();
     let seeds = plan.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
     let scheme = match &plan.folds_file {
@@ -168,40 +73,33 @@ pub fn write(
          are those run per fold (median, range). GBLUP has no deep-learning backend (`cpu`).\n"
     )?;
     writeln!(md, "## Environment\n\n| | |\n|---|---|")?;
-    let e = |k: &str| environment[k].as_str().map_or_else(|| environment[k].to_string(), String::from);
+    let env = environment;
     writeln!(
         md,
         "| CPU | {} ({} cores{}) |",
-        e("cpu"),
-        environment["cores"],
-        environment["memory"].as_str().map(|m| format!(", {m}")).unwrap_or_default()
+        env.cpu,
+        env.cores,
+        env.memory.as_ref().map(|m| format!(", {m}")).unwrap_or_default()
     )?;
-    let gpus = environment["gpus"]
-        .as_array()
-        .map(|g| g.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("; "))
-        .unwrap_or_default();
+    let gpus = env.gpus.join("; ");
     writeln!(
         md,
         "| GPU adapters | {} |",
         if gpus.is_empty() { "none found by nvidia-smi or vulkaninfo" } else { &gpus }
     )?;
-    let drivers = environment["vulkan_drivers"]
-        .as_array()
-        .map(|g| g.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default();
-    if !drivers.is_empty() {
-        writeln!(md, "| Vulkan drivers installed | {drivers} |")?;
+    if !env.vulkan_drivers.is_empty() {
+        writeln!(md, "| Vulkan drivers installed | {} |", env.vulkan_drivers.join(", "))?;
     }
-    if let Some(b) = environment["backends"].as_object() {
-        for (name, info) in b {
-            writeln!(md, "| backend {name} | {} |", info.as_str().unwrap_or("").replace('\n', "; "))?;
-        }
+    for (name, info) in &env.backends {
+        writeln!(md, "| backend {name} | {} |", info.replace('\n', "; "))?;
     }
-    writeln!(md, "| OS | {} |", e("os"))?;
-    writeln!(md, "| genopred | {} (commit {}) |", e("genopred"), e("git_commit"))?;
-    writeln!(md, "| burn, faer | {}, {} |", e("burn"), e("faer"))?;
-    writeln!(md, "| rustc | {} |", e("rustc"))?;
-    if let Some(t) = environment["threads"].as_str() {
+    // A version not found reads as report.json writes it.
+    let found = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".into());
+    writeln!(md, "| OS | {} |", env.os)?;
+    writeln!(md, "| genopred | {} (commit {}) |", env.genopred, env.git_commit)?;
+    writeln!(md, "| burn, faer | {}, {} |", found(&env.burn), found(&env.faer))?;
+    writeln!(md, "| rustc | {} |", found(&env.rustc))?;
+    if let Some(t) = &env.threads {
         writeln!(md, "| RAYON_NUM_THREADS | {t} |")?;
     }
     writeln!(md)?;
@@ -217,7 +115,9 @@ pub fn write(
     for (dataset, trait_name) in &sections {
         let mine: Vec<&Row> = rows.iter().filter(|r| &r.dataset == dataset && &r.trait_name == trait_name).collect();
         writeln!(md, "## {dataset} · {trait_name}\n")?;
-        if let Some(inputs) = results.iter().find(|r| &r.dataset == dataset && r.error.is_none()).map(|r| &r.inputs) {
+        if let Some(inputs) =
+            results.iter().find(|r| &r.dataset == dataset && r.error.is_none()).and_then(|r| r.inputs.as_ref())
+        {
             writeln!(md, "Data: {}\n", describe_inputs(inputs))?;
         }
         let published: Vec<_> =
@@ -334,109 +234,32 @@ pub fn write(
     Ok(())
 }
 
-fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' }).collect()
-}
-
-fn describe_inputs(inputs: &Value) -> String {
-    let mut parts = Vec::new();
-    if let Some(path) = inputs["geno"]["path"].as_str() {
-        let hashes = match &inputs["geno"]["sha256"] {
-            Value::String(h) => format!("sha256 {}", &h[..h.len().min(16)]),
-            Value::Object(m) => m
-                .iter()
-                .map(|(k, v)| format!("{k} {}", v.as_str().map_or("", |h| &h[..h.len().min(16)])))
-                .collect::<Vec<_>>()
-                .join(", "),
-            _ => String::new(),
-        };
-        parts.push(format!("`{path}` ({hashes}…)"));
-    }
-    if let (Some(path), Some(h)) = (inputs["pheno"]["path"].as_str(), inputs["pheno"]["sha256"].as_str()) {
-        parts.push(format!("`{path}` (sha256 {}…)", &h[..h.len().min(16)]));
-    }
-    parts.join("; ")
-}
-
-/// Draws the three figures of one dataset and trait; returns (file stem, description).
-fn figures_for(
-    out: &Path,
-    stem: &str,
-    dataset: &str,
-    trait_name: &str,
-    rows: &[&Row],
-    results: &[CellResult],
-) -> Result<Vec<(String, String)>> {
-    use genopred_plot::compare::{Bar, Group, Panel, fold_accuracy, observed_predicted, time_by_cell};
-    let files = |name: &str| (out.join(format!("{name}.png")), out.join(format!("{name}.svg")));
-    fn cells<'a>(results: &'a [CellResult], r: &'a Row) -> impl Iterator<Item = &'a CellResult> + 'a {
-        results.iter().filter(move |c| {
-            c.error.is_none()
-                && c.dataset == r.dataset
-                && c.trait_name == r.trait_name
-                && c.model == r.model
-                && c.backend == r.backend
-        })
-    }
-    let label = |r: &Row| format!("{} · {}", r.model, r.backend);
-    let groups: Vec<Group> = rows
-        .iter()
-        .map(|r| Group { label: label(r), values: cells(results, r).flat_map(|c| c.pearson.iter().copied()).collect() })
-        .collect();
-    let accuracy = format!("{stem}-accuracy");
-    let (png, svg) = files(&accuracy);
-    fold_accuracy(&groups, &format!("{dataset} {trait_name}: accuracy per fold"), &png, &svg)?;
-    let bars: Vec<Bar> = rows
-        .iter()
-        .map(|r| Bar { model: r.model.clone(), backend: r.backend.clone(), seconds: r.seconds_per_fold })
-        .collect();
-    let time = format!("{stem}-time");
-    let (png, svg) = files(&time);
-    time_by_cell(&bars, &format!("{dataset} {trait_name}: wall time per fold"), &png, &svg)?;
-    // Observed vs predicted: the first seed's cell of each model × backend.
-    let mut panels = Vec::new();
-    for r in rows {
-        if let Some(c) = cells(results, r).next() {
-            let points = read_predictions(&out.join(&c.dir).join("predictions.csv"))?;
-            panels.push(Panel { label: format!("{} (seed {})", label(r), c.seed), points });
+fn describe_inputs(inputs: &Inputs) -> String {
+    let short = |h: &str| h[..h.len().min(16)].to_string();
+    let hashes = match &inputs.geno.sha256 {
+        GenoHashes::File(h) => format!("sha256 {}", short(h)),
+        GenoHashes::Plink { bed, bim, fam } => {
+            format!("bed {}, bim {}, fam {}", short(bed), short(bim), short(fam))
         }
-    }
-    let scatter = format!("{stem}-observed-predicted");
-    let (png, svg) = files(&scatter);
-    observed_predicted(&panels, &format!("{dataset} {trait_name}: test-fold predictions"), &png, &svg)?;
-    Ok(vec![
-        (accuracy, "Pearson r per fold by model and backend".into()),
-        (time, "Wall time per fold by model and backend".into()),
-        (scatter, "Observed vs predicted on the test folds".into()),
-    ])
-}
-
-/// `(observed, predicted)` of every test prediction of a `genopred cv` run (first repeat).
-fn read_predictions(path: &Path) -> Result<Vec<(f64, f64)>> {
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let headers = reader.headers()?.clone();
-    let col = |name: &str| {
-        headers.iter().position(|h| h == name).with_context(|| format!("{}: no `{name}` column", path.display()))
     };
-    let (obs, pred) = (col("observed")?, col("predicted")?);
-    let repeat = headers.iter().position(|h| h == "repeat");
-    let mut points = Vec::new();
-    for (i, row) in reader.records().enumerate() {
-        let row = row.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
-        if repeat.is_some_and(|c| row.get(c) != Some("1")) {
-            continue;
-        }
-        let parse = |c: usize| row.get(c).and_then(|v| v.parse::<f64>().ok());
-        if let (Some(o), Some(p)) = (parse(obs), parse(pred)) {
-            points.push((o, p));
-        }
-    }
-    Ok(points)
+    format!(
+        "`{}` ({hashes}…); `{}` (sha256 {}…)",
+        inputs.geno.path.display(),
+        inputs.pheno.path.display(),
+        short(&inputs.pheno.sha256)
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
+    use genopred_core::readers::GenotypeFormat;
+    use genopred_core::records::{FileInput, GenoInput};
+    use serde_json::Value;
+
     use super::*;
+    use crate::compare::plan::Published;
 
     fn cell(model: &str, backend: &str, seed: u64, pearson: Vec<f64>, dir: &str) -> CellResult {
         CellResult {
@@ -455,7 +278,19 @@ mod tests {
             fold_seconds: vec![2.0; pearson.len()],
             epochs: if model == "gblup" { vec![] } else { vec![10.0, 30.0, 20.0][..pearson.len()].to_vec() },
             peak_rss_bytes: Some(50 << 20),
-            inputs: json!({"pheno": {"path": "pheno.csv", "sha256": "e5dad51b211b3ad336a4"}}),
+            inputs: Some(Inputs {
+                geno: GenoInput {
+                    path: "wheat599.bed".into(),
+                    format: GenotypeFormat::Plink,
+                    sha256: GenoHashes::Plink {
+                        bed: "0a1b2c3d4e5f60718293".into(),
+                        bim: "1a1b2c3d4e5f60718293".into(),
+                        fam: "2a1b2c3d4e5f60718293".into(),
+                    },
+                    skipped: None,
+                },
+                pheno: FileInput { path: "pheno.csv".into(), sha256: "e5dad51b211b3ad336a4".into() },
+            }),
             pearson,
         }
     }
@@ -490,7 +325,7 @@ mod tests {
             seeds: vec![1, 2],
             configs: BTreeMap::new(),
             extra: vec![],
-            published: vec![crate::compare::Published {
+            published: vec![Published {
                 dataset: "wheat599".into(),
                 trait_name: "yield_env1".into(),
                 model: "gblup".into(),
@@ -501,9 +336,15 @@ mod tests {
             commit: "0123456789ab".into(),
         };
         let skipped = vec![Skipped { backend: "wgpu".into(), reason: "no adapter".into() }];
-        let env = json!({"cpu": "Test CPU", "cores": 2, "gpus": [], "backends": {"flex": "ok"}});
-        write(out.path(), &plan, &env, &skipped, &results, &Timing { build_seconds: 60.0, cells_seconds: 30.0 })
-            .unwrap();
+        let env = Environment {
+            cpu: "Test CPU".into(),
+            cores: 2,
+            backends: [("flex".to_string(), "ok".to_string())].into(),
+            ..Environment::default()
+        };
+        let order: Vec<String> = ["gblup", "dnngp", "deepgs", "dlgwas", "mlp"].map(String::from).to_vec();
+        let timing = Timing { build_seconds: 60.0, cells_seconds: 30.0 };
+        write(out.path(), &plan, &env, &skipped, &results, &timing, &order).unwrap();
 
         let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
         // dnngp's two seeds pooled: 6 folds, mean 0.5.
@@ -511,6 +352,13 @@ mod tests {
         assert!(dnngp.contains("0.500 ± 0.141") && dnngp.contains("| 6 |") && dnngp.contains("20 (10–30)"), "{dnngp}");
         let gblup = md.lines().find(|l| l.starts_with("| gblup | cpu |")).expect("gblup row");
         assert!(gblup.contains("0.480 (marker BLUP; [crossa2010])") && gblup.contains("50 MiB"), "{gblup}");
+        // Rows follow the catalogue's order (gblup first), not the alphabet.
+        let at = |row: &str| md.find(row).unwrap();
+        assert!(at("| gblup | cpu |") < at("| dnngp | flex |"));
+        assert!(md.contains(
+            "Data: `wheat599.bed` (bed 0a1b2c3d4e5f6071, bim 1a1b2c3d4e5f6071, fam 2a1b2c3d4e5f6071…); \
+             `pheno.csv` (sha256 e5dad51b211b3ad3…)"
+        ));
         assert!(md.contains("**wgpu**: no adapter"));
         assert!(md.contains("dlgwas on flex, seed 1: genopred cv exited with 2: boom"));
         assert!(md.contains("cells run in 30 s (building the binaries took 60 s)"));
@@ -525,13 +373,5 @@ mod tests {
         assert_eq!(json["summary"].as_array().unwrap().len(), 2);
         assert_eq!(json["skipped"][0]["backend"], "wgpu");
         assert_eq!(json["cells"].as_array().unwrap().len(), 4);
-    }
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(duration(0.31), "0.3 s");
-        assert_eq!(duration(42.0), "42 s");
-        assert_eq!(duration(600.0), "10.0 min");
-        assert_eq!(duration(4000.0), "1 h 07 min");
     }
 }

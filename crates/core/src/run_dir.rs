@@ -1,0 +1,179 @@
+//! A cross-validation run's folder, and the fold as the unit of work.
+//!
+//! ```text
+//! OUT/
+//!   run.json                 RunSettings: what decides every fold's result
+//!   folds/rRR-fFFF.json      FoldRecord: one finished fold with its predictions (written last)
+//!   folds/rRR-fFFF.history.csv   its training history (neural models)
+//!   predictions.csv          id,fold,observed,predicted,repeat (written by `combine`)
+//!   summary.json             RunSummary (written by `combine`)
+//! ```
+//!
+//! Any executor — a loop in one process, threads, `--only-fold` processes, cluster jobs — runs
+//! "fold k of this run" with [`crate::evaluation::run_fold`] and stores it with
+//! [`RunDir::record`]; [`RunDir::finished`] reads it back and [`RunDir::combine`] writes the
+//! run's files from the records, the same files whichever executor ran the folds.
+
+use std::path::{Path, PathBuf};
+
+use crate::cv::Fold;
+use crate::error::{CoreError, Result};
+use crate::evaluation::{CvSummary, FoldResult, summarise};
+use crate::output::write_csv;
+use crate::records::{FoldRecord, Provenance, RunSettings, RunSummary};
+
+/// The folder of one cross-validation run.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+/// What [`RunDir::combine`] needs besides the fold records.
+#[derive(Debug, Clone)]
+pub struct RunFacts<'a> {
+    /// Model name.
+    pub model: &'a str,
+    /// Trait name.
+    pub trait_name: &'a str,
+    /// Samples used.
+    pub n_samples: usize,
+    /// Markers in the genotype file.
+    pub n_markers: usize,
+    /// Seed.
+    pub seed: u64,
+    /// NDCG's k as a fraction of each test fold.
+    pub ndcg_top: f64,
+}
+
+impl RunDir {
+    /// Opens (creating it if needed) the run folder `root`, and removes temporary files an
+    /// interrupted write left there.
+    pub fn create(root: &Path) -> Result<Self> {
+        std::fs::create_dir_all(root).map_err(|e| CoreError::Write { path: root.to_path_buf(), source: e })?;
+        let dir = RunDir { root: root.to_path_buf() };
+        dir.remove_stale_temporaries();
+        Ok(dir)
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+
+    /// `run.json`.
+    pub fn settings_path(&self) -> PathBuf {
+        self.root.join("run.json")
+    }
+
+    /// `predictions.csv`.
+    pub fn predictions_path(&self) -> PathBuf {
+        self.root.join("predictions.csv")
+    }
+
+    /// `summary.json`.
+    pub fn summary_path(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+
+    /// Where a finished fold is recorded: `folds/rRR-fFFF.json`.
+    pub fn fold_path(&self, repeat: usize, fold: usize) -> PathBuf {
+        self.root.join("folds").join(format!("r{repeat:02}-f{fold:03}.json"))
+    }
+
+    /// Where a fold's training history goes: `folds/rRR-fFFF.history.csv`.
+    pub fn history_path(&self, repeat: usize, fold: usize) -> PathBuf {
+        self.root.join("folds").join(format!("r{repeat:02}-f{fold:03}.history.csv"))
+    }
+
+    /// Records the run's settings. With `resume`, a folder holding a run started with other
+    /// settings is refused, naming what differs; finished folds are then reused only when the
+    /// settings match.
+    pub fn start(&self, settings: &RunSettings, resume: bool) -> Result<()> {
+        let path = self.settings_path();
+        if resume && path.is_file() {
+            let before = RunSettings::read(&path)?;
+            let differ = settings.differences(&before);
+            if !differ.is_empty() {
+                return Err(CoreError::Data(format!(
+                    "--resume: {} holds a run started with other settings or inputs (differs in: {}); \
+                     rerun with the same arguments and files, drop --resume to start over, or choose another --out",
+                    self.root.display(),
+                    differ.join(", ")
+                )));
+            }
+        }
+        settings.write(&path)
+    }
+
+    /// The fold's result if it already finished here (`None` when it has not).
+    pub fn finished(&self, fold: &Fold) -> Result<Option<FoldResult>> {
+        let path = self.fold_path(fold.repeat, fold.index);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let record = FoldRecord::read(&path).map_err(|e| match e {
+            CoreError::Format { path, message } => {
+                CoreError::Format { path, message: format!("{message}; delete it to rerun that fold") }
+            }
+            other => other,
+        })?;
+        Ok(Some(record.into_result()))
+    }
+
+    /// Records a finished fold: its history first, then the fold record, whose presence means
+    /// the fold finished. Each file is written atomically.
+    pub fn record(&self, result: &FoldResult) -> Result<()> {
+        if !result.history.is_empty() {
+            write_csv(&self.history_path(result.repeat, result.fold), &result.history, b',')?;
+        }
+        FoldRecord::of(result).write(&self.fold_path(result.repeat, result.fold))
+    }
+
+    /// Writes `predictions.csv` and `summary.json` from the finished folds (in plan order) and
+    /// returns the summary.
+    pub fn combine(
+        &self,
+        folds: Vec<FoldResult>,
+        facts: &RunFacts<'_>,
+        provenance: Provenance,
+    ) -> Result<(RunSummary, CvSummary)> {
+        write_csv(&self.predictions_path(), folds.iter().flat_map(|f| &f.predictions), b',')?;
+        let cv = summarise(&folds, facts.ndcg_top);
+        let summary = RunSummary {
+            format: RunSummary::FORMAT,
+            model: facts.model.to_string(),
+            trait_name: facts.trait_name.to_string(),
+            n_samples: facts.n_samples,
+            n_markers: facts.n_markers,
+            seed: facts.seed,
+            folds,
+            metrics: cv.metrics,
+            pooled: cv.pooled,
+            provenance,
+        };
+        summary.write(&self.summary_path())?;
+        Ok((summary, cv))
+    }
+
+    /// Deletes temporary files an interrupted atomic write left behind (they never carry a
+    /// final name). A write lasts milliseconds, so only files untouched for ten minutes are
+    /// stale: another process may be writing into the same folder (`--only-fold` jobs sharing
+    /// `--out`).
+    fn remove_stale_temporaries(&self) {
+        let stale = |e: &std::fs::DirEntry| {
+            e.metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 600)
+        };
+        for d in [self.root.clone(), self.root.join("folds")] {
+            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().starts_with(crate::output::TEMP_PREFIX) && stale(&e) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The `compare` command's arguments, the bundled suites, and the [`Plan`] they resolve to.
+//!
+//! Everything checked here needs no `genopred` binary (backend names, files that must exist);
+//! the model names are checked against the binary's own listing once it is built
+//! ([`check_models`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use genopred_core::records::ModelListing;
+use serde::Deserialize;
+
+use super::plan::{Dataset, Plan, Published, data_files, sanitize};
+
+/// The `compare` command's arguments.
+#[derive(Debug, clap::Args)]
+pub struct CompareArgs {
+    /// Models, comma-separated (`genopred models` lists them). A model that computes on the CPU
+    /// whatever the backend (GBLUP) runs once per seed, on the CPU, whatever `--backends` says.
+    /// Default: the suite's, else gblup,dnngp,deepgs,dlgwas.
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
+    /// burn backends, comma-separated: flex, wgpu, cuda, tch. Each is built with its cargo
+    /// feature; one that does not build or start here is skipped with the reason. Default: the
+    /// suite's, else flex.
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<String>,
+    /// Genotypes (PLINK, VCF or CSV). Default: the bundled wheat599.
+    #[arg(long)]
+    geno: Option<PathBuf>,
+    /// Phenotypes. Default: the bundled wheat599's.
+    #[arg(long)]
+    pheno: Option<PathBuf>,
+    /// Traits, comma-separated. Default: yield_env1 (with the bundled data).
+    #[arg(long = "trait", value_delimiter = ',')]
+    traits: Vec<String>,
+    /// Folds of the k-fold cross-validation.
+    #[arg(long, default_value_t = 10, conflicts_with = "folds_file")]
+    folds: usize,
+    /// Folds from a file (`id,fold`) instead.
+    #[arg(long)]
+    folds_file: Option<PathBuf>,
+    /// Seeds (fold assignment, initial weights, shuffling), comma-separated: one run per seed.
+    /// Default: the suite's, else 1.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Vec<u64>,
+    /// A folder of per-model configs, `MODEL.toml`, passed to `genopred cv --config`.
+    #[arg(long)]
+    config_dir: Option<PathBuf>,
+    /// A bundled suite (xtask/suites/NAME.toml): `paper` (each model's paper defaults on the
+    /// bundled datasets, beside published numbers) or `quick` (capped epochs, minutes).
+    /// Datasets, traits, folds and configs come from the suite; `--models`, `--backends` and
+    /// `--seeds`, when given, override the suite's.
+    #[arg(long)]
+    suite: Option<String>,
+    /// Output folder.
+    #[arg(long, default_value = "results/compare")]
+    pub out: PathBuf,
+    /// Run every cell again, even those with a cached result.
+    #[arg(long)]
+    pub rerun: bool,
+    /// Arguments passed on to every `genopred cv` run (after `--`), e.g. `-- --min-maf 0.05`.
+    #[arg(last = true)]
+    extra: Vec<String>,
+}
+
+/// The models of a comparison when neither `--models` nor a suite names them (a default grid,
+/// not a catalogue: the names are checked against `genopred models --json`).
+const DEFAULT_MODELS: &[&str] = &["gblup", "dnngp", "deepgs", "dlgwas"];
+
+/// The burn backends `genopred` has cargo features for.
+const BACKENDS: &[&str] = &["flex", "wgpu", "cuda", "tch"];
+
+/// A suite file: xtask/suites/NAME.toml.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Suite {
+    description: String,
+    models: Vec<String>,
+    #[serde(default)]
+    backends: Option<Vec<String>>,
+    folds: usize,
+    seeds: Vec<u64>,
+    #[serde(default)]
+    configs: BTreeMap<String, PathBuf>,
+    #[serde(rename = "dataset")]
+    datasets: Vec<Dataset>,
+    #[serde(default)]
+    published: Vec<Published>,
+}
+
+/// Resolves the suite and arguments into the grid, and checks what can be checked before
+/// building: backend names, and that every data and config file exists.
+pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
+    let abs =
+        |p: &Path| if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir().unwrap_or_default().join(p) };
+    let mut plan = if let Some(name) = &args.suite {
+        let path = root.join("xtask").join("suites").join(format!("{name}.toml"));
+        let text = std::fs::read_to_string(&path).with_context(|| {
+            format!("unknown suite '{name}': reading {} (bundled: {})", path.display(), bundled_suites(root).join(", "))
+        })?;
+        let suite: Suite = toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        if args.geno.is_some() || args.pheno.is_some() || !args.traits.is_empty() {
+            bail!("--suite brings its own datasets; drop --geno, --pheno and --trait, or drop --suite");
+        }
+        let suite_dir = path.parent().expect("suite folder").to_path_buf();
+        Plan {
+            suite: Some(name.clone()),
+            description: suite.description,
+            models: given(&args.models).unwrap_or(suite.models),
+            backends: given(&args.backends).or(suite.backends).unwrap_or_else(|| vec!["flex".into()]),
+            datasets: suite
+                .datasets
+                .into_iter()
+                .map(|d| Dataset { geno: root.join(&d.geno), pheno: root.join(&d.pheno), ..d })
+                .collect(),
+            folds: suite.folds,
+            folds_file: None,
+            seeds: given(&args.seeds).unwrap_or(suite.seeds),
+            configs: suite.configs.into_iter().map(|(m, p)| (m, suite_dir.join(p))).collect(),
+            extra: args.extra.clone(),
+            published: suite.published,
+            commit: String::new(),
+        }
+    } else {
+        let bundled = args.geno.is_none();
+        if bundled && (args.pheno.is_some() || !args.traits.is_empty()) {
+            bail!("--pheno and --trait need --geno (without them the bundled wheat599 is used)");
+        }
+        if !bundled && (args.pheno.is_none() || args.traits.is_empty()) {
+            bail!("--geno needs --pheno and --trait");
+        }
+        let (geno, pheno, traits) = if bundled {
+            let dir = root.join("fixtures").join("wheat599");
+            (dir.join("wheat599.bed"), dir.join("pheno.csv"), vec!["yield_env1".to_string()])
+        } else {
+            (abs(args.geno.as_ref().expect("geno")), abs(args.pheno.as_ref().expect("pheno")), args.traits.clone())
+        };
+        let name = if bundled { "wheat599".to_string() } else { dataset_name(&geno) };
+        Plan {
+            suite: None,
+            description: "custom grid".into(),
+            models: given(&args.models).unwrap_or_else(|| DEFAULT_MODELS.iter().map(|m| m.to_string()).collect()),
+            backends: given(&args.backends).unwrap_or_else(|| vec!["flex".into()]),
+            datasets: vec![Dataset { name, geno, pheno, traits }],
+            folds: args.folds,
+            folds_file: args.folds_file.as_deref().map(abs),
+            seeds: given(&args.seeds).unwrap_or_else(|| vec![1]),
+            configs: BTreeMap::new(),
+            extra: args.extra.clone(),
+            published: Vec::new(),
+            commit: String::new(),
+        }
+    };
+    if let Some(dir) = &args.config_dir {
+        let dir = abs(dir);
+        for model in &plan.models {
+            let file = dir.join(format!("{model}.toml"));
+            if file.is_file() {
+                plan.configs.insert(model.clone(), file);
+            }
+        }
+    }
+    for b in &plan.backends {
+        if !BACKENDS.contains(&b.as_str()) {
+            bail!("unknown backend '{b}'; known: {}", BACKENDS.join(", "));
+        }
+    }
+    if plan.seeds.is_empty() || plan.models.is_empty() || plan.backends.is_empty() {
+        bail!("nothing to run: give at least one model, backend and seed");
+    }
+    for ds in &plan.datasets {
+        for f in data_files(&ds.geno).iter().chain([&ds.pheno]) {
+            if !f.is_file() {
+                bail!("dataset {}: {} does not exist", ds.name, f.display());
+            }
+        }
+    }
+    for (model, file) in &plan.configs {
+        if !file.is_file() {
+            bail!("config for {model}: {} does not exist", file.display());
+        }
+    }
+    Ok(plan)
+}
+
+/// Refuses a model the binary does not list, naming the ones it does.
+pub fn check_models(models: &[String], listing: &ModelListing) -> Result<()> {
+    for m in models {
+        if !listing.models.iter().any(|info| &info.name == m) {
+            let known: Vec<&str> = listing.models.iter().map(|info| info.name.as_str()).collect();
+            bail!("unknown model '{m}'; known: {}", known.join(", "));
+        }
+    }
+    Ok(())
+}
+
+/// A list given on the command line, or `None` when it was left out (empty).
+fn given<T: Clone>(values: &[T]) -> Option<Vec<T>> {
+    (!values.is_empty()).then(|| values.to_vec())
+}
+
+fn bundled_suites(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root.join("xtask").join("suites"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".toml")).map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn dataset_name(geno: &Path) -> String {
+    let name = geno.file_name().and_then(|n| n.to_str()).unwrap_or("data");
+    let stem = name.trim_end_matches(".gz").trim_end_matches(".vcf");
+    sanitize(Path::new(stem).file_stem().and_then(|s| s.to_str()).unwrap_or(stem))
+}
+
+#[cfg(test)]
+mod tests {
+    use genopred_core::records::{Compute, ModelInfo};
+
+    use super::*;
+
+    #[test]
+    fn dataset_names_come_from_the_genotype_file() {
+        assert_eq!(dataset_name(Path::new("/data/my set.vcf.gz")), "my_set");
+        assert_eq!(dataset_name(Path::new("/data/wheat.bed")), "wheat");
+    }
+
+    #[test]
+    fn models_are_checked_against_the_listing() {
+        let info = |name: &str, compute| ModelInfo { name: name.into(), about: String::new(), compute };
+        let listing = ModelListing {
+            format: ModelListing::FORMAT,
+            models: vec![info("gblup", Compute::Cpu), info("dnngp", Compute::Device)],
+            default_backend: "flex".into(),
+        };
+        check_models(&["dnngp".into(), "gblup".into()], &listing).unwrap();
+        let e = check_models(&["gblup".into(), "bayesb".into()], &listing).unwrap_err().to_string();
+        assert_eq!(e, "unknown model 'bayesb'; known: gblup, dnngp");
+    }
+}

@@ -1,0 +1,401 @@
+//! One cell of the grid (dataset × trait × model × backend × seed): its cache key, its
+//! `cell.json`, and running it as a `genopred cv` process in its own folder.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::Result;
+use genopred_core::output::{sha256_file, sha256_hex, write_atomic};
+use genopred_core::records::{Compute, RunSummary};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::build::error_lines;
+use super::plan::{CellResult, Dataset, Plan, data_files};
+
+/// One cell of the grid.
+pub struct Cell<'a> {
+    /// Dataset.
+    pub dataset: &'a Dataset,
+    /// Trait.
+    pub trait_name: &'a str,
+    /// Model.
+    pub model: &'a str,
+    /// Backend label (`cpu` for a model that computes on the CPU).
+    pub backend: &'a str,
+    /// Where the model computes: only a device model is given `--backend`.
+    pub compute: Compute,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// The hash of everything that decides a cell's result.
+pub fn cell_key(plan: &Plan, cell: &Cell<'_>, version: &str) -> Result<String> {
+    let mut files = Vec::new();
+    for f in data_files(&cell.dataset.geno).iter().chain([&cell.dataset.pheno]) {
+        files.push(sha256_file(f)?);
+    }
+    let folds = match &plan.folds_file {
+        Some(f) => json!({ "file": sha256_file(f)? }),
+        None => json!({ "k": plan.folds }),
+    };
+    let config = plan.configs.get(cell.model).map(|f| sha256_file(f)).transpose()?;
+    let key = json!({
+        "data": files,
+        "trait": cell.trait_name,
+        "model": cell.model,
+        "backend": cell.backend,
+        "seed": cell.seed,
+        "folds": folds,
+        "config": config,
+        "extra": plan.extra,
+        "version": version,
+    });
+    Ok(sha256_hex(key.to_string().as_bytes()))
+}
+
+/// What `cell.json` records for a finished cell.
+#[derive(Debug, Serialize, Deserialize)]
+struct CellRecord {
+    key: String,
+    wall_seconds: f64,
+    command: Vec<String>,
+    git_commit: String,
+}
+
+/// Runs a cell in `dir` (or reads it back when `dir` holds a finished run with the same key and
+/// `rerun` is off). Failures are in the result's `error`, with the log's error lines.
+pub fn run_cell(
+    plan: &Plan,
+    cell: &Cell<'_>,
+    bin: &Path,
+    dir: &Path,
+    dir_name: &str,
+    key: &str,
+    rerun: bool,
+) -> CellResult {
+    let mut result = CellResult {
+        dataset: cell.dataset.name.clone(),
+        trait_name: cell.trait_name.to_string(),
+        model: cell.model.to_string(),
+        backend: cell.backend.to_string(),
+        seed: cell.seed,
+        dir: format!("cells/{dir_name}"),
+        key: key.to_string(),
+        cached: false,
+        wall_seconds: 0.0,
+        error: None,
+        pearson: Vec::new(),
+        mse: Vec::new(),
+        ndcg: Vec::new(),
+        fold_seconds: Vec::new(),
+        epochs: Vec::new(),
+        peak_rss_bytes: None,
+        inputs: None,
+    };
+    let record_path = dir.join("cell.json");
+    let cached: Option<CellRecord> = if rerun {
+        None
+    } else {
+        std::fs::read(&record_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|r: &CellRecord| r.key == key)
+    };
+    if rerun
+        && dir.exists()
+        && let Err(e) = std::fs::remove_dir_all(dir)
+    {
+        result.error = Some(format!("removing {} for --rerun: {e}", dir.display()));
+        return result;
+    }
+    let record = match cached {
+        Some(record) if dir.join("summary.json").is_file() => {
+            result.cached = true;
+            record
+        }
+        _ => match execute(plan, cell, bin, dir, key) {
+            Ok(record) => record,
+            Err(e) => {
+                result.error = Some(e);
+                return result;
+            }
+        },
+    };
+    result.wall_seconds = record.wall_seconds;
+    match RunSummary::read(&dir.join("summary.json")) {
+        Ok(summary) => read_summary(summary, &mut result),
+        Err(e) => result.error = Some(e.to_string()),
+    }
+    result
+}
+
+fn execute(plan: &Plan, cell: &Cell<'_>, bin: &Path, dir: &Path, key: &str) -> std::result::Result<CellRecord, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    let mut args: Vec<String> = vec!["cv".into()];
+    let mut push = |k: &str, v: String| {
+        args.push(k.into());
+        args.push(v);
+    };
+    push("--geno", cell.dataset.geno.display().to_string());
+    push("--pheno", cell.dataset.pheno.display().to_string());
+    push("--trait", cell.trait_name.to_string());
+    push("--model", cell.model.to_string());
+    if cell.compute == Compute::Device {
+        push("--backend", cell.backend.to_string());
+    }
+    push("--seed", cell.seed.to_string());
+    match &plan.folds_file {
+        Some(f) => push("--folds-file", f.display().to_string()),
+        None => push("--folds", plan.folds.to_string()),
+    }
+    if let Some(c) = plan.configs.get(cell.model) {
+        push("--config", c.display().to_string());
+    }
+    push("--out", dir.display().to_string());
+    args.push("--resume".into());
+    args.extend(plan.extra.iter().cloned());
+    let log_path = dir.join("log.txt");
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("creating {}: {e}", log_path.display()))?;
+    let log_err = log.try_clone().map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let started = Instant::now();
+    let status = Command::new(bin)
+        .args(&args)
+        .stdout(log)
+        .stderr(log_err)
+        .status()
+        .map_err(|e| format!("running {}: {e}", bin.display()))?;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    if !status.success() {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        return Err(format!("genopred cv exited with {status}: {} (log: {})", error_lines(&text), log_path.display()));
+    }
+    let mut command = vec![bin.display().to_string()];
+    command.extend(args);
+    let record = CellRecord { key: key.to_string(), wall_seconds, command, git_commit: plan.commit.clone() };
+    let text = serde_json::to_string_pretty(&record).expect("record serialises");
+    write_atomic(&dir.join("cell.json"), text.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(record)
+}
+
+/// Copies a run's per-fold numbers, peak memory and inputs into its cell's result.
+fn read_summary(summary: RunSummary, result: &mut CellResult) {
+    for f in &summary.folds {
+        result.pearson.push(f.metrics.pearson);
+        result.mse.push(f.metrics.mse);
+        result.ndcg.push(f.metrics.ndcg);
+        result.fold_seconds.push(f.seconds);
+        if let Some(e) = f.fit.epochs_run {
+            result.epochs.push(e as f64);
+        }
+    }
+    result.peak_rss_bytes = summary.provenance.peak_rss_bytes;
+    result.inputs = Some(summary.provenance.inputs);
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use genopred_core::FitInfo;
+    use genopred_core::dataset::MatchReport;
+    use genopred_core::evaluation::{CvOptions, FoldResult};
+    use genopred_core::metrics::{MetricSummaries, Metrics};
+    use genopred_core::qc::QcReport;
+    use genopred_core::readers::GenotypeFormat;
+    use genopred_core::records::{FileInput, FoldScheme, GenoHashes, GenoInput, Inputs, Provenance};
+
+    use super::*;
+    use crate::compare::build::tests::script;
+
+    fn plan_for(dir: &Path) -> Plan {
+        let geno = dir.join("g.csv");
+        let pheno = dir.join("p.csv");
+        std::fs::write(&geno, "id,m1\na,0\n").unwrap();
+        std::fs::write(&pheno, "id,y\na,1\n").unwrap();
+        Plan {
+            suite: None,
+            description: "test".into(),
+            models: vec!["mlp".into()],
+            backends: vec!["flex".into()],
+            datasets: vec![Dataset { name: "d".into(), geno, pheno, traits: vec!["y".into()] }],
+            folds: 5,
+            folds_file: None,
+            seeds: vec![1],
+            configs: BTreeMap::new(),
+            extra: Vec::new(),
+            published: Vec::new(),
+            commit: String::new(),
+        }
+    }
+
+    fn cell<'a>(dataset: &'a Dataset, model: &'a str, backend: &'a str, seed: u64) -> Cell<'a> {
+        Cell { dataset, trait_name: "y", model, backend, compute: Compute::Device, seed }
+    }
+
+    #[test]
+    fn cell_key_changes_with_every_input_and_only_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan_for(dir.path());
+        let ds = plan.datasets[0].clone();
+        let key = |plan: &Plan, model: &str, backend: &str, seed: u64| {
+            cell_key(plan, &cell(&ds, model, backend, seed), "genopred 0.1.0").unwrap()
+        };
+        let base = key(&plan, "mlp", "flex", 1);
+        assert_eq!(base, key(&plan, "mlp", "flex", 1));
+        assert_ne!(base, key(&plan, "mlp", "flex", 2));
+        assert_ne!(base, key(&plan, "mlp", "wgpu", 1));
+        assert_ne!(base, key(&plan, "dnngp", "flex", 1));
+        std::fs::write(&ds.pheno, "id,y\na,2\n").unwrap();
+        assert_ne!(base, key(&plan, "mlp", "flex", 1), "phenotype contents");
+        std::fs::write(&ds.pheno, "id,y\na,1\n").unwrap();
+        assert_eq!(base, key(&plan, "mlp", "flex", 1));
+        plan.folds = 10;
+        assert_ne!(base, key(&plan, "mlp", "flex", 1));
+        plan.folds = 5;
+        let config = dir.path().join("mlp.toml");
+        std::fs::write(&config, "[train]\nepochs = 3\n").unwrap();
+        plan.configs.insert("mlp".into(), config.clone());
+        let with_config = key(&plan, "mlp", "flex", 1);
+        assert_ne!(base, with_config);
+        std::fs::write(&config, "[train]\nepochs = 4\n").unwrap();
+        assert_ne!(with_config, key(&plan, "mlp", "flex", 1), "config contents");
+        plan.configs.clear();
+        plan.extra = vec!["--min-maf".into(), "0.05".into()];
+        assert_ne!(base, key(&plan, "mlp", "flex", 1));
+    }
+
+    /// A `summary.json` of two folds, as `genopred cv` writes it.
+    pub fn summary() -> RunSummary {
+        let fold = |fold: usize, pearson: f64, mse: f64, ndcg: f64, seconds: f64, epochs: usize| FoldResult {
+            repeat: 1,
+            fold,
+            label: fold.to_string(),
+            n_train: 8,
+            n_valid: 1,
+            n_test: 1,
+            n_markers: 1,
+            kept: Vec::new(),
+            metrics: Metrics { pearson, spearman: pearson, mse, mae: mse, r2: 0.0, ndcg },
+            seconds,
+            qc: QcReport::default(),
+            fit: FitInfo { epochs_run: Some(epochs), details: Default::default() },
+            predictions: Vec::new(),
+            history: Vec::new(),
+        };
+        let folds = vec![fold(1, 0.5, 0.8, 0.7, 1.5, 12), fold(2, 0.3, 0.9, 0.6, 2.5, 20)];
+        let metrics = MetricSummaries::of(&folds.iter().map(|f| f.metrics).collect::<Vec<_>>());
+        RunSummary {
+            format: RunSummary::FORMAT,
+            model: "mlp".into(),
+            trait_name: "y".into(),
+            n_samples: 2,
+            n_markers: 1,
+            seed: 1,
+            folds,
+            metrics,
+            pooled: metrics,
+            provenance: Provenance {
+                genopred_version: "genopred 0.1.0".into(),
+                command: vec!["genopred".into(), "cv".into()],
+                wall_seconds: 4.0,
+                peak_rss_bytes: Some(1_048_576),
+                resumed_folds: 0,
+                inputs: Inputs {
+                    geno: GenoInput {
+                        path: "g.csv".into(),
+                        format: GenotypeFormat::Csv,
+                        sha256: GenoHashes::File("0123456789abcdef0123".into()),
+                        skipped: None,
+                    },
+                    pheno: FileInput { path: "p.csv".into(), sha256: "abc".into() },
+                },
+                matching: MatchReport {
+                    genotyped: 2,
+                    phenotyped: 2,
+                    matched: 2,
+                    missing_trait: 0,
+                    used: 2,
+                    unmatched_examples: Vec::new(),
+                },
+                samples_removed_by_qc: Vec::new(),
+                scheme: FoldScheme::Kfold { k: 2, repeats: 1 },
+                options: CvOptions::default(),
+                model_config: serde_json::Value::Null,
+                backend: "flex".into(),
+            },
+        }
+    }
+
+    /// A stand-in for `genopred`: counts its runs and writes what `cv` writes (the summary of
+    /// [`summary`] and a predictions file).
+    fn fake_genopred(dir: &Path) -> PathBuf {
+        std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(&summary()).unwrap()).unwrap();
+        script(
+            &dir.join("fake-genopred"),
+            r#"#!/bin/sh
+out=""
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--out" ]; then out="$2"; fi
+  shift
+done
+echo run >> "$(dirname "$0")/runs"
+cp "$(dirname "$0")/summary.json" "$out/summary.json"
+printf 'id,fold,observed,predicted,repeat\na,1,1.0,0.9,1\nb,2,2.0,1.5,1\n' > "$out/predictions.csv"
+"#,
+        )
+    }
+
+    #[test]
+    fn finished_cells_are_cached_by_key_and_rerun_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan_for(dir.path());
+        plan.commit = "0123456789ab (with uncommitted changes)".into();
+        let bin = fake_genopred(dir.path());
+        let ds = plan.datasets[0].clone();
+        let cell = cell(&ds, "mlp", "flex", 1);
+        let cell_dir = dir.path().join("cells").join("c");
+        let runs = || std::fs::read_to_string(dir.path().join("runs")).map_or(0, |s| s.lines().count());
+
+        let first = run_cell(&plan, &cell, &bin, &cell_dir, "c", "key1", false);
+        assert_eq!(first.error, None);
+        assert!(!first.cached);
+        assert_eq!((first.pearson.clone(), first.epochs.clone()), (vec![0.5, 0.3], vec![12.0, 20.0]));
+        assert_eq!((first.mse.clone(), first.fold_seconds.clone()), (vec![0.8, 0.9], vec![1.5, 2.5]));
+        assert_eq!(first.peak_rss_bytes, Some(1_048_576));
+        assert_eq!(first.inputs.as_ref().map(|i| i.pheno.sha256.as_str()), Some("abc"));
+        assert_eq!(runs(), 1);
+        // The commit recorded is the one the binaries were built from, not the tree's state now.
+        let record: CellRecord =
+            serde_json::from_str(&std::fs::read_to_string(cell_dir.join("cell.json")).unwrap()).unwrap();
+        assert_eq!(record.git_commit, plan.commit);
+        assert!(record.command.windows(2).any(|w| w == ["--backend", "flex"]));
+        let again = run_cell(&plan, &cell, &bin, &cell_dir, "c", "key1", false);
+        assert!(again.cached, "same key: from the cache");
+        assert_eq!(again.pearson, first.pearson);
+        assert_eq!(runs(), 1);
+        let changed = run_cell(&plan, &cell, &bin, &cell_dir, "c", "key2", false);
+        assert!(!changed.cached, "another key runs again");
+        assert_eq!(runs(), 2);
+        let forced = run_cell(&plan, &cell, &bin, &cell_dir, "c", "key2", true);
+        assert!(!forced.cached);
+        assert_eq!(runs(), 3);
+
+        // A CPU model is given no --backend.
+        let cpu = Cell { backend: "cpu", compute: Compute::Cpu, model: "gblup", ..cell };
+        let cpu_dir = dir.path().join("cells").join("cpu");
+        assert_eq!(run_cell(&plan, &cpu, &bin, &cpu_dir, "cpu", "k", false).error, None);
+        let record: CellRecord =
+            serde_json::from_str(&std::fs::read_to_string(cpu_dir.join("cell.json")).unwrap()).unwrap();
+        assert!(!record.command.iter().any(|a| a == "--backend"), "{:?}", record.command);
+
+        // A failing run is reported with its log, not cached.
+        let failing = script(&dir.path().join("failing"), "#!/bin/sh\necho 'error: something broke' >&2\nexit 2\n");
+        let bad = run_cell(&plan, &cell, &failing, &dir.path().join("cells").join("bad"), "bad", "k", false);
+        let e = bad.error.expect("an error");
+        assert!(e.contains("something broke") && e.contains("log.txt"), "{e}");
+        assert!(!dir.path().join("cells").join("bad").join("cell.json").exists());
+    }
+}

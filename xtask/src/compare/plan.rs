@@ -1,0 +1,156 @@
+//! The data every part of `compare` shares: the grid ([`Plan`]), the outcome of each cell
+//! ([`CellResult`]) and the backends left out ([`Skipped`]). The other modules depend on this
+//! one, never the reverse.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use genopred_core::records::Inputs;
+use serde::{Deserialize, Serialize};
+
+/// One dataset of the grid.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dataset {
+    /// Short name, used in folder names and the report.
+    pub name: String,
+    /// Genotype file.
+    pub geno: PathBuf,
+    /// Phenotype file.
+    pub pheno: PathBuf,
+    /// Traits to predict.
+    pub traits: Vec<String>,
+}
+
+/// A published accuracy printed beside ours (`--suite paper`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Published {
+    /// Dataset name.
+    pub dataset: String,
+    /// Trait.
+    #[serde(rename = "trait")]
+    pub trait_name: String,
+    /// Model (ours) it compares with.
+    pub model: String,
+    /// The published Pearson r (or a range as text).
+    pub value: String,
+    /// What was published (the model as named there, and its CV scheme).
+    pub what: String,
+    /// Citation key of docs/published-results.md.
+    pub source: String,
+}
+
+/// The whole grid after suite and arguments are resolved.
+#[derive(Debug, Serialize)]
+pub struct Plan {
+    /// Suite name, if any.
+    pub suite: Option<String>,
+    /// Suite description.
+    pub description: String,
+    /// Models.
+    pub models: Vec<String>,
+    /// Backends asked for.
+    pub backends: Vec<String>,
+    /// Datasets and traits.
+    pub datasets: Vec<Dataset>,
+    /// k of k-fold CV (unless `folds_file`).
+    pub folds: usize,
+    /// Folds file.
+    pub folds_file: Option<PathBuf>,
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Config file per model.
+    pub configs: BTreeMap<String, PathBuf>,
+    /// Extra `cv` arguments.
+    pub extra: Vec<String>,
+    /// Published numbers to print beside ours.
+    pub published: Vec<Published>,
+    /// The git commit the binaries are built from (and whether the tree had uncommitted
+    /// changes then); `run` fills it in just before building.
+    pub commit: String,
+}
+
+/// A backend that could not be used, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Backend.
+    pub backend: String,
+    /// Why (the build's or the probe's error).
+    pub reason: String,
+}
+
+/// One cell's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct CellResult {
+    /// Dataset name.
+    pub dataset: String,
+    /// Trait.
+    #[serde(rename = "trait")]
+    pub trait_name: String,
+    /// Model.
+    pub model: String,
+    /// Backend (`cpu` for models that compute on the CPU whatever the backend, as GBLUP).
+    pub backend: String,
+    /// Seed.
+    pub seed: u64,
+    /// The cell's folder, relative to the output folder.
+    pub dir: String,
+    /// Input hash the cell is cached by.
+    pub key: String,
+    /// Whether the result came from the cache.
+    pub cached: bool,
+    /// Wall time of the `genopred cv` process (of the run that produced it).
+    pub wall_seconds: f64,
+    /// Error, when the run failed.
+    pub error: Option<String>,
+    /// Per-fold Pearson r.
+    pub pearson: Vec<f64>,
+    /// Per-fold MSE.
+    pub mse: Vec<f64>,
+    /// Per-fold NDCG.
+    pub ndcg: Vec<f64>,
+    /// Per-fold wall time of QC, fit and prediction.
+    pub fold_seconds: Vec<f64>,
+    /// Per-fold epochs run (neural models).
+    pub epochs: Vec<f64>,
+    /// Peak resident memory of the `cv` process, bytes.
+    pub peak_rss_bytes: Option<u64>,
+    /// Inputs and their hashes as `genopred cv` recorded them (none when the run failed).
+    pub inputs: Option<Inputs>,
+}
+
+/// `s` with every character other than ASCII letters, digits, `_` and `.` replaced by `_`, for
+/// folder and file names.
+pub fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' }).collect()
+}
+
+/// The files a genotype argument stands for (PLINK: `.bed`, `.bim`, `.fam`).
+pub fn data_files(geno: &Path) -> Vec<PathBuf> {
+    let ext = geno.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if matches!(ext, "bed" | "bim" | "fam") || (!geno.is_file() && geno.with_extension("bed").is_file()) {
+        let prefix = if matches!(ext, "bed" | "bim" | "fam") { geno.with_extension("") } else { geno.to_path_buf() };
+        ["bed", "bim", "fam"]
+            .iter()
+            .map(|e| {
+                let mut p = prefix.clone().into_os_string();
+                p.push(format!(".{e}"));
+                PathBuf::from(p)
+            })
+            .collect()
+    } else {
+        vec![geno.to_path_buf()]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plink_arguments_stand_for_three_files() {
+        let files = data_files(Path::new("/data/x.bed"));
+        assert_eq!(files, ["/data/x.bed", "/data/x.bim", "/data/x.fam"].map(PathBuf::from));
+        assert_eq!(data_files(Path::new("/data/x.vcf.gz")), vec![PathBuf::from("/data/x.vcf.gz")]);
+        assert_eq!(sanitize("my set/1"), "my_set_1");
+    }
+}
