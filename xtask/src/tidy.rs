@@ -136,8 +136,12 @@ fn models_named_once(root: &Path, files: &[PathBuf], findings: &mut Vec<String>)
         let extra: &[&str] = CLASSICAL.iter().find(|(n, _)| n == name).map_or(&[], |(_, f)| f);
         for path in files {
             let r = rel(root, path);
-            if r.starts_with(&format!("{dir}/")) || CATALOGUE_FILES.contains(&r.as_str()) || extra.contains(&r.as_str())
-            {
+            // This file names the classical crates as data.
+            let allowed = r.starts_with(&format!("{dir}/"))
+                || CATALOGUE_FILES.contains(&r.as_str())
+                || extra.contains(&r.as_str())
+                || r == "xtask/src/tidy.rs";
+            if allowed {
                 continue;
             }
             let text = std::fs::read_to_string(path)?;

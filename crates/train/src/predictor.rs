@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 
 use burn::prelude::*;
+use genopred_core::cv::{Purpose, derive_seed};
 use genopred_core::{
     EpochRecord, FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, SaliencyOptions, TrainSet,
 };
@@ -123,7 +124,7 @@ impl<A: Architecture> NeuralPredictor<A> {
     pub fn init_net(&self, shape: (usize, usize), seed: u64) -> A::Net {
         let ad = self.device.clone().autodiff();
         ad.seed(seed);
-        crate::layers::seed_dropout(seed ^ 0x4452_4f50);
+        crate::layers::seed_dropout(derive_seed(seed, Purpose::Dropout, &[]));
         A::build(&self.config, shape, &ad)
     }
 
@@ -209,7 +210,8 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
         let net = self.init_net(shape, context.seed);
         let n_params = net.num_params();
         let ad = self.device.clone().autodiff();
-        let run = TrainRun { seed: context.seed ^ 0x5348_5546, label: A::NAME, observer: context.observer };
+        let shuffle = derive_seed(context.seed, Purpose::Shuffle, &[]);
+        let run = TrainRun { seed: shuffle, label: A::NAME, observer: context.observer };
         let outcome =
             train(net, &tc, TrainData { x: &x, y: &y }, valid.as_ref().map(|(x, y)| TrainData { x, y }), &ad, &run)?;
         let report = NeuralFitReport {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use genopred_core::cv::{FoldRequest, plan_folds};
+use genopred_core::cv::{FoldRequest, Purpose, derive_seed, plan_folds};
 use genopred_core::evaluation::{CvOptions, run_fold, summarise};
 use genopred_core::gwas::marker_tests;
 use genopred_core::metrics::spearman;
@@ -143,7 +143,7 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     let saliency_options = SaliencyOptions {
         smoothgrad: args.smoothgrad,
         noise: args.smoothgrad_noise,
-        seed: args.fit.seed ^ 0x534d_4f4f,
+        seed: derive_seed(args.fit.seed, Purpose::SmoothGrad, &[]),
     };
     let progress = Progress::new(format!("{name} importance"), folds.len());
     let mut results = Vec::with_capacity(folds.len());
