@@ -128,12 +128,21 @@ fn build(root: &Path, backend: &str) -> std::result::Result<PathBuf, String> {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(format!("`cargo build --features {backend}` failed: {}", error_lines(&stderr)));
     }
-    let dir = root.join("target").join("xtask-compare");
+    let target = target_dir(root);
+    let dir = target.join("xtask-compare");
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let to = dir.join(format!("genopred-{backend}"));
-    std::fs::copy(root.join("target").join("release").join("genopred"), &to)
-        .map_err(|e| format!("copying the binary: {e}"))?;
+    std::fs::copy(target.join("release").join("genopred"), &to).map_err(|e| format!("copying the binary: {e}"))?;
     Ok(to)
+}
+
+/// Cargo's target folder: `CARGO_TARGET_DIR` when set (relative to the workspace root, as cargo
+/// reads it), else `target/` in the workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
 }
 
 /// The error lines of a cargo or program output, shortened for a report.
