@@ -72,6 +72,11 @@ fn summary_has_the_documented_fields_and_sane_accuracy() {
     assert_eq!(inputs["geno"]["sha256"]["bed"].as_str().unwrap().len(), 64);
     // Each finished fold is on disk on its own.
     assert_eq!(std::fs::read_dir(dir.path().join("folds")).unwrap().count(), 5);
+    // The summary reads back as the typed record tools use (the pooled sd of one repeat is
+    // undefined: written as null, read as NaN).
+    let typed = genopred_core::records::RunSummary::read(&dir.path().join("summary.json")).unwrap();
+    assert_eq!((typed.folds.len(), typed.model.as_str()), (5, "gblup"));
+    assert!(typed.pooled.pearson.sd.is_nan());
     // The table is printed.
     assert!(String::from_utf8_lossy(&o.stdout).contains("mean ± sd over 5 fold(s)"));
 }

@@ -136,7 +136,7 @@ pub struct Metrics {
 
 /// JSON has no NaN: serde_json writes it as `null` (an undefined correlation of constant
 /// predictions), and this reads `null` back as NaN, so such records can be read back.
-fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+pub(crate) fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
     Ok(<Option<f64> as serde::Deserialize>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
@@ -158,8 +158,10 @@ impl Metrics {
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Mean.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub mean: f64,
     /// Sample standard deviation (n - 1); NaN with fewer than two values.
+    #[serde(deserialize_with = "f64_or_nan")]
     pub sd: f64,
     /// How many finite values went in.
     pub n: usize,
@@ -208,6 +210,15 @@ impl MetricSummaries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undefined_values_survive_json() {
+        // One repeat has no sd: NaN is written as null and read back as NaN.
+        let s = MetricSummaries::of(&[Metrics::compute(&[1.0, 2.0, 3.0], &[1.0, 1.0, 1.0], 0.5)]);
+        let back: MetricSummaries = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert!(back.pearson.mean.is_nan() && back.mse.sd.is_nan());
+        assert_eq!(back.mse.mean, s.mse.mean);
+    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-12

@@ -177,3 +177,123 @@ impl RunDir {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cv::{FoldRequest, plan_folds};
+    use crate::dataset::{Dataset, MatchReport};
+    use crate::evaluation::{CvOptions, run_fold};
+    use crate::genotype::GenotypeMatrix;
+    use crate::predictor::{FitContext, FitInfo, ModelError, Predictor, TrainSet};
+    use crate::qc::QcConfig;
+    use crate::readers::GenotypeFormat;
+    use crate::records::{FileInput, FoldScheme, GenoHashes, GenoInput, InputHashes, Inputs};
+
+    /// Predicts the first marker's dosage plus the training mean.
+    struct Simple(f64);
+
+    impl Predictor for Simple {
+        fn name(&self) -> &str {
+            "simple"
+        }
+        fn fit(
+            &mut self,
+            t: &TrainSet<'_>,
+            _: Option<&TrainSet<'_>>,
+            _: &FitContext<'_>,
+        ) -> Result<FitInfo, ModelError> {
+            self.0 = t.y.iter().sum::<f64>() / t.y.len() as f64;
+            Ok(FitInfo::default())
+        }
+        fn predict(&self, g: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError> {
+            Ok(rows.iter().map(|&r| self.0 + g.dosage(r, 0).unwrap_or(0.0)).collect())
+        }
+    }
+
+    #[test]
+    fn recorded_folds_read_back_and_combine_into_a_readable_summary() {
+        let n = 30;
+        let codes: Vec<u8> = (0..n).flat_map(|i| [(i % 3 * 100) as u8, (i % 2 * 100) as u8]).collect();
+        let dataset = Dataset {
+            geno: GenotypeMatrix::with_generated_names(n, 2, codes).unwrap(),
+            y: (0..n).map(|i| (i % 3) as f64 + i as f64 / 100.0).collect(),
+            trait_name: "y".into(),
+            groups: None,
+        };
+        let options = CvOptions { qc: QcConfig { min_maf: 0.0, ..QcConfig::default() }, ..CvOptions::default() };
+        let (folds, scheme) = plan_folds(&dataset, &FoldRequest::Kfold { k: 3, repeats: 1, seed: 1 }).unwrap();
+        assert_eq!(scheme, FoldScheme::Kfold { k: 3, repeats: 1 });
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = RunDir::create(tmp.path()).unwrap();
+        let hashes = InputHashes { geno: GenoHashes::File("g".into()), pheno: "p".into() };
+        let settings = RunSettings {
+            format: RunSettings::FORMAT,
+            genopred_version: "test".into(),
+            model: "simple".into(),
+            model_config: serde_json::Value::Null,
+            backend: "cpu".into(),
+            trait_name: "y".into(),
+            seed: 1,
+            options,
+            scheme: scheme.clone(),
+            inputs: hashes,
+        };
+        dir.start(&settings, true).unwrap();
+        let mut results = Vec::new();
+        for fold in &folds {
+            assert!(dir.finished(fold).unwrap().is_none());
+            let result = run_fold(&dataset, fold, &mut Simple(0.0), &options, &crate::Quiet).unwrap();
+            dir.record(&result).unwrap();
+            let back = dir.finished(fold).unwrap().expect("recorded");
+            assert_eq!(back.predictions, result.predictions);
+            assert_eq!(back.metrics.pearson.to_bits(), result.metrics.pearson.to_bits());
+            results.push(back);
+        }
+        // A run started with other settings is refused, naming what differs.
+        let other = RunSettings { seed: 2, ..settings.clone() };
+        let e = dir.start(&other, true).unwrap_err().to_string();
+        assert!(e.contains("differs in: seed"), "{e}");
+
+        let facts = RunFacts { model: "simple", trait_name: "y", n_samples: n, n_markers: 2, seed: 1, ndcg_top: 0.1 };
+        let provenance = Provenance {
+            genopred_version: "test".into(),
+            command: vec![],
+            wall_seconds: 0.0,
+            peak_rss_bytes: None,
+            resumed_folds: 0,
+            inputs: Inputs {
+                geno: GenoInput {
+                    path: "g".into(),
+                    format: GenotypeFormat::Csv,
+                    sha256: GenoHashes::File("g".into()),
+                    skipped: None,
+                },
+                pheno: FileInput { path: "p".into(), sha256: "p".into() },
+            },
+            matching: MatchReport {
+                genotyped: n,
+                phenotyped: n,
+                matched: n,
+                missing_trait: 0,
+                used: n,
+                unmatched_examples: vec![],
+            },
+            samples_removed_by_qc: vec![],
+            scheme,
+            options,
+            model_config: serde_json::Value::Null,
+            backend: "cpu".into(),
+        };
+        let (summary, _) = dir.combine(results, &facts, provenance).unwrap();
+        // One repeat: the pooled metrics have no sd (NaN, written as null) and still read back.
+        assert!(summary.pooled.pearson.sd.is_nan());
+        let read = RunSummary::read(&dir.summary_path()).unwrap();
+        assert_eq!(read.folds.len(), 3);
+        assert!(read.pooled.pearson.sd.is_nan());
+        assert_eq!(read.metrics.mse.mean.to_bits(), summary.metrics.mse.mean.to_bits());
+        let csv = std::fs::read_to_string(dir.predictions_path()).unwrap();
+        assert_eq!(csv.lines().count(), n + 1);
+        assert!(csv.starts_with("id,fold,observed,predicted,repeat\n"));
+    }
+}

@@ -65,6 +65,7 @@ pub struct ImportanceRecord {
     /// The single-marker tests.
     pub gwas: GwasSummary,
     /// Spearman correlation of the importance and single-marker rankings.
+    #[serde(deserialize_with = "crate::metrics::f64_or_nan")]
     pub spearman_importance_vs_gwas: f64,
     /// Markers ranked by both.
     pub markers_compared: usize,
