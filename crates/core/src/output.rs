@@ -74,9 +74,10 @@ pub fn format_duration(seconds: f64) -> String {
         "—".into()
     } else if seconds <= 0.0 {
         "0 s".into()
-    } else if seconds < 1e-3 {
+    } else if seconds < 0.999_5e-3 {
+        // (thresholds where the smaller unit would round up to 1,000 µs or 100 ms)
         format!("{} µs", small(seconds * 1e6))
-    } else if seconds < 0.1 {
+    } else if seconds < 0.099_5 {
         format!("{} ms", small(seconds * 1e3))
     } else if seconds < 10.0 {
         format!("{seconds:.1} s")
@@ -119,6 +120,8 @@ mod tests {
             (2e-4, "200 µs"),
             (0.012, "12 ms"),
             (0.0015, "1.5 ms"),
+            (0.0998, "0.1 s"),
+            (0.0009996, "1 ms"),
             (0.31, "0.3 s"),
             (0.85, "0.8 s"),
             (1.23, "1.2 s"),
