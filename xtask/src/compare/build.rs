@@ -235,7 +235,8 @@ esac
         )
     }
 
-    fn plan(models: &[&str], backends: &[&str]) -> Plan {
+    /// A 5-fold, one-seed plan of `models` × `backends` with no dataset (tests fill one in).
+    pub(crate) fn plan(models: &[&str], backends: &[&str]) -> Plan {
         Plan {
             suite: None,
             description: "test".into(),

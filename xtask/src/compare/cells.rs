@@ -196,7 +196,6 @@ fn read_summary(summary: RunSummary, result: &mut CellResult) {
 
 #[cfg(test)]
 pub(super) mod tests {
-    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     use genopred_core::FitInfo;
@@ -208,7 +207,7 @@ pub(super) mod tests {
     use genopred_core::records::{FileInput, FoldScheme, GenoHashes, GenoInput, Inputs, Provenance};
 
     use super::*;
-    use crate::compare::build::tests::script;
+    use crate::compare::build::tests::{plan, script};
 
     fn plan_for(dir: &Path) -> Plan {
         let geno = dir.join("g.csv");
@@ -216,18 +215,8 @@ pub(super) mod tests {
         std::fs::write(&geno, "id,m1\na,0\n").unwrap();
         std::fs::write(&pheno, "id,y\na,1\n").unwrap();
         Plan {
-            suite: None,
-            description: "test".into(),
-            models: vec!["mlp".into()],
-            backends: vec!["flex".into()],
             datasets: vec![Dataset { name: "d".into(), geno, pheno, traits: vec!["y".into()] }],
-            folds: 5,
-            folds_file: None,
-            seeds: vec![1],
-            configs: BTreeMap::new(),
-            extra: Vec::new(),
-            published: Vec::new(),
-            commit: String::new(),
+            ..plan(&["mlp"], &["flex"])
         }
     }
 
