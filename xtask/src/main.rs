@@ -7,7 +7,10 @@
 //! - `cargo xtask fixtures` — regenerate the VCF and CSV forms of the PLINK fixtures with plink2.
 //! - `cargo xtask compare [--models ..] [--backends ..] [--suite paper|quick] ...` — every model
 //!   on every backend on one or more datasets, as `genopred cv` runs, into one report
-//!   (`compare/`; `cargo xtask compare --help`).
+//!   (`compare/`; `cargo xtask compare --help`). `--jobs N` runs fold tasks in parallel here,
+//!   `--executor slurm` as a Slurm job array.
+//! - `cargo xtask same-results A B` — whether two compare folders hold the same results
+//!   (bit-identical metrics and predictions per cell), e.g. a Slurm run against a local one.
 //! - `cargo xtask bench-reference [--threads 2] [--features tch]` — ms per training step on
 //!   genopred's backends against the same networks in PyTorch (`benches/reference/`; needs
 //!   Python with torch, never run in CI).
@@ -55,6 +58,10 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("tidy") => tidy::run(&workspace_root()),
         Some("compare") => compare::run(CompareCli::parse_from(std::env::args().skip(1)).args),
+        Some("same-results") => match (args.get(1), args.get(2)) {
+            (Some(a), Some(b)) => compare::same_results(Path::new(a), Path::new(b)),
+            _ => bail!("usage: cargo xtask same-results COMPARE_OUT_A COMPARE_OUT_B"),
+        },
         Some("bench-reference") => reference::run(ReferenceCli::parse_from(std::env::args().skip(1)).args),
         Some("fixtures") => fixtures(),
         Some("bench-data") => {
@@ -65,7 +72,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | tidy | compare [--help] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M]>"
+                "usage: cargo xtask <ci | tidy | compare [--help] | same-results A B | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M]>"
             );
             bail!("unknown or missing xtask command")
         }

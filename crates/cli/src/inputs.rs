@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use burn::prelude::Device;
 use clap::Args;
-use genopred_core::Predictor;
 use genopred_core::qc::QcConfig;
 use genopred_core::readers::ReadReport;
 use genopred_core::records::{FileInput, GenoInput, Inputs};
@@ -95,11 +94,6 @@ impl FitArgs {
             .with_context(|| format!("configuring model {}{}", entry.name(), self.config_origin()))?;
         let backend_label = crate::backend::describe_for(entry.compute(), &backend);
         Ok(ModelSetup { entry, backend, backend_label, device, built })
-    }
-
-    /// A fresh, unfitted model with the same settings (one per fold).
-    pub fn fresh(&self, setup: &ModelSetup) -> Result<Box<dyn Predictor>> {
-        Ok(setup.entry.build(self.config.as_deref(), &setup.device)?.model)
     }
 
     /// The inputs as records state them (paths, format, SHA-256).

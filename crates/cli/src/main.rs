@@ -3,6 +3,7 @@
 mod backend;
 mod commands;
 mod inputs;
+mod jobs;
 mod model_dir;
 mod progress;
 mod provenance;

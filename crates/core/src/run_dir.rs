@@ -284,6 +284,7 @@ mod tests {
             options,
             model_config: serde_json::Value::Null,
             backend: "cpu".into(),
+            parallelism: None,
         };
         let (summary, _) = dir.combine(results, &facts, provenance).unwrap();
         // One repeat: the pooled metrics have no sd (NaN, written as null) and still read back.

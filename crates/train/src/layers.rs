@@ -6,19 +6,24 @@
 //! distribution; another random pattern. On flex (2 cores, `benches/ops.rs`) forward + backward
 //! takes 0.82 ms instead of 6.4 ms at DeepGS's size and 17 ms instead of 80 ms at DLGWAS's.
 
-use std::sync::Mutex;
+use std::cell::RefCell;
 
 use burn::nn::Dropout;
 use burn::prelude::*;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-static MASK_RNG: Mutex<Option<ChaCha8Rng>> = Mutex::new(None);
+thread_local! {
+    /// One generator per thread: a training runs its steps on one thread, so folds trained at
+    /// once on several threads (`genopred cv --jobs`) draw their masks independently.
+    static MASK_RNG: RefCell<Option<ChaCha8Rng>> = const { RefCell::new(None) };
+}
 
-/// Seed the generator [`dropout`] draws its masks from. The trainer calls this with the fold's
-/// seed while it holds [`crate::predictor::device_rng_lock`], so masks are reproducible.
+/// Seed the generator [`dropout`] draws its masks from on this thread. The trainer calls this
+/// with the fold's seed before training, on the thread that runs the training steps, so masks
+/// are reproducible whatever else runs in the process.
 pub fn seed_dropout(seed: u64) {
-    *MASK_RNG.lock().unwrap_or_else(|e| e.into_inner()) = Some(genopred_core::cv::seed::rng(seed));
+    MASK_RNG.with(|r| *r.borrow_mut() = Some(genopred_core::cv::seed::rng(seed)));
 }
 
 /// Inverted dropout with burn's semantics: active only when `layer` is in training mode and `x`
@@ -35,11 +40,7 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     let scale = (1.0 / keep) as f32;
     let shape = x.shape();
     let mut bits = vec![0u32; shape.num_elements()];
-    {
-        let mut guard = MASK_RNG.lock().unwrap_or_else(|e| e.into_inner());
-        let rng = guard.get_or_insert_with(|| genopred_core::cv::seed::rng(0));
-        rng.fill(&mut bits[..]);
-    }
+    MASK_RNG.with(|r| r.borrow_mut().get_or_insert_with(|| genopred_core::cv::seed::rng(0)).fill(&mut bits[..]));
     let mask: Vec<f32> = bits.into_iter().map(|u| if (u as u64) < threshold { scale } else { 0.0 }).collect();
     let mask = Tensor::<D>::from_data(TensorData::new(mask, shape), &x.device());
     x * mask

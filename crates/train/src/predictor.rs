@@ -25,9 +25,11 @@ pub const SCALING_FILE: &str = "scaling.json";
 
 /// Serialises the use of burn's device RNG.
 ///
-/// burn seeds one process-wide generator per backend (`device.seed`), which draws initial weights
-/// and dropout masks. Two trainings running at once in one process would interleave their draws
-/// and lose reproducibility, so every fit holds this lock from seeding to the end of training.
+/// burn seeds one process-wide generator per backend (`device.seed`), which draws the initial
+/// weights. Two fits initialising at once in one process would interleave their draws and lose
+/// reproducibility, so every fit holds this lock from seeding to the end of initialisation.
+/// Training itself draws nothing from it (shuffles and dropout masks have their own seeded
+/// generators, per fit and per thread), so folds train in parallel (`genopred cv --jobs`).
 pub fn device_rng_lock() -> MutexGuard<'static, ()> {
     DEVICE_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -206,8 +208,10 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
             None => None,
         };
         let shape = A::input_shape(&input);
-        let _rng = device_rng_lock();
-        let net = self.init_net(shape, context.seed);
+        let net = {
+            let _rng = device_rng_lock();
+            self.init_net(shape, context.seed)
+        };
         let n_params = net.num_params();
         let ad = self.device.clone().autodiff();
         let shuffle = derive_seed(context.seed, Purpose::Shuffle, &[]);

@@ -60,6 +60,25 @@ pub struct CompareArgs {
     /// Run every cell again, even those with a cached result.
     #[arg(long)]
     pub rerun: bool,
+    /// Fold jobs at once on this machine (local executor): the grid runs as cell × fold jobs,
+    /// the longest first where earlier runs tell their cost. 0: one per core. With 1 (the
+    /// default) each fold gets every core.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Threads per fold job (default: the cores divided by --jobs; with `--executor slurm`,
+    /// --slurm-cpus). Results repeat exactly at the same threads per job, whatever the executor.
+    #[arg(long)]
+    pub threads_per_job: Option<usize>,
+    /// Where fold jobs run: `local` (this machine, --jobs at once) or `slurm` (one job array,
+    /// a task per cell × fold; then the folds are merged here and the same report is written).
+    #[arg(long, default_value = "local", value_parser = ["local", "slurm"])]
+    pub executor: String,
+    #[command(flatten)]
+    pub slurm: super::slurm::SlurmArgs,
+    /// Cargo profile the `genopred` binaries are built with (`release`, or `dev` to reuse the
+    /// test build: its dependencies are optimised, so it runs at nearly release speed).
+    #[arg(long, default_value = "release")]
+    pub profile: String,
     /// Arguments passed on to every `genopred cv` run (after `--`), e.g. `-- --min-maf 0.05`.
     #[arg(last = true)]
     extra: Vec<String>,
@@ -113,7 +132,14 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             datasets: suite
                 .datasets
                 .into_iter()
-                .map(|d| Dataset { geno: root.join(&d.geno), pheno: root.join(&d.pheno), ..d })
+                .map(|d| Dataset {
+                    geno: root.join(&d.geno),
+                    pheno: root.join(&d.pheno),
+                    folds_file: d.folds_file.as_ref().map(|f| root.join(f)),
+                    // `--models` overrides every dataset's own list.
+                    models: if args.models.is_empty() { d.models } else { None },
+                    ..d
+                })
                 .collect(),
             folds: suite.folds,
             folds_file: None,
@@ -143,7 +169,7 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             description: "custom grid".into(),
             models: given(&args.models).unwrap_or_else(|| DEFAULT_MODELS.iter().map(|m| m.to_string()).collect()),
             backends: given(&args.backends).unwrap_or_else(|| vec!["flex".into()]),
-            datasets: vec![Dataset { name, geno, pheno, traits }],
+            datasets: vec![Dataset { name, geno, pheno, traits, folds_file: None, models: None, cv_args: Vec::new() }],
             folds: args.folds,
             folds_file: args.folds_file.as_deref().map(abs),
             seeds: given(&args.seeds).unwrap_or_else(|| vec![1]),
@@ -155,7 +181,7 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
     };
     if let Some(dir) = &args.config_dir {
         let dir = abs(dir);
-        for model in &plan.models {
+        for model in &plan.all_models() {
             let file = dir.join(format!("{model}.toml"));
             if file.is_file() {
                 plan.configs.insert(model.clone(), file);
@@ -171,7 +197,7 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
         bail!("nothing to run: give at least one model, backend and seed");
     }
     for ds in &plan.datasets {
-        for f in data_files(&ds.geno).iter().chain([&ds.pheno]) {
+        for f in data_files(&ds.geno).iter().chain([&ds.pheno]).chain(&ds.folds_file) {
             if !f.is_file() {
                 bail!("dataset {}: {} does not exist", ds.name, f.display());
             }
@@ -224,6 +250,38 @@ mod tests {
     use genopred_core::records::{Compute, ModelInfo};
 
     use super::*;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: CompareArgs,
+    }
+
+    fn args(line: &[&str]) -> CompareArgs {
+        <Cli as clap::Parser>::parse_from(std::iter::once("compare").chain(line.iter().copied())).args
+    }
+
+    #[test]
+    fn the_bundled_suites_resolve_with_their_own_folds_models_and_arguments() {
+        let root = crate::workspace_root();
+        for suite in bundled_suites(&root) {
+            plan(&args(&["--suite", &suite]), &root).unwrap_or_else(|e| panic!("suite {suite}: {e:#}"));
+        }
+        let paper = plan(&args(&["--suite", "paper"]), &root).unwrap();
+        let ds = |name: &str| paper.datasets.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("{name}"));
+        let wheat2000 = ds("deepgs_wheat2000");
+        assert!(wheat2000.folds_file.as_ref().is_some_and(|f| f.is_file()));
+        assert_eq!(paper.models_for(wheat2000), ["gblup", "deepgs"]);
+        assert_eq!(paper.folds_file_for(wheat2000), wheat2000.folds_file.as_deref());
+        assert_eq!(ds("soynam").cv_args, ["--max-marker-missing", "0.95"]);
+        assert_eq!(ds("wheat599").traits.len(), 4);
+        assert_eq!(paper.models_for(ds("maize300")), paper.models.as_slice());
+        // --models overrides every dataset's own list.
+        let only = plan(&args(&["--suite", "paper", "--models", "gblup"]), &root).unwrap();
+        assert!(only.datasets.iter().all(|d| only.models_for(d) == ["gblup"]));
+        assert_eq!(only.all_models(), ["gblup"]);
+        assert!(paper.all_models().contains(&"dlgwas".to_string()));
+    }
 
     #[test]
     fn dataset_names_come_from_the_genotype_file() {

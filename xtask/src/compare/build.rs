@@ -45,8 +45,8 @@ impl Binaries {
 /// Builds `genopred` for each backend of the plan, checks the plan's models against the first
 /// binary's listing, and probes each backend. When every model computes on the CPU one binary
 /// is enough and no backend is probed.
-pub fn binaries(root: &Path, plan: &Plan) -> Result<Binaries> {
-    binaries_with(plan, &mut |backend| build(root, backend))
+pub fn binaries(root: &Path, plan: &Plan, profile: &str) -> Result<Binaries> {
+    binaries_with(plan, &mut |backend| build(root, backend, profile))
 }
 
 fn binaries_with(plan: &Plan, build: &mut dyn FnMut(&str) -> Result<PathBuf, String>) -> Result<Binaries> {
@@ -71,13 +71,15 @@ fn binaries_with(plan: &Plan, build: &mut dyn FnMut(&str) -> Result<PathBuf, Str
             Some(listing) => listing,
             None => {
                 let found = model_listing(&bin)?;
-                check_models(&plan.models, &found)?;
+                check_models(&plan.all_models(), &found)?;
                 listing.insert(found)
             }
         };
         cpu.get_or_insert_with(|| bin.clone());
-        let on_device =
-            plan.models.iter().any(|m| listing.models.iter().any(|i| &i.name == m && i.compute == Compute::Device));
+        let on_device = plan
+            .all_models()
+            .iter()
+            .any(|m| listing.models.iter().any(|i| &i.name == m && i.compute == Compute::Device));
         if !on_device {
             // No model uses a backend: the backends are neither needed nor reported.
             skipped.clear();
@@ -107,7 +109,7 @@ fn binaries_with(plan: &Plan, build: &mut dyn FnMut(&str) -> Result<PathBuf, Str
         Some(listing) => listing,
         None => {
             let found = model_listing(&cpu)?;
-            check_models(&plan.models, &found)?;
+            check_models(&plan.all_models(), &found)?;
             found
         }
     };
@@ -116,10 +118,28 @@ fn binaries_with(plan: &Plan, build: &mut dyn FnMut(&str) -> Result<PathBuf, Str
 
 /// Builds `genopred` with `backend`'s feature and returns a copy of the binary, or why it could
 /// not be built.
-fn build(root: &Path, backend: &str) -> std::result::Result<PathBuf, String> {
+fn build(root: &Path, backend: &str, profile: &str) -> std::result::Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root).args(["build", "--release", "--locked", "-p", "genopred"]);
+    cmd.current_dir(root).args(["build", "--profile", profile, "--locked", "-p", "genopred"]);
+    // `cargo run -p xtask` describes the xtask package to it in these variables; passed on,
+    // they would reach build scripts that watch them (ring's watches CARGO_MANIFEST_DIR) and
+    // rebuild half the dependency tree on every call.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&key.as_ref())
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
     if backend != "flex" {
         cmd.args(["--features", backend]);
     }
@@ -132,7 +152,9 @@ fn build(root: &Path, backend: &str) -> std::result::Result<PathBuf, String> {
     let dir = target.join("xtask-compare");
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let to = dir.join(format!("genopred-{backend}"));
-    std::fs::copy(target.join("release").join("genopred"), &to).map_err(|e| format!("copying the binary: {e}"))?;
+    // cargo's folder for a profile: `dev` builds into `debug/`.
+    let folder = if profile == "dev" { "debug" } else { profile };
+    std::fs::copy(target.join(folder).join("genopred"), &to).map_err(|e| format!("copying the binary: {e}"))?;
     Ok(to)
 }
 

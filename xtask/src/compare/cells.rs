@@ -1,5 +1,6 @@
 //! One cell of the grid (dataset × trait × model × backend × seed): its cache key, its
-//! `cell.json`, and running it as a `genopred cv` process in its own folder.
+//! `genopred cv` arguments, its `cell.json`, and merging its folds (run as tasks by an executor,
+//! `tasks.rs`) into the cell's results.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,6 +14,7 @@ use serde_json::json;
 
 use super::build::error_lines;
 use super::plan::{CellResult, Dataset, Plan, data_files};
+use super::tasks::{TaskRun, task_runs};
 
 /// One cell of the grid.
 pub struct Cell<'a> {
@@ -36,12 +38,12 @@ pub fn cell_key(plan: &Plan, cell: &Cell<'_>, version: &str) -> Result<String> {
     for f in data_files(&cell.dataset.geno).iter().chain([&cell.dataset.pheno]) {
         files.push(sha256_file(f)?);
     }
-    let folds = match &plan.folds_file {
+    let folds = match plan.folds_file_for(cell.dataset) {
         Some(f) => json!({ "file": sha256_file(f)? }),
         None => json!({ "k": plan.folds }),
     };
     let config = plan.configs.get(cell.model).map(|f| sha256_file(f)).transpose()?;
-    let key = json!({
+    let mut key = json!({
         "data": files,
         "trait": cell.trait_name,
         "model": cell.model,
@@ -52,87 +54,32 @@ pub fn cell_key(plan: &Plan, cell: &Cell<'_>, version: &str) -> Result<String> {
         "extra": plan.extra,
         "version": version,
     });
+    // Only when present, so that cells cached before datasets had arguments keep their keys.
+    if !cell.dataset.cv_args.is_empty() {
+        key["dataset_args"] = json!(cell.dataset.cv_args);
+    }
     Ok(sha256_hex(key.to_string().as_bytes()))
 }
 
 /// What `cell.json` records for a finished cell.
 #[derive(Debug, Serialize, Deserialize)]
-struct CellRecord {
-    key: String,
-    wall_seconds: f64,
-    command: Vec<String>,
-    git_commit: String,
+pub struct CellRecord {
+    /// The cache key.
+    pub key: String,
+    /// Wall time of the cell's processes: its fold tasks and the merge, seconds.
+    pub wall_seconds: f64,
+    /// The command that merged the folds (`genopred cv ... --resume`).
+    pub command: Vec<String>,
+    /// The commit the binaries were built from.
+    pub git_commit: String,
+    /// What each fold task took, where it ran (absent in cells of earlier versions).
+    #[serde(default)]
+    pub tasks: Vec<TaskRun>,
 }
 
-/// Runs a cell in `dir` (or reads it back when `dir` holds a finished run with the same key and
-/// `rerun` is off). Failures are in the result's `error`, with the log's error lines.
-pub fn run_cell(
-    plan: &Plan,
-    cell: &Cell<'_>,
-    bin: &Path,
-    dir: &Path,
-    dir_name: &str,
-    key: &str,
-    rerun: bool,
-) -> CellResult {
-    let mut result = CellResult {
-        dataset: cell.dataset.name.clone(),
-        trait_name: cell.trait_name.to_string(),
-        model: cell.model.to_string(),
-        backend: cell.backend.to_string(),
-        seed: cell.seed,
-        dir: format!("cells/{dir_name}"),
-        key: key.to_string(),
-        cached: false,
-        wall_seconds: 0.0,
-        error: None,
-        pearson: Vec::new(),
-        mse: Vec::new(),
-        ndcg: Vec::new(),
-        fold_seconds: Vec::new(),
-        epochs: Vec::new(),
-        peak_rss_bytes: None,
-        inputs: None,
-    };
-    let record_path = dir.join("cell.json");
-    let cached: Option<CellRecord> = if rerun {
-        None
-    } else {
-        std::fs::read(&record_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(|r: &CellRecord| r.key == key)
-    };
-    if rerun
-        && dir.exists()
-        && let Err(e) = std::fs::remove_dir_all(dir)
-    {
-        result.error = Some(format!("removing {} for --rerun: {e}", dir.display()));
-        return result;
-    }
-    let record = match cached {
-        Some(record) if dir.join("summary.json").is_file() => {
-            result.cached = true;
-            record
-        }
-        _ => match execute(plan, cell, bin, dir, key) {
-            Ok(record) => record,
-            Err(e) => {
-                result.error = Some(e);
-                return result;
-            }
-        },
-    };
-    result.wall_seconds = record.wall_seconds;
-    match RunSummary::read(&dir.join("summary.json")) {
-        Ok(summary) => read_summary(summary, &mut result),
-        Err(e) => result.error = Some(e.to_string()),
-    }
-    result
-}
-
-fn execute(plan: &Plan, cell: &Cell<'_>, bin: &Path, dir: &Path, key: &str) -> std::result::Result<CellRecord, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+/// The `genopred cv` arguments of a cell writing into `dir` (without `--resume`, the fold
+/// selection and the threads, which the executors add).
+pub fn cv_args(plan: &Plan, cell: &Cell<'_>, dir: &Path) -> Vec<String> {
     let mut args: Vec<String> = vec!["cv".into()];
     let mut push = |k: &str, v: String| {
         args.push(k.into());
@@ -146,7 +93,7 @@ fn execute(plan: &Plan, cell: &Cell<'_>, bin: &Path, dir: &Path, key: &str) -> s
         push("--backend", cell.backend.to_string());
     }
     push("--seed", cell.seed.to_string());
-    match &plan.folds_file {
+    match plan.folds_file_for(cell.dataset) {
         Some(f) => push("--folds-file", f.display().to_string()),
         None => push("--folds", plan.folds.to_string()),
     }
@@ -154,8 +101,73 @@ fn execute(plan: &Plan, cell: &Cell<'_>, bin: &Path, dir: &Path, key: &str) -> s
         push("--config", c.display().to_string());
     }
     push("--out", dir.display().to_string());
-    args.push("--resume".into());
     args.extend(plan.extra.iter().cloned());
+    args.extend(cell.dataset.cv_args.iter().cloned());
+    args
+}
+
+/// The finished cell in `dir`, when it holds one with this key (`cell.json` and `summary.json`).
+pub fn cached(dir: &Path, key: &str) -> Option<CellRecord> {
+    let record: CellRecord = serde_json::from_slice(&std::fs::read(dir.join("cell.json")).ok()?).ok()?;
+    (record.key == key && dir.join("summary.json").is_file()).then_some(record)
+}
+
+/// The outcome of a cell: its record (or why it failed) and what its `summary.json` says.
+pub fn result(
+    cell: &Cell<'_>,
+    dir: &Path,
+    dir_name: &str,
+    key: &str,
+    record: Result<CellRecord, String>,
+    cached: bool,
+) -> CellResult {
+    let mut result = CellResult {
+        dataset: cell.dataset.name.clone(),
+        trait_name: cell.trait_name.to_string(),
+        model: cell.model.to_string(),
+        backend: cell.backend.to_string(),
+        seed: cell.seed,
+        dir: format!("cells/{dir_name}"),
+        key: key.to_string(),
+        cached,
+        wall_seconds: 0.0,
+        error: None,
+        pearson: Vec::new(),
+        mse: Vec::new(),
+        ndcg: Vec::new(),
+        fold_seconds: Vec::new(),
+        epochs: Vec::new(),
+        peak_rss_bytes: None,
+        inputs: None,
+        tasks: Vec::new(),
+    };
+    match record {
+        Ok(record) => {
+            result.wall_seconds = record.wall_seconds;
+            result.tasks = record.tasks;
+            match RunSummary::read(&dir.join("summary.json")) {
+                Ok(summary) => read_summary(summary, &mut result),
+                Err(e) => result.error = Some(e.to_string()),
+            }
+        }
+        Err(e) => result.error = Some(e),
+    }
+    result
+}
+
+/// Merges a cell whose folds are all recorded (`genopred cv --resume`, which reads every fold
+/// back and writes `predictions.csv` and `summary.json`), then writes `cell.json` with the
+/// fold tasks' records. Failures carry the log's error lines.
+pub fn merge(
+    plan: &Plan,
+    cell: &Cell<'_>,
+    bin: &Path,
+    dir: &Path,
+    key: &str,
+    threads: usize,
+) -> std::result::Result<CellRecord, String> {
+    let mut args = cv_args(plan, cell, dir);
+    args.extend(["--resume".to_string(), "--threads-per-job".into(), threads.to_string()]);
     let log_path = dir.join("log.txt");
     let log = std::fs::File::create(&log_path).map_err(|e| format!("creating {}: {e}", log_path.display()))?;
     let log_err = log.try_clone().map_err(|e| format!("{}: {e}", log_path.display()))?;
@@ -166,14 +178,21 @@ fn execute(plan: &Plan, cell: &Cell<'_>, bin: &Path, dir: &Path, key: &str) -> s
         .stderr(log_err)
         .status()
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
-    let wall_seconds = started.elapsed().as_secs_f64();
+    let merge_seconds = started.elapsed().as_secs_f64();
     if !status.success() {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         return Err(format!("genopred cv exited with {status}: {} (log: {})", error_lines(&text), log_path.display()));
     }
+    let tasks = task_runs(dir);
     let mut command = vec![bin.display().to_string()];
     command.extend(args);
-    let record = CellRecord { key: key.to_string(), wall_seconds, command, git_commit: plan.commit.clone() };
+    let record = CellRecord {
+        key: key.to_string(),
+        wall_seconds: merge_seconds + tasks.iter().map(|t| t.seconds).sum::<f64>(),
+        command,
+        git_commit: plan.commit.clone(),
+        tasks,
+    };
     let text = serde_json::to_string_pretty(&record).expect("record serialises");
     write_atomic(&dir.join("cell.json"), text.as_bytes()).map_err(|e| e.to_string())?;
     Ok(record)
@@ -215,7 +234,15 @@ pub(super) mod tests {
         std::fs::write(&geno, "id,m1\na,0\n").unwrap();
         std::fs::write(&pheno, "id,y\na,1\n").unwrap();
         Plan {
-            datasets: vec![Dataset { name: "d".into(), geno, pheno, traits: vec!["y".into()] }],
+            datasets: vec![Dataset {
+                name: "d".into(),
+                geno,
+                pheno,
+                traits: vec!["y".into()],
+                folds_file: None,
+                models: None,
+                cv_args: Vec::new(),
+            }],
             ..plan(&["mlp"], &["flex"])
         }
     }
@@ -253,7 +280,23 @@ pub(super) mod tests {
         assert_ne!(with_config, key(&plan, "mlp", "flex", 1), "config contents");
         plan.configs.clear();
         plan.extra = vec!["--min-maf".into(), "0.05".into()];
-        assert_ne!(base, key(&plan, "mlp", "flex", 1));
+        let with_extra = key(&plan, "mlp", "flex", 1);
+        assert_ne!(base, with_extra);
+        let own = Dataset { cv_args: vec!["--max-marker-missing".into(), "0.9".into()], ..ds.clone() };
+        assert_ne!(
+            with_extra,
+            cell_key(&plan, &cell(&own, "mlp", "flex", 1), "genopred 0.1.0").unwrap(),
+            "dataset args"
+        );
+        let folds = dir.path().join("folds.csv");
+        std::fs::write(&folds, "id,fold\na,1\n").unwrap();
+        let fixed = Dataset { folds_file: Some(folds.clone()), ..ds.clone() };
+        let with_folds = cell_key(&plan, &cell(&fixed, "mlp", "flex", 1), "genopred 0.1.0").unwrap();
+        assert_ne!(with_extra, with_folds, "the dataset's own folds");
+        std::fs::write(&folds, "id,fold\na,2\n").unwrap();
+        assert_ne!(with_folds, cell_key(&plan, &cell(&fixed, "mlp", "flex", 1), "genopred 0.1.0").unwrap());
+        let args = cv_args(&plan, &cell(&own, "mlp", "flex", 1), dir.path());
+        assert!(args.ends_with(&["--min-maf".into(), "0.05".into(), "--max-marker-missing".into(), "0.9".into()]));
     }
 
     /// A `summary.json` of two folds, as `genopred cv` writes it.
@@ -314,6 +357,7 @@ pub(super) mod tests {
                 options: CvOptions::default(),
                 model_config: serde_json::Value::Null,
                 backend: "flex".into(),
+                parallelism: None,
             },
         }
     }
@@ -330,7 +374,6 @@ while [ $# -gt 0 ]; do
   if [ "$1" = "--out" ]; then out="$2"; fi
   shift
 done
-echo run >> "$(dirname "$0")/runs"
 cp "$(dirname "$0")/summary.json" "$out/summary.json"
 printf 'id,fold,observed,predicted,repeat\na,1,1.0,0.9,1\nb,2,2.0,1.5,1\n' > "$out/predictions.csv"
 "#,
@@ -338,7 +381,7 @@ printf 'id,fold,observed,predicted,repeat\na,1,1.0,0.9,1\nb,2,2.0,1.5,1\n' > "$o
     }
 
     #[test]
-    fn finished_cells_are_cached_by_key_and_rerun_on_request() {
+    fn merged_cells_are_cached_by_key_with_their_tasks() {
         let dir = tempfile::tempdir().unwrap();
         let mut plan = plan_for(dir.path());
         plan.commit = "0123456789ab (with uncommitted changes)".into();
@@ -346,45 +389,55 @@ printf 'id,fold,observed,predicted,repeat\na,1,1.0,0.9,1\nb,2,2.0,1.5,1\n' > "$o
         let ds = plan.datasets[0].clone();
         let cell = cell(&ds, "mlp", "flex", 1);
         let cell_dir = dir.path().join("cells").join("c");
-        let runs = || std::fs::read_to_string(dir.path().join("runs")).map_or(0, |s| s.lines().count());
+        std::fs::create_dir_all(cell_dir.join("tasks")).unwrap();
+        let task = TaskRun {
+            repeat: 1,
+            fold: 2,
+            node: "n1".into(),
+            seconds: 4.0,
+            exit_code: 0,
+            threads: 1,
+            executor: "local".into(),
+            slurm_job: None,
+        };
+        crate::compare::tasks::write_run(&cell_dir.join("tasks").join("r01-f002.json"), &task).unwrap();
+        assert!(cached(&cell_dir, "key1").is_none());
 
-        let first = run_cell(&plan, &cell, &bin, &cell_dir, "c", "key1", false);
-        assert_eq!(first.error, None);
-        assert!(!first.cached);
-        assert_eq!((first.pearson.clone(), first.epochs.clone()), (vec![0.5, 0.3], vec![12.0, 20.0]));
-        assert_eq!((first.mse.clone(), first.fold_seconds.clone()), (vec![0.8, 0.9], vec![1.5, 2.5]));
-        assert_eq!(first.peak_rss_bytes, Some(1_048_576));
-        assert_eq!(first.inputs.as_ref().map(|i| i.pheno.sha256.as_str()), Some("abc"));
-        assert_eq!(runs(), 1);
+        let record = merge(&plan, &cell, &bin, &cell_dir, "key1", 3).unwrap();
+        assert_eq!(record.tasks, vec![task]);
+        assert!(record.wall_seconds >= 4.0);
         // The commit recorded is the one the binaries were built from, not the tree's state now.
-        let record: CellRecord =
-            serde_json::from_str(&std::fs::read_to_string(cell_dir.join("cell.json")).unwrap()).unwrap();
         assert_eq!(record.git_commit, plan.commit);
-        assert!(record.command.windows(2).any(|w| w == ["--backend", "flex"]));
-        let again = run_cell(&plan, &cell, &bin, &cell_dir, "c", "key1", false);
-        assert!(again.cached, "same key: from the cache");
-        assert_eq!(again.pearson, first.pearson);
-        assert_eq!(runs(), 1);
-        let changed = run_cell(&plan, &cell, &bin, &cell_dir, "c", "key2", false);
-        assert!(!changed.cached, "another key runs again");
-        assert_eq!(runs(), 2);
-        let forced = run_cell(&plan, &cell, &bin, &cell_dir, "c", "key2", true);
-        assert!(!forced.cached);
-        assert_eq!(runs(), 3);
+        for want in [["--backend", "flex"], ["--threads-per-job", "3"]] {
+            assert!(record.command.windows(2).any(|w| w == want), "{want:?} in {:?}", record.command);
+        }
+        assert!(record.command.iter().any(|a| a == "--resume"));
+        let again = cached(&cell_dir, "key1").expect("same key: from the cache");
+        assert_eq!(again.tasks.len(), 1);
+        assert!(cached(&cell_dir, "key2").is_none(), "another key runs again");
+
+        let r = result(&cell, &cell_dir, "c", "key1", Ok(again), true);
+        assert_eq!(r.error, None);
+        assert!(r.cached);
+        assert_eq!((r.pearson.clone(), r.epochs.clone()), (vec![0.5, 0.3], vec![12.0, 20.0]));
+        assert_eq!((r.mse.clone(), r.fold_seconds.clone()), (vec![0.8, 0.9], vec![1.5, 2.5]));
+        assert_eq!(r.peak_rss_bytes, Some(1_048_576));
+        assert_eq!(r.inputs.as_ref().map(|i| i.pheno.sha256.as_str()), Some("abc"));
+        assert_eq!(r.tasks.len(), 1);
 
         // A CPU model is given no --backend.
         let cpu = Cell { backend: "cpu", compute: Compute::Cpu, model: "gblup", ..cell };
-        let cpu_dir = dir.path().join("cells").join("cpu");
-        assert_eq!(run_cell(&plan, &cpu, &bin, &cpu_dir, "cpu", "k", false).error, None);
-        let record: CellRecord =
-            serde_json::from_str(&std::fs::read_to_string(cpu_dir.join("cell.json")).unwrap()).unwrap();
-        assert!(!record.command.iter().any(|a| a == "--backend"), "{:?}", record.command);
+        let args = cv_args(&plan, &cpu, &cell_dir);
+        assert!(!args.iter().any(|a| a == "--backend"), "{args:?}");
 
-        // A failing run is reported with its log, not cached.
+        // A failing merge is reported with its log, not cached.
         let failing = script(&dir.path().join("failing"), "#!/bin/sh\necho 'error: something broke' >&2\nexit 2\n");
-        let bad = run_cell(&plan, &cell, &failing, &dir.path().join("cells").join("bad"), "bad", "k", false);
-        let e = bad.error.expect("an error");
+        let bad_dir = dir.path().join("cells").join("bad");
+        std::fs::create_dir_all(&bad_dir).unwrap();
+        let e = merge(&plan, &cell, &failing, &bad_dir, "k", 1).unwrap_err();
         assert!(e.contains("something broke") && e.contains("log.txt"), "{e}");
-        assert!(!dir.path().join("cells").join("bad").join("cell.json").exists());
+        assert!(!bad_dir.join("cell.json").exists());
+        let r = result(&cell, &bad_dir, "bad", "k", Err(e), false);
+        assert!(r.error.is_some() && r.pearson.is_empty());
     }
 }

@@ -3,39 +3,62 @@
 //! Builds the `genopred` binary once per backend feature set, asks it which models it has
 //! (`genopred models --json`), checks that each backend runs on this machine (a backend that
 //! does not build or start is skipped, with the reason in the report), runs every cell (dataset
-//! × trait × model × backend × seed) as a `genopred cv` run in its own folder, and writes
-//! `report.md`, `report.json` and figures (PNG and SVG) to `--out`.
+//! × trait × model × backend × seed) in its own folder as fold tasks (`genopred cv --only-fold K
+//! --record-only`), merges each cell's folds (`genopred cv --resume`), and writes `report.md`,
+//! `report.json` and figures (PNG and SVG) to `--out`. The tasks run on this machine, `--jobs`
+//! at a time and longest first (`local`), or as one Slurm job array (`slurm`); the merged
+//! results are the same files either way.
 //!
 //! Cells are cached by the hash of everything that decides their result (data files, trait,
 //! model, backend, seed, fold scheme, config file, extra `cv` arguments, genopred version): a
-//! rerun of a larger grid runs only the new cells, and an interrupted cell resumes from its
-//! finished folds (`genopred cv --resume`).
+//! rerun of a larger grid runs only the new cells, and an interrupted cell reruns only its
+//! missing folds.
 //!
 //! Modules, each depending only on those listed after it: this one (`run`: the order of
 //! things), `report` (`report.md`, `report.json`) with `figures` and `rows`, `build` (binaries,
-//! model listing, backend probes), `args` (arguments, suites → [`plan::Plan`]), `cells` (cache
-//! key, `cell.json`, one `genopred cv` run), `environment` (machine and versions), and `plan`
-//! (the data they share).
+//! model listing, backend probes), `args` (arguments, suites → [`plan::Plan`]), `local` and
+//! `slurm` (the executors), `cells` (cache key, `cv` arguments, `cell.json`, merging),
+//! `tasks` (fold tasks, their records and costs), `environment` (machine and versions), and
+//! `plan` (the data they share).
 
 mod args;
 mod build;
 mod cells;
 mod environment;
 mod figures;
+mod local;
 mod plan;
 mod report;
 mod rows;
+mod same;
+mod slurm;
+mod tasks;
 
-use std::io::Write as _;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use genopred_core::metrics::mean;
-use genopred_core::output::format_duration;
+use genopred_core::output::{format_duration, write_atomic};
 
 pub use args::CompareArgs;
-use cells::{Cell, cell_key, run_cell};
-use plan::sanitize;
+use cells::{Cell, cached, cell_key, cv_args, merge, result};
+use plan::{CellResult, sanitize};
+pub use same::run as same_results;
+use tasks::{CellSpec, Task, fold_done, folds_of, task_path};
+
+/// A cell to run, owned.
+struct Pending<'a> {
+    cell: Cell<'a>,
+    bin: PathBuf,
+    dir: PathBuf,
+    dir_name: String,
+    key: String,
+    /// Index of the cell's slot in the results.
+    slot: usize,
+    /// Why its tasks could not be made, if so.
+    error: Option<String>,
+}
 
 /// `cargo xtask compare`.
 pub fn run(args: CompareArgs) -> Result<()> {
@@ -47,50 +70,128 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let out = if args.out.is_absolute() { args.out.clone() } else { std::env::current_dir()?.join(&args.out) };
     std::fs::create_dir_all(out.join("cells")).with_context(|| format!("creating {}", out.display()))?;
     let started = Instant::now();
+    let slurm = args.executor == "slurm";
+    let threads = match (args.threads_per_job, slurm) {
+        (Some(0), _) => bail!("--threads-per-job must be at least 1"),
+        (Some(t), _) => t,
+        (None, true) => args.slurm.slurm_cpus.max(1),
+        (None, false) => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let jobs = if args.jobs == 0 { cores } else { args.jobs };
+            (cores / jobs).max(1)
+        }
+    };
 
-    let binaries = build::binaries(&root, &plan)?;
-    let mut cells = Vec::new();
+    let binaries = build::binaries(&root, &plan, &args.profile)?;
+    let build_seconds = started.elapsed().as_secs_f64();
+    let version = build::genopred_version(&binaries.cpu);
+    let mut grid = Vec::new();
     for ds in &plan.datasets {
         for t in &ds.traits {
-            for model in &plan.models {
+            for model in plan.models_for(ds) {
                 for (backend, bin) in binaries.for_model(model) {
                     for &seed in &plan.seeds {
-                        cells.push((ds, t, model, backend.clone(), bin.clone(), seed));
+                        grid.push((ds, t, model, backend.clone(), bin.clone(), seed));
                     }
                 }
             }
         }
     }
-    let build_seconds = started.elapsed().as_secs_f64();
-    let version = build::genopred_version(&binaries.cpu);
-    let total = cells.len();
-    let mut results = Vec::with_capacity(total);
-    for (i, (ds, t, model, backend, bin, seed)) in cells.into_iter().enumerate() {
+
+    // Cached cells are read back; the others become fold tasks.
+    let mut results: Vec<Option<CellResult>> = Vec::with_capacity(grid.len());
+    let mut pending: Vec<Pending<'_>> = Vec::new();
+    let backends: Vec<String> = grid.iter().map(|g| g.3.clone()).collect();
+    for (i, (ds, t, model, _, bin, seed)) in grid.iter().enumerate() {
         let compute = binaries.compute(model);
-        let cell = Cell { dataset: ds, trait_name: t, model, backend: &backend, compute, seed };
+        let cell = Cell { dataset: ds, trait_name: t, model, backend: &backends[i], compute, seed: *seed };
         let key = cell_key(&plan, &cell, &version)?;
-        let dir_name = format!("{}-{}-{}-{}-s{}-{}", ds.name, sanitize(t), model, backend, seed, &key[..10]);
+        let dir_name = format!("{}-{}-{}-{}-s{}-{}", ds.name, sanitize(t), model, backends[i], seed, &key[..10]);
         let dir = out.join("cells").join(&dir_name);
-        print!("[{}/{total}] {} {t}: {model} on {backend}, seed {seed} ... ", i + 1, ds.name);
-        std::io::stdout().flush().ok();
-        let result = run_cell(&plan, &cell, &bin, &dir, &dir_name, &key, args.rerun);
-        match &result.error {
-            None => println!(
-                "{}r = {:.3}, {}",
-                if result.cached { "cached, " } else { "" },
-                mean(&result.pearson),
-                format_duration(result.wall_seconds)
-            ),
-            Some(e) => println!("failed: {}", e.lines().last().unwrap_or(e)),
+        if args.rerun && dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {} for --rerun", dir.display()))?;
         }
-        results.push(result);
+        match cached(&dir, &key) {
+            Some(record) => results.push(Some(result(&cell, &dir, &dir_name, &key, Ok(record), true))),
+            None => {
+                results.push(None);
+                pending.push(Pending { cell, bin: bin.clone(), dir, dir_name, key, slot: i, error: None });
+            }
+        }
     }
+    let cached_count = results.iter().flatten().count();
+    let history = tasks::history(&out);
+    let mut work: Vec<Task> = Vec::new();
+    for (p_index, p) in pending.iter_mut().enumerate() {
+        match cell_tasks(&plan, p, p_index, threads, &history) {
+            Ok(t) => work.extend(t),
+            Err(e) => p.error = Some(e),
+        }
+    }
+    tasks::longest_first(&mut work);
+    println!(
+        "{} cells: {cached_count} from the cache, {} to run as {} fold task(s) ({}, {threads} thread(s) each)",
+        grid.len(),
+        pending.len(),
+        work.len(),
+        if slurm { "Slurm job array".to_string() } else { format!("{} at once on this machine", args.jobs) }
+    );
+
+    if slurm {
+        let missing = |t: &Task| !fold_done(&pending[t.cell].dir, t.repeat, t.fold);
+        if let slurm::Outcome::Stopped = slurm::run(&out, &work, &args.slurm, &missing)? {
+            return Ok(());
+        }
+    } else {
+        let jobs = if args.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { args.jobs };
+        local::run(&work, jobs);
+    }
+
+    // Merge every cell whose folds are all recorded.
+    for (index, p) in pending.iter().enumerate() {
+        let outcome = match &p.error {
+            Some(e) => Err(e.clone()),
+            None => match unfinished(index, p, &work) {
+                Some(e) => Err(e),
+                None => merge(&plan, &p.cell, &p.bin, &p.dir, &p.key, threads),
+            },
+        };
+        let r = result(&p.cell, &p.dir, &p.dir_name, &p.key, outcome, false);
+        match &r.error {
+            None => println!(
+                "{} {}: {} on {}, seed {}: r = {:.3}",
+                r.dataset,
+                r.trait_name,
+                r.model,
+                r.backend,
+                r.seed,
+                mean(&r.pearson)
+            ),
+            Some(e) => println!(
+                "{} {}: {} on {}, seed {}: failed: {}",
+                r.dataset,
+                r.trait_name,
+                r.model,
+                r.backend,
+                r.seed,
+                e.lines().last().unwrap_or(e)
+            ),
+        }
+        results[p.slot] = Some(r);
+    }
+    let results: Vec<CellResult> = results.into_iter().flatten().collect();
 
     let environment = environment::environment(&root, &binaries.probes, &version, &plan.commit);
     let wall = started.elapsed().as_secs_f64();
     let timing = report::Timing { build_seconds, cells_seconds: wall - build_seconds };
+    let execution = report::Execution {
+        executor: args.executor.clone(),
+        jobs: if slurm { None } else { Some(args.jobs) },
+        threads_per_job: threads,
+        slurm_jobs: if slurm { slurm::Submissions::read(&out)?.job_ids() } else { Vec::new() },
+    };
     let model_order: Vec<String> = binaries.listing.models.iter().map(|m| m.name.clone()).collect();
-    report::write(&out, &plan, &environment, &binaries.skipped, &results, &timing, &model_order)?;
+    report::write(&out, &plan, &environment, &binaries.skipped, &results, &timing, &execution, &model_order)?;
     println!(
         "report: {} ({} cells in {}, after {} building)",
         out.join("report.md").display(),
@@ -102,4 +203,69 @@ pub fn run(args: CompareArgs) -> Result<()> {
         bail!("some cells failed; see the report");
     }
     Ok(())
+}
+
+/// The fold tasks of a cell still to run (folds recorded by an earlier, interrupted run are
+/// kept), after writing its `cell-spec.json`.
+fn cell_tasks(
+    plan: &plan::Plan,
+    p: &Pending<'_>,
+    index: usize,
+    threads: usize,
+    history: &[(CellSpec, plan::TaskRun)],
+) -> std::result::Result<Vec<Task>, String> {
+    std::fs::create_dir_all(p.dir.join("tasks")).map_err(|e| format!("creating {}: {e}", p.dir.display()))?;
+    let spec = CellSpec {
+        dataset: p.cell.dataset.name.clone(),
+        trait_name: p.cell.trait_name.to_string(),
+        model: p.cell.model.to_string(),
+        backend: p.cell.backend.to_string(),
+        seed: p.cell.seed,
+    };
+    write_atomic(&p.dir.join("cell-spec.json"), serde_json::to_string_pretty(&spec).expect("spec").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let base = cv_args(plan, &p.cell, &p.dir);
+    let folds = folds_of(&p.bin, &base, plan.folds_file_for(p.cell.dataset).is_some(), plan.folds)?;
+    let estimate = tasks::estimate(&spec, history);
+    let label = format!("{} {} {} {} s{}", spec.dataset, spec.trait_name, spec.model, spec.backend, spec.seed);
+    Ok(folds
+        .into_iter()
+        .filter(|&(repeat, fold)| !fold_done(&p.dir, repeat, fold))
+        .map(|(repeat, fold)| {
+            let mut args = base.clone();
+            args.extend([
+                "--only-fold".to_string(),
+                fold.to_string(),
+                "--record-only".into(),
+                "--resume".into(),
+                "--threads-per-job".into(),
+                threads.to_string(),
+            ]);
+            Task {
+                cell: index,
+                label: label.clone(),
+                repeat,
+                fold,
+                program: p.bin.clone(),
+                args,
+                threads,
+                log: task_path(&p.dir, repeat, fold, "log"),
+                record: task_path(&p.dir, repeat, fold, "json"),
+                estimate,
+            }
+        })
+        .collect())
+}
+
+/// Why a cell cannot be merged yet: the first of its tasks whose fold is not recorded, with its
+/// log's error lines.
+fn unfinished(index: usize, p: &Pending<'_>, work: &[Task]) -> Option<String> {
+    let t = work.iter().find(|t| t.cell == index && !fold_done(&p.dir, t.repeat, t.fold))?;
+    let text = std::fs::read_to_string(&t.log).unwrap_or_default();
+    Some(format!(
+        "fold {} did not finish: {} (log: {})",
+        t.fold,
+        if text.is_empty() { "no output".to_string() } else { build::error_lines(&text) },
+        t.log.display()
+    ))
 }

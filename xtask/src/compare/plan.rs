@@ -19,6 +19,41 @@ pub struct Dataset {
     pub pheno: PathBuf,
     /// Traits to predict.
     pub traits: Vec<String>,
+    /// Fixed folds of this dataset (`id,fold`), instead of the plan's k-fold (a paper's own
+    /// folds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folds_file: Option<PathBuf>,
+    /// This dataset's models, instead of the plan's (a suite runs each paper's model and the
+    /// baseline on that paper's data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
+    /// Arguments passed on to this dataset's `genopred cv` runs, after the plan's (e.g.
+    /// `["--max-marker-missing", "0.95"]` for data whose missing calls carry information).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cv_args: Vec<String>,
+}
+
+impl Plan {
+    /// The models run on `dataset`.
+    pub fn models_for<'a>(&'a self, dataset: &'a Dataset) -> &'a [String] {
+        dataset.models.as_deref().unwrap_or(&self.models)
+    }
+
+    /// Every model of the grid, once, in the order first named.
+    pub fn all_models(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for m in self.models.iter().chain(self.datasets.iter().flat_map(|d| d.models.iter().flatten())) {
+            if !all.contains(m) {
+                all.push(m.clone());
+            }
+        }
+        all
+    }
+
+    /// The folds file of `dataset`'s cells: its own, else the plan's.
+    pub fn folds_file_for<'a>(&'a self, dataset: &'a Dataset) -> Option<&'a Path> {
+        dataset.folds_file.as_deref().or(self.folds_file.as_deref())
+    }
 }
 
 /// A published accuracy printed beside ours (`--suite paper`).
@@ -69,6 +104,28 @@ pub struct Plan {
     pub commit: String,
 }
 
+/// What running one task took, as `tasks/rRR-fFFF.json` records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRun {
+    /// Repeat of the fold.
+    pub repeat: usize,
+    /// Fold index (1-based).
+    pub fold: usize,
+    /// Host the task ran on.
+    pub node: String,
+    /// Wall time of the task's process, seconds.
+    pub seconds: f64,
+    /// Exit code of the process (0: the fold is recorded).
+    pub exit_code: i32,
+    /// Threads the fold computed with.
+    pub threads: usize,
+    /// `local` or `slurm`.
+    pub executor: String,
+    /// Slurm's `ARRAYJOB_TASK` id, when Slurm ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<String>,
+}
+
 /// A backend that could not be used, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct Skipped {
@@ -116,6 +173,8 @@ pub struct CellResult {
     pub peak_rss_bytes: Option<u64>,
     /// Inputs and their hashes as `genopred cv` recorded them (none when the run failed).
     pub inputs: Option<Inputs>,
+    /// What each fold task took and where it ran.
+    pub tasks: Vec<TaskRun>,
 }
 
 /// `s` with every character other than ASCII letters, digits, `_` and `.` replaced by `_`, for

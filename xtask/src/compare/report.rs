@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::environment::Environment;
 use super::figures::figures_for;
-use super::plan::{CellResult, Plan, Skipped, sanitize};
+use super::plan::{CellResult, Plan, Skipped, TaskRun, sanitize};
 use super::rows::{Row, rows};
 
 fn pm(m: f64, s: f64, digits: usize) -> String {
@@ -32,7 +32,21 @@ pub struct Timing {
     pub cells_seconds: f64,
 }
 
+/// Where and how the fold tasks ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct Execution {
+    /// `local` or `slurm`.
+    pub executor: String,
+    /// Fold tasks at once (local executor).
+    pub jobs: Option<usize>,
+    /// Threads each fold task computed with.
+    pub threads_per_job: usize,
+    /// Slurm job ids of the arrays submitted for this output folder.
+    pub slurm_jobs: Vec<String>,
+}
+
 /// Writes the report files into `out`; rows list models in `model_order` (the catalogue's).
+#[allow(clippy::too_many_arguments)]
 pub fn write(
     out: &Path,
     plan: &Plan,
@@ -40,6 +54,7 @@ pub fn write(
     skipped: &[Skipped],
     results: &[CellResult],
     timing: &Timing,
+    execution: &Execution,
     model_order: &[String],
 ) -> Result<()> {
     let rows = rows(results, model_order);
@@ -72,6 +87,7 @@ pub fn write(
          fit, prediction); peak memory is the `genopred cv` process's peak resident set; epochs \
          are those run per fold (median, range). GBLUP has no deep-learning backend (`cpu`).\n"
     )?;
+    execution_section(&mut md, execution, results)?;
     writeln!(md, "## Environment\n\n| | |\n|---|---|")?;
     let env = environment;
     writeln!(
@@ -224,6 +240,7 @@ pub fn write(
         "plan": plan,
         "environment": environment,
         "timing": timing,
+        "execution": execution,
         "summary": rows,
         "skipped": skipped,
         "cells": results,
@@ -231,6 +248,58 @@ pub fn write(
     });
     write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     write_atomic(&out.join("report.md"), md.as_bytes())?;
+    Ok(())
+}
+
+/// Where the fold tasks ran: the executor, Slurm's job ids, tasks per node, and per task its
+/// node and wall time (in a folded table).
+fn execution_section(md: &mut String, e: &Execution, results: &[CellResult]) -> Result<()> {
+    writeln!(md, "## Execution\n")?;
+    let how = match (e.executor.as_str(), e.jobs) {
+        ("slurm", _) => format!(
+            "Slurm job array{} {}",
+            if e.slurm_jobs.len() > 1 { "s" } else { "" },
+            if e.slurm_jobs.is_empty() {
+                "(none submitted: every cell came from the cache)".into()
+            } else {
+                e.slurm_jobs.join(", ")
+            }
+        ),
+        (_, Some(j)) => format!("this machine, {j} fold task(s) at once"),
+        _ => "this machine".into(),
+    };
+    writeln!(md, "Executor **{}**: {how}; {} thread(s) per fold task.\n", e.executor, e.threads_per_job)?;
+    let tasks: Vec<(&CellResult, &TaskRun)> =
+        results.iter().flat_map(|c| c.tasks.iter().map(move |t| (c, t))).collect();
+    if tasks.is_empty() {
+        return Ok(());
+    }
+    let mut nodes: std::collections::BTreeMap<&str, (usize, f64)> = std::collections::BTreeMap::new();
+    for (_, t) in &tasks {
+        let n = nodes.entry(t.node.as_str()).or_default();
+        n.0 += 1;
+        n.1 += t.seconds;
+    }
+    writeln!(md, "| node | tasks | task time |\n|---|---|---|")?;
+    for (node, (n, secs)) in &nodes {
+        writeln!(md, "| {node} | {n} | {} |", duration(*secs))?;
+    }
+    writeln!(md, "\n<details><summary>Every fold task ({})</summary>\n", tasks.len())?;
+    writeln!(md, "| cell | fold | node | wall | threads | executor | Slurm id |\n|---|---|---|---|---|---|---|")?;
+    for (c, t) in &tasks {
+        writeln!(
+            md,
+            "| `{}` | {} | {} | {} | {} | {} | {} |",
+            c.dir,
+            t.fold,
+            t.node,
+            duration(t.seconds),
+            t.threads,
+            t.executor,
+            t.slurm_job.as_deref().unwrap_or("—")
+        )?;
+    }
+    writeln!(md, "\n</details>\n")?;
     Ok(())
 }
 
@@ -278,6 +347,16 @@ mod tests {
             fold_seconds: vec![2.0; pearson.len()],
             epochs: if model == "gblup" { vec![] } else { vec![10.0, 30.0, 20.0][..pearson.len()].to_vec() },
             peak_rss_bytes: Some(50 << 20),
+            tasks: vec![TaskRun {
+                repeat: 1,
+                fold: 1,
+                node: "node7".into(),
+                seconds: 2.5,
+                exit_code: 0,
+                threads: 1,
+                executor: "slurm".into(),
+                slurm_job: Some("41_3".into()),
+            }],
             inputs: Some(Inputs {
                 geno: GenoInput {
                     path: "wheat599.bed".into(),
@@ -344,7 +423,9 @@ mod tests {
         };
         let order: Vec<String> = ["gblup", "dnngp", "deepgs", "dlgwas", "mlp"].map(String::from).to_vec();
         let timing = Timing { build_seconds: 60.0, cells_seconds: 30.0 };
-        write(out.path(), &plan, &env, &skipped, &results, &timing, &order).unwrap();
+        let execution =
+            Execution { executor: "slurm".into(), jobs: None, threads_per_job: 1, slurm_jobs: vec!["41".into()] };
+        write(out.path(), &plan, &env, &skipped, &results, &timing, &execution, &order).unwrap();
 
         let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
         // dnngp's two seeds pooled: 6 folds, mean 0.5.
@@ -362,6 +443,9 @@ mod tests {
         assert!(md.contains("**wgpu**: no adapter"));
         assert!(md.contains("dlgwas on flex, seed 1: genopred cv exited with 2: boom"));
         assert!(md.contains("cells run in 30 s (building the binaries took 60 s)"));
+        assert!(md.contains("Executor **slurm**: Slurm job array 41; 1 thread(s) per fold task."), "{md}");
+        assert!(md.contains("| node7 | 4 | 10 s |"), "{md}");
+        assert!(md.contains("| `cells/a` | 1 | node7 | 2.5 s | 1 | slurm | 41_3 |"), "{md}");
         for f in ["accuracy", "time", "observed-predicted"] {
             for ext in ["png", "svg"] {
                 let path = out.path().join(format!("wheat599-yield_env1-{f}.{ext}"));
@@ -373,5 +457,7 @@ mod tests {
         assert_eq!(json["summary"].as_array().unwrap().len(), 2);
         assert_eq!(json["skipped"][0]["backend"], "wgpu");
         assert_eq!(json["cells"].as_array().unwrap().len(), 4);
+        assert_eq!(json["execution"]["slurm_jobs"][0], "41");
+        assert_eq!(json["cells"][0]["tasks"][0]["node"], "node7");
     }
 }

@@ -8,10 +8,11 @@ use clap::Args;
 use genopred_core::cv::{FoldRequest, plan_folds};
 use genopred_core::evaluation::run_fold;
 use genopred_core::output::write_atomic;
-use genopred_core::records::{InputHashes, Provenance, RunSettings};
+use genopred_core::records::{InputHashes, Parallelism, Provenance, RunSettings};
 use genopred_core::run_dir::{RunDir, RunFacts};
 
 use crate::inputs::{FitArgs, LoadedData};
+use crate::jobs::{JobArgs, cores, run_all};
 use crate::progress::Progress;
 use crate::provenance::{VERSION, command_line, peak_rss_bytes};
 use crate::table::table;
@@ -45,6 +46,16 @@ pub struct CvArgs {
     /// equal those of an uninterrupted run.
     #[arg(long)]
     resume: bool,
+    #[command(flatten)]
+    jobs: JobArgs,
+    /// Print the folds this run would have (JSON: repeat, index, label, test size) and stop, for
+    /// executors that run one fold per process.
+    #[arg(long, hide = true)]
+    list_folds: bool,
+    /// Record the folds run and stop: no `predictions.csv` or `summary.json` (for executors that
+    /// run one fold per process and combine afterwards with `--resume`).
+    #[arg(long, hide = true, requires = "only_fold")]
+    record_only: bool,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -79,6 +90,14 @@ pub fn run(args: &CvArgs) -> Result<()> {
         }
         folds.retain(|f| args.only_fold.contains(&f.index));
     }
+    if args.list_folds {
+        let listing: Vec<serde_json::Value> = folds
+            .iter()
+            .map(|f| serde_json::json!({"repeat": f.repeat, "index": f.index, "label": f.label, "test": f.test.len()}))
+            .collect();
+        println!("{}", serde_json::Value::Array(listing));
+        return Ok(());
+    }
     let inputs = args.fit.inputs(&read_report, &pheno)?;
     let name = setup.entry.name();
     let dir = RunDir::create(&args.out)?;
@@ -99,28 +118,39 @@ pub fn run(args: &CvArgs) -> Result<()> {
     )?;
     write_atomic(&args.out.join("config.toml"), setup.built.config_toml.as_bytes())?;
 
-    let progress = Progress::new(format!("{name} cv"), folds.len());
-    let mut results = Vec::with_capacity(folds.len());
-    let mut resumed = 0;
+    let mut finished = Vec::with_capacity(folds.len());
+    let mut pending = Vec::new();
     for fold in &folds {
-        if args.resume
-            && let Some(done) = dir.finished(fold)?
-        {
-            resumed += 1;
-            progress.fold_done();
-            results.push(done);
-            continue;
+        match if args.resume { dir.finished(fold)? } else { None } {
+            Some(done) => finished.push(Some(done)),
+            None => {
+                finished.push(None);
+                pending.push(fold);
+            }
         }
-        progress.fold_started(format!("fold {} (repeat {})", fold.label, fold.repeat));
-        let mut model = args.fit.fresh(&setup)?;
-        let result = run_fold(&dataset, fold, model.as_mut(), &options, &progress)?;
-        dir.record(&result)?;
-        progress.fold_done();
-        results.push(result);
     }
+    let resumed = folds.len() - pending.len();
+    let plan = args.jobs.plan(cores(), pending.len())?;
+    let progress = Progress::new(format!("{name} cv"), folds.len());
+    progress.already_done(resumed);
+    let (entry, device, config) = (setup.entry, &setup.device, args.fit.config.as_deref());
+    let fresh = run_all(&pending, plan, |fold| {
+        let observer = progress.fold(format!("fold {} (repeat {})", fold.label, fold.repeat));
+        let mut model = entry.build(config, device)?.model;
+        let result = run_fold(&dataset, fold, model.as_mut(), &options, &observer)?;
+        dir.record(&result)?;
+        Ok(result)
+    });
     progress.finish();
+    let mut fresh = fresh?.into_iter();
+    let results: Vec<_> =
+        finished.into_iter().map(|f| f.or_else(|| fresh.next()).expect("one result per fold")).collect();
     if args.resume {
         eprintln!("resumed: {resumed} of {} fold(s) were already finished in {}", folds.len(), args.out.display());
+    }
+    if args.record_only {
+        eprintln!("recorded {} fold(s) in {}", results.len(), args.out.display());
+        return Ok(());
     }
 
     let provenance = Provenance {
@@ -136,6 +166,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
         options,
         model_config: setup.built.config.clone(),
         backend: setup.backend_label.clone(),
+        parallelism: Some(Parallelism { jobs: plan.jobs, threads_per_job: plan.threads }),
     };
     let facts = RunFacts {
         model: name,

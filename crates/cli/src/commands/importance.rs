@@ -20,6 +20,7 @@ use genopred_core::{Marker, SaliencyOptions};
 use genopred_plot::{ManhattanPoint, manhattan};
 
 use crate::inputs::{FitArgs, LoadedData};
+use crate::jobs::{JobArgs, cores, run_all};
 use crate::progress::Progress;
 use crate::provenance::{VERSION, command_line};
 
@@ -50,9 +51,18 @@ pub struct ImportanceArgs {
     /// File of known causal marker ids (one per line; simulations): report recall@k.
     #[arg(long, value_name = "FILE")]
     causal: Option<PathBuf>,
+    #[command(flatten)]
+    jobs: JobArgs,
     /// Output folder.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+}
+
+/// What one fold contributes: the saliency of its test samples (`test × kept markers`, neural
+/// models) or the marker effects of its fit (GBLUP).
+enum FoldScores {
+    Saliency(Vec<f32>),
+    Effects(Vec<f64>),
 }
 
 /// One line of `importance.csv`.
@@ -145,34 +155,48 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         noise: args.smoothgrad_noise,
         seed: derive_seed(args.fit.seed, Purpose::SmoothGrad, &[]),
     };
+    let plan = args.jobs.plan(cores(), folds.len())?;
     let progress = Progress::new(format!("{name} importance"), folds.len());
-    let mut results = Vec::with_capacity(folds.len());
-    for fold in &folds {
-        progress.fold_started(format!("fold {}", fold.label));
-        let mut model = args.fit.fresh(&setup)?;
-        let result = run_fold(&dataset, fold, model.as_mut(), &options, &progress)?;
+    let (entry, device, config) = (setup.entry, &setup.device, args.fit.config.as_deref());
+    // Each job returns its fold's result and its scores; they are gathered in fold order, so
+    // the output does not depend on --jobs.
+    let per_fold = run_all(&folds, plan, |fold| {
+        let observer = progress.fold(format!("fold {}", fold.label));
+        let mut model = entry.build(config, device)?.model;
+        let result = run_fold(&dataset, fold, model.as_mut(), &options, &observer)?;
         let fold_geno = dataset.geno.select_markers(&result.kept);
-        let mk = result.kept.len();
-        if let Some(sal) = model
+        let scores = if let Some(sal) = model
             .saliency(&fold_geno, &fold.test, &saliency_options)
             .map_err(|e| anyhow::anyhow!("saliency of {name} on fold {}: {e}", fold.label))?
         {
-            for i in 0..fold.test.len() {
-                for (jj, &j) in result.kept.iter().enumerate() {
-                    values[j].push(sal[i * mk + jj]);
-                }
-            }
+            FoldScores::Saliency(sal)
         } else if let Some(e) = model.marker_effects() {
-            for (jj, &j) in result.kept.iter().enumerate() {
-                effects[j].push(e[jj]);
-            }
+            FoldScores::Effects(e)
         } else {
             bail!("model {name} has neither input gradients nor marker effects");
+        };
+        Ok((result, scores))
+    });
+    progress.finish();
+    let mut results = Vec::with_capacity(folds.len());
+    for (fold, (result, scores)) in folds.iter().zip(per_fold?) {
+        let mk = result.kept.len();
+        match scores {
+            FoldScores::Saliency(sal) => {
+                for i in 0..fold.test.len() {
+                    for (jj, &j) in result.kept.iter().enumerate() {
+                        values[j].push(sal[i * mk + jj]);
+                    }
+                }
+            }
+            FoldScores::Effects(e) => {
+                for (jj, &j) in result.kept.iter().enumerate() {
+                    effects[j].push(e[jj]);
+                }
+            }
         }
         results.push(result);
-        progress.fold_done();
     }
-    progress.finish();
     let cv_summary = summarise(&results, options.ndcg_top);
     let (method, scores, column): (&str, Vec<Option<f64>>, Vec<Option<f64>>) = if values.iter().any(|v| !v.is_empty()) {
         let method = if args.smoothgrad > 0 { "smoothgrad" } else { "saliency" };

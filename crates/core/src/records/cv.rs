@@ -178,6 +178,20 @@ pub struct Provenance {
     pub model_config: serde_json::Value,
     /// The backend in words.
     pub backend: String,
+    /// Folds run at once and threads per fold (`--jobs`, `--threads-per-job`) by this process;
+    /// absent in records written before they existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<Parallelism>,
+}
+
+/// How a process ran its folds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Parallelism {
+    /// Folds at once.
+    pub jobs: usize,
+    /// Threads each fold computed with (results may differ in the last digits between thread
+    /// counts, never between job counts).
+    pub threads_per_job: usize,
 }
 
 /// `summary.json`: per-fold results, mean ± sd over folds, pooled metrics and provenance.

@@ -21,7 +21,7 @@ mod model;
 
 use std::path::{Path, PathBuf};
 
-pub use cv::{FoldRecord, FoldScheme, InputHashes, Provenance, RunSettings, RunSummary};
+pub use cv::{FoldRecord, FoldScheme, InputHashes, Parallelism, Provenance, RunSettings, RunSummary};
 pub use importance::{GwasSummary, ImportanceRecord, Recall};
 pub use model::{Compute, MODEL_FORMAT, Manifest, ModelInfo, ModelListing};
 
