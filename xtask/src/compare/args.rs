@@ -54,6 +54,10 @@ pub struct CompareArgs {
     /// `--seeds`, when given, override the suite's.
     #[arg(long)]
     suite: Option<String>,
+    /// Only these datasets of the suite, comma-separated (e.g. `--suite paper --datasets
+    /// wheat599,maize300`).
+    #[arg(long, value_delimiter = ',', requires = "suite")]
+    datasets: Vec<String>,
     /// Output folder.
     #[arg(long, default_value = "results/compare")]
     pub out: PathBuf,
@@ -179,6 +183,13 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             commit: String::new(),
         }
     };
+    if !args.datasets.is_empty() {
+        let known: Vec<String> = plan.datasets.iter().map(|d| d.name.clone()).collect();
+        if let Some(bad) = args.datasets.iter().find(|d| !known.contains(d)) {
+            bail!("--datasets: the suite has no dataset '{bad}'; it has {}", known.join(", "));
+        }
+        plan.datasets.retain(|d| args.datasets.contains(&d.name));
+    }
     if let Some(dir) = &args.config_dir {
         let dir = abs(dir);
         for model in &plan.all_models() {
@@ -281,6 +292,10 @@ mod tests {
         assert!(only.datasets.iter().all(|d| only.models_for(d) == ["gblup"]));
         assert_eq!(only.all_models(), ["gblup"]);
         assert!(paper.all_models().contains(&"dlgwas".to_string()));
+        let two = plan(&args(&["--suite", "paper", "--datasets", "maize300,wheat599"]), &root).unwrap();
+        assert_eq!(two.datasets.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["wheat599", "maize300"]);
+        let e = plan(&args(&["--suite", "paper", "--datasets", "rice"]), &root).unwrap_err().to_string();
+        assert!(e.contains("no dataset 'rice'") && e.contains("soynam"), "{e}");
     }
 
     #[test]

@@ -154,7 +154,11 @@ fn build(root: &Path, backend: &str, profile: &str) -> std::result::Result<PathB
     let to = dir.join(format!("genopred-{backend}"));
     // cargo's folder for a profile: `dev` builds into `debug/`.
     let folder = if profile == "dev" { "debug" } else { profile };
-    std::fs::copy(target.join(folder).join("genopred"), &to).map_err(|e| format!("copying the binary: {e}"))?;
+    // Copied beside, then renamed over the old copy: a grid still running the old binary (a
+    // Slurm array, another compare) keeps it, where writing into it would fail ("text file busy").
+    let part = dir.join(format!(".genopred-{backend}.{}", std::process::id()));
+    std::fs::copy(target.join(folder).join("genopred"), &part).map_err(|e| format!("copying the binary: {e}"))?;
+    std::fs::rename(&part, &to).map_err(|e| format!("replacing {}: {e}", to.display()))?;
     Ok(to)
 }
 

@@ -32,8 +32,14 @@ pub fn run(tasks: &[Task], jobs: usize) {
                     let eta = {
                         let mut f = finished_estimates.lock().unwrap_or_else(|p| p.into_inner());
                         *f += task.estimate.unwrap_or(0.0);
-                        // Time left from earlier runs' costs, scaled by how this run compares.
-                        (known > 0.0 && *f > 0.0).then(|| started.elapsed().as_secs_f64() * (known - *f) / *f)
+                        // Time left from earlier runs' costs, scaled by how this run compares;
+                        // without them, from the share of tasks done.
+                        let elapsed = started.elapsed().as_secs_f64();
+                        if known > 0.0 && *f > 0.0 {
+                            Some(elapsed * (known - *f) / *f)
+                        } else {
+                            (known == 0.0 && n < total).then(|| elapsed * (total - n) as f64 / n as f64)
+                        }
                     };
                     let _p = printing.lock().unwrap_or_else(|p| p.into_inner());
                     println!(
@@ -77,4 +83,43 @@ fn run_one(task: &Task, node: &str) -> TaskRun {
         eprintln!("warning: recording {}: {e}", task.record.display());
     }
     run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::tasks::task_runs;
+
+    #[test]
+    fn every_task_runs_once_and_is_recorded_with_its_exit_code() {
+        let dir = tempfile::tempdir().unwrap();
+        let cell = dir.path().join("cell");
+        std::fs::create_dir_all(cell.join("tasks")).unwrap();
+        let task = |fold: usize, script: &str| Task {
+            cell: 0,
+            label: "c".into(),
+            repeat: 1,
+            fold,
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            threads: 1,
+            log: cell.join("tasks").join(format!("r01-f{fold:03}.log")),
+            record: cell.join("tasks").join(format!("r01-f{fold:03}.json")),
+            estimate: Some(1.0),
+        };
+        let count = dir.path().join("count");
+        let append = format!("echo x >> {}", count.display());
+        let tasks = vec![
+            task(1, &append),
+            task(2, &format!("{append}; echo 'error: broke' >&2; exit 3")),
+            task(3, &append),
+            task(4, &append),
+        ];
+        run(&tasks, 3);
+        assert_eq!(std::fs::read_to_string(&count).unwrap().lines().count(), 4, "each task ran once");
+        let runs = task_runs(&cell);
+        assert_eq!(runs.iter().map(|r| (r.fold, r.exit_code)).collect::<Vec<_>>(), [(1, 0), (2, 3), (3, 0), (4, 0)]);
+        assert!(runs.iter().all(|r| r.executor == "local" && r.threads == 1 && !r.node.is_empty()));
+        assert!(std::fs::read_to_string(cell.join("tasks").join("r01-f002.log")).unwrap().contains("broke"));
+    }
 }

@@ -259,11 +259,7 @@ fn execution_section(md: &mut String, e: &Execution, results: &[CellResult]) -> 
         ("slurm", _) => format!(
             "Slurm job array{} {}",
             if e.slurm_jobs.len() > 1 { "s" } else { "" },
-            if e.slurm_jobs.is_empty() {
-                "(none submitted: every cell came from the cache)".into()
-            } else {
-                e.slurm_jobs.join(", ")
-            }
+            if e.slurm_jobs.is_empty() { "(none submitted from this folder)".into() } else { e.slurm_jobs.join(", ") }
         ),
         (_, Some(j)) => format!("this machine, {j} fold task(s) at once"),
         _ => "this machine".into(),

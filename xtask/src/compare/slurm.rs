@@ -42,7 +42,7 @@ pub struct SlurmArgs {
     /// Generic resources per task (sbatch --gres), e.g. `gpu:1` for cuda or wgpu cells.
     #[arg(long)]
     pub slurm_gres: Option<String>,
-    /// Anything else for sbatch, as one string (`--slurm-extra "--account=x --qos=y"`).
+    /// Anything else for sbatch, as one string (`--slurm-extra "--account=x --qos short"`).
     #[arg(long, allow_hyphen_values = true)]
     pub slurm_extra: Option<String>,
     /// Submit and return; rerun the same command later to collect the results.
@@ -143,7 +143,6 @@ pub fn run(out: &Path, tasks: &[Task], args: &SlurmArgs, still_missing: &dyn Fn(
     }
     let output = Command::new("sbatch")
         .arg("--parsable")
-        .args(&sbatch)
         .arg(dir.join("job.sh"))
         .output()
         .context("running sbatch (is Slurm installed and this a submit host?)")?;
@@ -167,9 +166,8 @@ pub fn run(out: &Path, tasks: &[Task], args: &SlurmArgs, still_missing: &dyn Fn(
     Ok(Outcome::Ended)
 }
 
-/// The options given to sbatch on its command line (the script carries none, so that the script
-/// written by `--dry-run` is the one submitted, and the options show in `submissions.json`'s
-/// folder as `job.sh`'s header comment).
+/// The sbatch options, written into the script as `#SBATCH` lines: the script `--dry-run`
+/// writes is complete (`sbatch job.sh`), and the one submitted is the same.
 fn sbatch_options(args: &SlurmArgs, tasks: usize, dir: &Path) -> Vec<String> {
     let mut o = vec![
         "--job-name=genopred-compare".to_string(),
@@ -187,7 +185,18 @@ fn sbatch_options(args: &SlurmArgs, tasks: usize, dir: &Path) -> Vec<String> {
     opt("mem", &args.slurm_mem);
     opt("gres", &args.slurm_gres);
     if let Some(extra) = &args.slurm_extra {
-        o.extend(extra.split_whitespace().map(String::from));
+        // One `#SBATCH` line per option, its value with it (`--qos short`).
+        let mut words: Vec<String> = Vec::new();
+        for word in extra.split_whitespace() {
+            match words.last_mut() {
+                Some(last) if !word.starts_with('-') => {
+                    last.push(' ');
+                    last.push_str(word);
+                }
+                _ => words.push(word.to_string()),
+            }
+        }
+        o.extend(words);
     }
     o
 }
@@ -231,8 +240,8 @@ fn quote(s: &str) -> String {
 fn script(sbatch: &[String], dir: &Path) -> String {
     format!(
         r#"#!/bin/bash
-# genopred compare: one fold of one cell per array task. Submitted as
-#   sbatch {options} job.sh
+{options}
+# genopred compare: one fold of one cell per array task (`sbatch job.sh`).
 set -u
 line=$(sed -n "${{SLURM_ARRAY_TASK_ID}}p" {table})
 IFS=$'\t' read -r repeat fold threads record log command <<< "$line"
@@ -248,7 +257,7 @@ printf '{{"repeat": %s, "fold": %s, "node": "%s", "seconds": %s, "exit_code": %d
   && mv "$record.tmp" "$record"
 exit $code
 "#,
-        options = sbatch.join(" "),
+        options = sbatch.iter().map(|o| format!("#SBATCH {o}")).collect::<Vec<_>>().join("\n"),
         table = quote(&dir.join("tasks.tsv").display().to_string()),
     )
 }
@@ -305,7 +314,7 @@ mod tests {
             slurm_mem: Some("4G".into()),
             slurm_cpus: 2,
             slurm_gres: Some("gpu:1".into()),
-            slurm_extra: Some("--account=plants --qos=short".into()),
+            slurm_extra: Some("--account=plants --qos short".into()),
             ..SlurmArgs::default()
         };
         let dir = Path::new("/out/slurm/sub-001");
@@ -317,7 +326,7 @@ mod tests {
             "--mem=4G",
             "--gres=gpu:1",
             "--account=plants",
-            "--qos=short",
+            "--qos short",
         ] {
             assert!(o.iter().any(|x| x == want), "{want} in {o:?}");
         }
@@ -343,7 +352,8 @@ mod tests {
         let bad = Task { args: vec!["a\tb".into()], ..task };
         assert!(task_table(&[&bad]).is_err());
         let s = script(&o, dir);
-        assert!(s.starts_with("#!/bin/bash\n"));
+        assert!(s.starts_with("#!/bin/bash\n#SBATCH --job-name=genopred-compare\n#SBATCH --array=1-12\n"), "{s}");
+        assert!(s.contains("\n#SBATCH --gres=gpu:1\n#SBATCH --account=plants\n#SBATCH --qos short\n"), "{s}");
         assert!(s.contains("sed -n \"${SLURM_ARRAY_TASK_ID}p\" /out/slurm/sub-001/tasks.tsv"), "{s}");
     }
 }
