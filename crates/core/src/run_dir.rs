@@ -120,13 +120,14 @@ impl RunDir {
         Ok(Some(record.into_result()))
     }
 
-    /// Records a finished fold: its history first, then the fold record, whose presence means
-    /// the fold finished. Each file is written atomically.
-    pub fn record(&self, result: &FoldResult) -> Result<()> {
+    /// Records a finished fold: its history first, then the fold record (with the peak memory
+    /// of the process that ran it, when known), whose presence means the fold finished. Each
+    /// file is written atomically.
+    pub fn record(&self, result: &FoldResult, process_peak_rss_bytes: Option<u64>) -> Result<()> {
         if !result.history.is_empty() {
             write_csv(&self.history_path(result.repeat, result.fold), &result.history, b',')?;
         }
-        FoldRecord::of(result).write(&self.fold_path(result.repeat, result.fold))
+        FoldRecord::of(result, process_peak_rss_bytes).write(&self.fold_path(result.repeat, result.fold))
     }
 
     /// Writes `predictions.csv` and `summary.json` from the finished folds (in plan order) and
@@ -244,8 +245,10 @@ mod tests {
         for fold in &folds {
             assert!(dir.finished(fold).unwrap().is_none());
             let result = run_fold(&dataset, fold, &mut Simple(0.0), &options, &crate::Quiet).unwrap();
-            dir.record(&result).unwrap();
+            dir.record(&result, Some(1 << 20)).unwrap();
             let back = dir.finished(fold).unwrap().expect("recorded");
+            let record = FoldRecord::read(&dir.fold_path(fold.repeat, fold.index)).unwrap();
+            assert_eq!(record.process_peak_rss_bytes, Some(1 << 20));
             assert_eq!(back.predictions, result.predictions);
             assert_eq!(back.metrics.pearson.to_bits(), result.metrics.pearson.to_bits());
             results.push(back);

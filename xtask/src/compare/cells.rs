@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use genopred_core::output::{sha256_file, sha256_hex, write_atomic};
-use genopred_core::records::{Compute, RunSummary};
+use genopred_core::records::{Compute, FoldRecord, RunSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -146,7 +146,12 @@ pub fn result(
             result.wall_seconds = record.wall_seconds;
             result.tasks = record.tasks;
             match RunSummary::read(&dir.join("summary.json")) {
-                Ok(summary) => read_summary(summary, &mut result),
+                Ok(summary) => {
+                    read_summary(summary, &mut result);
+                    // The folds ran in processes of their own: the cell's peak is theirs.
+                    let folds = fold_peaks(dir);
+                    result.peak_rss_bytes = folds.into_iter().chain(result.peak_rss_bytes).max();
+                }
                 Err(e) => result.error = Some(e.to_string()),
             }
         }
@@ -196,6 +201,17 @@ pub fn merge(
     let text = serde_json::to_string_pretty(&record).expect("record serialises");
     write_atomic(&dir.join("cell.json"), text.as_bytes()).map_err(|e| e.to_string())?;
     Ok(record)
+}
+
+/// The peak memory each fold record of `dir` holds (of the process that ran the fold).
+fn fold_peaks(dir: &Path) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(dir.join("folds")) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        .filter_map(|e| FoldRecord::read(&e.path()).ok())
+        .filter_map(|r| r.process_peak_rss_bytes)
+        .collect()
 }
 
 /// Copies a run's per-fold numbers, peak memory and inputs into its cell's result.
@@ -416,12 +432,16 @@ printf 'id,fold,observed,predicted,repeat\na,1,1.0,0.9,1\nb,2,2.0,1.5,1\n' > "$o
         assert_eq!(again.tasks.len(), 1);
         assert!(cached(&cell_dir, "key2").is_none(), "another key runs again");
 
+        // The fold tasks' own peaks count: here 5 MiB against the merge's 1 MiB.
+        let fold = summary().folds[0].clone();
+        std::fs::create_dir_all(cell_dir.join("folds")).unwrap();
+        FoldRecord::of(&fold, Some(5 << 20)).write(&cell_dir.join("folds").join("r01-f001.json")).unwrap();
         let r = result(&cell, &cell_dir, "c", "key1", Ok(again), true);
         assert_eq!(r.error, None);
         assert!(r.cached);
+        assert_eq!(r.peak_rss_bytes, Some(5 << 20));
         assert_eq!((r.pearson.clone(), r.epochs.clone()), (vec![0.5, 0.3], vec![12.0, 20.0]));
         assert_eq!((r.mse.clone(), r.fold_seconds.clone()), (vec![0.8, 0.9], vec![1.5, 2.5]));
-        assert_eq!(r.peak_rss_bytes, Some(1_048_576));
         assert_eq!(r.inputs.as_ref().map(|i| i.pheno.sha256.as_str()), Some("abc"));
         assert_eq!(r.tasks.len(), 1);
 

@@ -60,10 +60,14 @@ pub fn write(
     let rows = rows(results, model_order);
     let mut md = String::new();
     let seeds = plan.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
-    let scheme = match &plan.folds_file {
+    let mut scheme = match &plan.folds_file {
         Some(f) => format!("folds from {}", f.display()),
         None => format!("{}-fold cross-validation", plan.folds),
     };
+    let own: Vec<&str> = plan.datasets.iter().filter(|d| d.folds_file.is_some()).map(|d| d.name.as_str()).collect();
+    if !own.is_empty() {
+        scheme.push_str(&format!(" ({}: {} own folds)", own.join(", "), if own.len() > 1 { "their" } else { "its" }));
+    }
     let cached = results.iter().filter(|r| r.cached).count();
     writeln!(md, "# genopred comparison\n")?;
     if let Some(s) = &plan.suite {
@@ -84,7 +88,7 @@ pub fn write(
         md,
         "Pearson r, MSE and NDCG@10 % are mean ± sd over the folds (of every seed); the test fold never \
          influences training, early stopping, scaling or PCA. Time is the wall time per fold (QC, \
-         fit, prediction); peak memory is the `genopred cv` process's peak resident set; epochs \
+         fit, prediction); peak memory is the largest peak resident set of the cell's `genopred cv` processes (one per fold task); epochs \
          are those run per fold (median, range). GBLUP has no deep-learning backend (`cpu`).\n"
     )?;
     execution_section(&mut md, execution, results)?;
@@ -128,6 +132,15 @@ pub fn write(
             sections.push(key);
         }
     }
+    // In the plan's order: datasets as listed, each dataset's traits as listed.
+    let position = |(d, t): &(String, String)| {
+        plan.datasets
+            .iter()
+            .position(|ds| &ds.name == d)
+            .map(|i| (i, plan.datasets[i].traits.iter().position(|x| x == t).unwrap_or(usize::MAX)))
+            .unwrap_or((usize::MAX, usize::MAX))
+    };
+    sections.sort_by_key(|s| position(s));
     for (dataset, trait_name) in &sections {
         let mine: Vec<&Row> = rows.iter().filter(|r| &r.dataset == dataset && &r.trait_name == trait_name).collect();
         writeln!(md, "## {dataset} · {trait_name}\n")?;

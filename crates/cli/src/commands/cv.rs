@@ -138,7 +138,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
         let observer = progress.fold(format!("fold {} (repeat {})", fold.label, fold.repeat));
         let mut model = entry.build(config, device)?.model;
         let result = run_fold(&dataset, fold, model.as_mut(), &options, &observer)?;
-        dir.record(&result)?;
+        dir.record(&result, peak_rss_bytes())?;
         Ok(result)
     });
     progress.finish();

@@ -121,6 +121,11 @@ pub struct FoldRecord {
     pub result: FoldResult,
     /// Its test predictions.
     pub predictions: Vec<Prediction>,
+    /// Peak resident memory of the process that ran the fold, bytes, when the fold was recorded
+    /// (with `--jobs`, of all the folds it ran until then). Lets a run merged from one process
+    /// per fold report its memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_peak_rss_bytes: Option<u64>,
 }
 
 impl FoldRecord {
@@ -128,8 +133,13 @@ impl FoldRecord {
     pub const FORMAT: u32 = 1;
 
     /// The record of a finished fold.
-    pub fn of(result: &FoldResult) -> Self {
-        FoldRecord { format: Self::FORMAT, result: result.clone(), predictions: result.predictions.clone() }
+    pub fn of(result: &FoldResult, process_peak_rss_bytes: Option<u64>) -> Self {
+        FoldRecord {
+            format: Self::FORMAT,
+            result: result.clone(),
+            predictions: result.predictions.clone(),
+            process_peak_rss_bytes,
+        }
     }
 
     /// The fold's result with its predictions put back.
