@@ -15,10 +15,11 @@ fn mlp_config(dir: &Path) -> String {
     path.to_str().unwrap().to_string()
 }
 
-fn cv(model: &str, config: Option<&str>, out: &Path, extra: &[&str]) {
+/// Runs `genopred COMMAND` on maize300 DTT with `model` (and `config`) into `out`, plus `extra`.
+fn genopred_on_maize(command: &str, model: &str, config: Option<&str>, out: &Path, extra: &[&str]) {
     let f = |p: &str| fixture(p).to_str().unwrap().to_string();
     let mut args = vec![
-        "cv".to_string(),
+        command.to_string(),
         "--geno".into(),
         f("maize300/maize300.bed"),
         "--pheno".into(),
@@ -27,10 +28,6 @@ fn cv(model: &str, config: Option<&str>, out: &Path, extra: &[&str]) {
         "DTT".into(),
         "--model".into(),
         model.into(),
-        "--folds".into(),
-        "5".into(),
-        "--seed".into(),
-        "11".into(),
         "--out".into(),
         out.to_str().unwrap().into(),
     ];
@@ -40,6 +37,10 @@ fn cv(model: &str, config: Option<&str>, out: &Path, extra: &[&str]) {
     args.extend(extra.iter().map(|s| s.to_string()));
     let o = genopred(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+}
+
+fn cv(model: &str, config: Option<&str>, out: &Path, extra: &[&str]) {
+    genopred_on_maize("cv", model, config, out, &[&["--folds", "5", "--seed", "11"], extra].concat());
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -127,32 +128,10 @@ fn one_fold_per_process_then_resume_equals_a_whole_run() {
 fn importance_with_folds_at_once_writes_the_same_scores() {
     let tmp = tempfile::tempdir().unwrap();
     let config = mlp_config(tmp.path());
-    let f = |p: &str| fixture(p).to_str().unwrap().to_string();
     let run = |model: &str, out: &Path, jobs: &str| {
-        let mut args = vec![
-            "importance".to_string(),
-            "--geno".into(),
-            f("maize300/maize300.bed"),
-            "--pheno".into(),
-            f("maize300/pheno.csv"),
-            "--trait".into(),
-            "DTT".into(),
-            "--model".into(),
-            model.into(),
-            "--folds".into(),
-            "3".into(),
-            "--jobs".into(),
-            jobs.into(),
-            "--threads-per-job".into(),
-            "1".into(),
-            "--out".into(),
-            out.to_str().unwrap().into(),
-        ];
-        if model == "mlp" {
-            args.extend(["--config".to_string(), config.clone()]);
-        }
-        let o = genopred(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let config = (model == "mlp").then_some(config.as_str());
+        let extra = ["--folds", "3", "--jobs", jobs, "--threads-per-job", "1"];
+        genopred_on_maize("importance", model, config, out, &extra);
     };
     for model in ["mlp", "gblup"] {
         let a = tmp.path().join(format!("{model}-1"));

@@ -71,15 +71,13 @@ pub fn run(args: CompareArgs) -> Result<()> {
     std::fs::create_dir_all(out.join("cells")).with_context(|| format!("creating {}", out.display()))?;
     let started = Instant::now();
     let slurm = args.executor == "slurm";
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = if args.jobs == 0 { cores } else { args.jobs };
     let threads = match (args.threads_per_job, slurm) {
         (Some(0), _) => bail!("--threads-per-job must be at least 1"),
         (Some(t), _) => t,
         (None, true) => args.slurm.slurm_cpus.max(1),
-        (None, false) => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            let jobs = if args.jobs == 0 { cores } else { args.jobs };
-            (cores / jobs).max(1)
-        }
+        (None, false) => (cores / jobs).max(1),
     };
 
     let binaries = build::binaries(&root, &plan, &args.profile)?;
@@ -134,7 +132,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
         grid.len(),
         pending.len(),
         work.len(),
-        if slurm { "Slurm job array".to_string() } else { format!("{} at once on this machine", args.jobs) }
+        if slurm { "Slurm job array".to_string() } else { format!("{jobs} at once on this machine") }
     );
 
     if slurm {
@@ -143,7 +141,6 @@ pub fn run(args: CompareArgs) -> Result<()> {
             return Ok(());
         }
     } else {
-        let jobs = if args.jobs == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { args.jobs };
         local::run(&work, jobs);
     }
 
@@ -157,26 +154,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
             },
         };
         let r = result(&p.cell, &p.dir, &p.dir_name, &p.key, outcome, false);
-        match &r.error {
-            None => println!(
-                "{} {}: {} on {}, seed {}: r = {:.3}",
-                r.dataset,
-                r.trait_name,
-                r.model,
-                r.backend,
-                r.seed,
-                mean(&r.pearson)
-            ),
-            Some(e) => println!(
-                "{} {}: {} on {}, seed {}: failed: {}",
-                r.dataset,
-                r.trait_name,
-                r.model,
-                r.backend,
-                r.seed,
-                e.lines().last().unwrap_or(e)
-            ),
-        }
+        let what = match &r.error {
+            None => format!("r = {:.3}", mean(&r.pearson)),
+            Some(e) => format!("failed: {}", e.lines().last().unwrap_or(e)),
+        };
+        println!("{} {}: {} on {}, seed {}: {what}", r.dataset, r.trait_name, r.model, r.backend, r.seed);
         results[p.slot] = Some(r);
     }
     let results: Vec<CellResult> = results.into_iter().flatten().collect();
@@ -186,7 +168,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let timing = report::Timing { build_seconds, cells_seconds: wall - build_seconds };
     let execution = report::Execution {
         executor: args.executor.clone(),
-        jobs: if slurm { None } else { Some(args.jobs) },
+        jobs: if slurm { None } else { Some(jobs) },
         threads_per_job: threads,
         slurm_jobs: if slurm { slurm::Submissions::read(&out)?.job_ids() } else { Vec::new() },
     };
