@@ -158,3 +158,42 @@ fn only_fold_runs_the_same_folds_as_a_whole_run() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--only-fold 5"), "{}", stderr(&o));
 }
+
+#[test]
+fn rkhs_reports_its_bandwidth_profile_and_predicts_as_well_as_gblup() {
+    let run = |model: &str| {
+        let out = tempfile::tempdir().unwrap();
+        let (geno, pheno) = (fixture("maize300/maize300.bed"), fixture("maize300/pheno.csv"));
+        let o = genopred(&[
+            "cv",
+            "--geno",
+            geno.to_str().unwrap(),
+            "--pheno",
+            pheno.to_str().unwrap(),
+            "--trait",
+            "DTT",
+            "--model",
+            model,
+            "--folds",
+            "4",
+            "--out",
+            out.path().to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{model}: {}", stderr(&o));
+        summary(out.path())
+    };
+    let (rkhs, gblup) = (run("rkhs"), run("gblup"));
+    assert_eq!(rkhs["model"], "rkhs");
+    for f in rkhs["folds"].as_array().unwrap() {
+        let fit = &f["fit"];
+        let profile = fit["profile"].as_array().unwrap();
+        assert_eq!(profile.len(), 7, "{fit}");
+        let best = profile.iter().map(|p| p["log_likelihood"].as_f64().unwrap()).fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(fit["reml"]["log_likelihood"].as_f64(), Some(best), "REML's choice is the profile's maximum");
+        assert!(profile.iter().any(|p| p["bandwidth"] == fit["bandwidth"]));
+        assert!(fit["median_d2"].as_f64().unwrap() > 0.0);
+    }
+    // The same folds (same seed); RKHS is at least about as accurate as GBLUP on DTT.
+    let r = |s: &serde_json::Value| s["metrics"]["pearson"]["mean"].as_f64().unwrap();
+    assert!(r(&rkhs) > r(&gblup) - 0.05, "rkhs {} vs gblup {}", r(&rkhs), r(&gblup));
+}

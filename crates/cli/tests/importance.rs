@@ -89,6 +89,35 @@ fn gblup_effects_and_single_marker_tests_find_the_simulated_qtl() {
 }
 
 #[test]
+fn bayesb_effects_find_the_simulated_qtl() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bayesb");
+    // A short chain and three folds keep it to seconds; the QTL still stand out.
+    let config = dir.path().join("bayesb.toml");
+    std::fs::write(&config, "iterations = 1200\nburn_in = 200\nthin = 2\n").unwrap();
+    let report = run("bayesb", &out, &["--folds", "3", "--config", config.to_str().unwrap()]);
+    assert_eq!(report["method"], "marker_effects");
+    // Chance recall@20 is 0.004.
+    assert!(recall(&report, "importance", 20) >= 0.6, "{report}");
+}
+
+#[test]
+fn rkhs_gradients_find_the_simulated_qtl() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rkhs");
+    // Three bandwidths and three folds keep it to seconds.
+    let config = dir.path().join("rkhs.toml");
+    std::fs::write(&config, "bandwidths = [0.25, 1.0, 4.0]\n").unwrap();
+    let report = run("rkhs", &out, &["--folds", "3", "--config", config.to_str().unwrap()]);
+    assert_eq!(report["method"], "saliency");
+    // Chance recall@20 is 0.004 and recall@100 0.02.
+    assert!(recall(&report, "importance", 20) >= 0.4, "{report}");
+    assert!(recall(&report, "importance", 100) >= 0.6, "{report}");
+    let n = column(&out.join("importance.csv"), "n");
+    assert!(n.iter().all(|v| v.unwrap() as usize == 1000), "every sample is a test sample once");
+}
+
+#[test]
 fn neural_saliency_finds_the_simulated_qtl() {
     let dir = tempfile::tempdir().unwrap();
     // The MLP at its defaults (up to 200 epochs, early stopping): about a minute here.

@@ -12,7 +12,7 @@ use genopred_core::GenotypeMatrix;
 use genopred_core::genotype::MISSING;
 
 /// Every model, neural ones for 3 epochs.
-const MODELS: &[&str] = &["gblup", "mlp", "deepgs", "dnngp", "dlgwas"];
+const MODELS: &[&str] = &["gblup", "rkhs", "bayesb", "mlp", "deepgs", "dnngp", "dlgwas"];
 
 /// Samples of the phenotype file used for training (the rest are "candidates").
 const N_TRAIN: usize = 200;
@@ -53,7 +53,8 @@ fn train(s: &Setup, model: &str, extra: &[&str]) -> PathBuf {
         "--out",
         out.to_str().unwrap(),
     ];
-    if model != "gblup" {
+    // The neural models' short schedule; the classical models run at their defaults.
+    if !["gblup", "rkhs", "bayesb"].contains(&model) {
         args.extend(["--config", s.config.to_str().unwrap()]);
     }
     args.extend(extra);

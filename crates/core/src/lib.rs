@@ -16,11 +16,13 @@ pub mod genotype;
 pub mod gwas;
 pub mod metrics;
 pub mod output;
+pub mod paired;
 pub mod phenotype;
 pub mod predictor;
 pub mod qc;
 pub mod readers;
 pub mod records;
+pub mod reml;
 pub mod run_dir;
 
 pub use dataset::{Dataset, MatchReport};

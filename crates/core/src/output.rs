@@ -41,6 +41,14 @@ pub fn write_csv<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item 
     write_atomic(path, &bytes)
 }
 
+/// Reads a fitted model's JSON state `file` from the folder `dir` (the classical models' saved
+/// state); the error names the file.
+pub fn read_json_state<T: serde::de::DeserializeOwned>(dir: &Path, file: &str) -> std::result::Result<T, String> {
+    let path = dir.join(file);
+    let bytes = std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// SHA-256 of a file, hex-encoded.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;

@@ -6,7 +6,7 @@
 pub mod compare;
 pub mod manhattan;
 
-pub use compare::{Bar, Group, Panel, fold_accuracy, observed_predicted, time_by_cell};
+pub use compare::{Bar, Group, Interval, Panel, fold_accuracy, observed_predicted, paired_differences, time_by_cell};
 pub use manhattan::{ManhattanPoint, manhattan};
 
 use std::path::{Path, PathBuf};

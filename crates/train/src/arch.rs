@@ -71,6 +71,12 @@ pub trait Architecture: 'static {
 
     /// The defaults.
     fn default_config() -> Self::Config;
+    /// The defaults a config file's keys are merged over, given those keys (`file`, a JSON
+    /// object): a model whose variants have defaults of their own picks them here (DNNGP's
+    /// `variant = "v3"`). Default: [`Architecture::default_config`].
+    fn defaults_for(_file: &serde_json::Value) -> Self::Config {
+        Self::default_config()
+    }
     /// Checks every value's range (the trainer's settings included).
     fn check(config: &Self::Config) -> Result<(), TrainError>;
     /// The training settings inside the config.

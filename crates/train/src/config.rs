@@ -7,6 +7,7 @@ use genopred_core::check::{ConfigError, at_least, fraction, non_negative, open_u
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::arch::Architecture;
 use crate::error::TrainError;
 
 /// The optimiser.
@@ -40,6 +41,17 @@ pub enum Monitor {
     ValMse,
     /// Mean absolute error.
     ValMae,
+}
+
+/// What ReduceLROnPlateau watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlateauMonitor {
+    /// The value early stopping watches (`monitor`), on the validation subset.
+    Validation,
+    /// The training objective (data loss plus penalties) averaged over the epoch, as Keras's
+    /// `ReduceLROnPlateau(monitor='loss')`: DNNGP's released code.
+    TrainLoss,
 }
 
 /// Hyperparameters of the training loop. Every model crate sets its own defaults (the original's).
@@ -93,6 +105,10 @@ pub struct TrainConfig {
     /// ReduceLROnPlateau factor (0 = no schedule).
     #[config(default = 0.0)]
     pub plateau_factor: f64,
+    /// What ReduceLROnPlateau watches: `validation` (the value early stopping watches) or
+    /// `train_loss`.
+    #[config(default = "PlateauMonitor::Validation")]
+    pub plateau_monitor: PlateauMonitor,
     /// ReduceLROnPlateau patience in epochs.
     #[config(default = 10)]
     pub plateau_patience: usize,
@@ -140,8 +156,19 @@ pub const RUN_KEYS: &[&str] = &["backend"];
 /// misspelt key is an error naming it, the file and the keys that exist, never silently ignored.
 /// The run settings of [`RUN_KEYS`] are skipped.
 pub fn resolve_config<C: Serialize + DeserializeOwned>(defaults: &C, file: Option<&Path>) -> Result<C, TrainError> {
+    resolve_config_with(|_| to_json(defaults), file)
+}
+
+/// [`resolve_config`] with defaults that depend on the file's own keys: `defaults` receives the
+/// file's table (JSON; empty without a file) and returns the defaults to merge it over (DNNGP's
+/// `variant = "v3"` brings the released code's training schedule).
+pub fn resolve_config_with<C: DeserializeOwned>(
+    defaults: impl FnOnce(&serde_json::Value) -> Result<serde_json::Value, TrainError>,
+    file: Option<&Path>,
+) -> Result<C, TrainError> {
     let Some(path) = file else {
-        return serde_json::from_value(to_json(defaults)?).map_err(|e| TrainError::Config(e.to_string()));
+        let merged = defaults(&serde_json::Value::Object(serde_json::Map::new()))?;
+        return serde_json::from_value(merged).map_err(|e| TrainError::Config(e.to_string()));
     };
     let text = std::fs::read_to_string(path)
         .map_err(|e| TrainError::Config(format!("cannot read config file {}: {e}", path.display())))?;
@@ -158,9 +185,15 @@ pub fn resolve_config<C: Serialize + DeserializeOwned>(defaults: &C, file: Optio
             }
         }
     }
-    let mut merged = to_json(defaults)?;
+    let mut merged = defaults(&user)?;
     merge(&mut merged, &user, "", path)?;
     serde_json::from_value(merged).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+}
+
+/// An architecture's configuration: its defaults ([`Architecture::defaults_for`] the file's
+/// keys), overridden by the TOML file `file`, as [`resolve_config`].
+pub fn resolve_arch_config<A: Architecture>(file: Option<&Path>) -> Result<A::Config, TrainError> {
+    resolve_config_with(|user| to_json(&A::defaults_for(user)), file)
 }
 
 fn to_json<C: Serialize>(c: &C) -> Result<serde_json::Value, TrainError> {

@@ -151,7 +151,7 @@ pub fn check_round_trip<A: Architecture>(config: &A::Config, device: &Device, n_
     let dir = tempfile::tempdir().expect("temp dir");
     let toml_path = dir.path().join("config.toml");
     std::fs::write(&toml_path, toml_text).expect("write config");
-    let resolved = crate::config::resolve_config(&A::default_config(), Some(&toml_path)).expect("resolve saved config");
+    let resolved = crate::config::resolve_arch_config::<A>(Some(&toml_path)).expect("resolve saved config");
     assert_eq!(
         serde_json::to_value(&resolved).unwrap(),
         serde_json::to_value(config).unwrap(),

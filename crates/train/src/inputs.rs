@@ -31,13 +31,15 @@ pub fn encode_dosage(
 }
 
 /// Saliency of a one-channel dosage input: `|∂ŷ/∂z| · ∂z/∂dosage`, where standardisation
-/// divides the dosage by the training sd (raw and centred inputs move one for one).
+/// divides the dosage by the training sd and the allele fraction by 2 (raw and centred inputs
+/// move one for one).
 pub fn dosage_saliency(input: &DosageEncoder, grad: &[f32], n: usize) -> Vec<f32> {
     let m = input.n_markers();
     let mut out = Vec::with_capacity(n * m);
     for i in 0..n {
         out.extend(grad[i * m..(i + 1) * m].iter().zip(&input.sds).map(|(&g, &sd)| match input.scaling {
             Scaling::Standardised => (f64::from(g.abs()) / sd) as f32,
+            Scaling::AlleleFraction => g.abs() / 2.0,
             Scaling::Raw | Scaling::Centred => g.abs(),
         }));
     }

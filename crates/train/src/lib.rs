@@ -21,7 +21,10 @@ pub mod saliency;
 pub mod trainer;
 
 pub use arch::{Architecture, Encoded, InputContext, Network};
-pub use config::{LossKind, Monitor, OptimizerKind, TrainConfig, resolve_config};
+pub use config::{
+    LossKind, Monitor, OptimizerKind, PlateauMonitor, TrainConfig, resolve_arch_config, resolve_config,
+    resolve_config_with,
+};
 pub use error::TrainError;
 pub use layers::{dropout, seed_dropout};
 pub use predictor::{NeuralFitReport, NeuralPredictor};

@@ -9,7 +9,7 @@ use genopred_core::{EpochRecord, FitObserver};
 use rand::seq::SliceRandom;
 
 use crate::arch::{Encoded, Network};
-use crate::config::{LossKind, Monitor, OptimizerKind, TrainConfig};
+use crate::config::{LossKind, Monitor, OptimizerKind, PlateauMonitor, TrainConfig};
 use crate::early_stopping::{EarlyStopping, Verdict};
 use crate::error::TrainError;
 use crate::plateau::ReduceLrOnPlateau;
@@ -81,7 +81,8 @@ fn batch_tensor(x: &Encoded, rows: &[usize], device: &Device) -> Tensor<3> {
 
 /// One optimisation step on one batch (`x: [batch, channels, length]`, `y: [batch, 1]`, both on
 /// the network's autodiff device): forward, data loss plus penalties, backward, update. Returns
-/// the updated network and the batch's data loss.
+/// the updated network, the batch's data loss and its objective (data loss plus penalties,
+/// before the update: Keras's batch `loss`).
 pub fn step<N: Network>(
     net: N,
     optim: &mut ModuleOptimizer,
@@ -89,11 +90,11 @@ pub fn step<N: Network>(
     y: Tensor<2>,
     cfg: &TrainConfig,
     lr: f64,
-) -> (N, Tensor<1>) {
+) -> (N, Tensor<1>, Tensor<1>) {
     let fit = data_loss(net.forward(x), y, cfg);
     let loss = objective(fit.clone(), net.penalty());
     let grads = GradientsParams::from_grads(loss.backward(), &net);
-    (optim.step(lr, net, grads), fit)
+    (optim.step(lr, net, grads), fit, loss.detach())
 }
 
 /// The objective training minimises and validation reports (Keras's `loss`): the data loss plus
@@ -215,11 +216,12 @@ fn epochs<N: Network>(
             order.shuffle(&mut rng);
         }
         let mut sum = Tensor::<1>::zeros([1], device);
+        let mut sum_objective = Tensor::<1>::zeros([1], device);
         for (b, chunk) in order.chunks(cfg.batch_size).enumerate() {
             let x = batch_tensor(data.x, chunk, device);
             let y: Vec<f32> = chunk.iter().map(|&r| data.y[r]).collect();
             let y = Tensor::<2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
-            let (next, fit) = step(net, &mut optim, x, y, cfg, lr);
+            let (next, fit, objective) = step(net, &mut optim, x, y, cfg, lr);
             net = next;
             if b == 0 {
                 // A cheap check on the first batch catches divergence without a sync per batch.
@@ -229,6 +231,7 @@ fn epochs<N: Network>(
                 }
             }
             sum = sum + fit.detach().mul_scalar(chunk.len() as f64);
+            sum_objective = sum_objective + objective.mul_scalar(chunk.len() as f64);
         }
         let train_loss = f64::from(sum.into_scalar::<f32>()) / data.x.n as f64;
         if !train_loss.is_finite() {
@@ -254,6 +257,14 @@ fn epochs<N: Network>(
                 Verdict::Improved | Verdict::Waiting => {}
                 Verdict::Stop => stop = true,
             }
+        }
+        // The plateau schedule watches the validation value, or Keras's training `loss` (the
+        // objective averaged over the epoch's samples) as DNNGP's released code does.
+        let watched = match cfg.plateau_monitor {
+            PlateauMonitor::Validation => record.val_metric,
+            PlateauMonitor::TrainLoss => Some(f64::from(sum_objective.into_scalar::<f32>()) / data.x.n as f64),
+        };
+        if let Some(value) = watched {
             lr = plateau.update(value, lr);
         }
         run.observer.epoch(&record);
@@ -297,6 +308,10 @@ mod tests {
     }
 
     fn fit(cfg: &TrainConfig, scale: f32) -> Result<Outcome<Tiny>, TrainError> {
+        fit_with(cfg, scale, true)
+    }
+
+    fn fit_with(cfg: &TrainConfig, scale: f32, validation: bool) -> Result<Outcome<Tiny>, TrainError> {
         let _rng = crate::predictor::device_rng_lock();
         let device = Device::flex().autodiff();
         device.seed(1);
@@ -304,7 +319,8 @@ mod tests {
         let (x, y) = data(40, scale);
         let (vx, vy) = data(10, scale);
         let run = TrainRun { seed: 3, label: "tiny", observer: &genopred_core::Quiet };
-        train(net, cfg, TrainData { x: &x, y: &y }, Some(TrainData { x: &vx, y: &vy }), &device, &run)
+        let valid = validation.then_some(TrainData { x: &vx, y: &vy });
+        train(net, cfg, TrainData { x: &x, y: &y }, valid, &device, &run)
     }
 
     #[test]
@@ -337,8 +353,21 @@ mod tests {
             .with_plateau_patience(1)
             .with_plateau_min_delta(1e9)
             .with_min_learning_rate(2e-4);
-        let lrs: Vec<f64> = fit(&cfg, 1.0).unwrap().history.iter().map(|h| h.lr).collect();
-        assert_eq!(lrs, vec![1e-3, 1e-3, 5e-4, 2.5e-4, 2e-4]);
+        let lrs = |cfg: &TrainConfig, validation: bool| -> Vec<f64> {
+            fit_with(cfg, 1.0, validation).unwrap().history.iter().map(|h| h.lr).collect()
+        };
+        assert_eq!(lrs(&cfg, true), vec![1e-3, 1e-3, 5e-4, 2.5e-4, 2e-4]);
+        // Watching the validation value, no validation set means no schedule; watching the
+        // training loss (DNNGP's released code), it runs without one.
+        assert_eq!(lrs(&cfg, false), vec![1e-3; 5]);
+        let on_train = cfg.clone().with_plateau_monitor(PlateauMonitor::TrainLoss);
+        assert_eq!(lrs(&on_train, false), vec![1e-3, 1e-3, 5e-4, 2.5e-4, 2e-4]);
+        // A loss that falls by more than min_delta every epoch is no plateau.
+        let falling = on_train.with_plateau_min_delta(0.0).with_learning_rate(0.05);
+        let out = fit_with(&falling, 1.0, false).unwrap();
+        let losses: Vec<f64> = out.history.iter().map(|h| h.train_loss).collect();
+        assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
+        assert!(out.history.iter().all(|h| h.lr == 0.05), "{:?}", out.history);
     }
 
     #[test]

@@ -101,7 +101,7 @@ impl<A: Architecture> StepBench for NeuralStep<A> {
     fn train_step(&mut self) -> f32 {
         let tc = A::train_config(&self.config);
         let net = self.net.take().expect("the network is put back after every step");
-        let (next, loss) = step(net, &mut self.optim, self.x.clone(), self.y.clone(), tc, tc.learning_rate);
+        let (next, loss, _) = step(net, &mut self.optim, self.x.clone(), self.y.clone(), tc, tc.learning_rate);
         self.net = Some(next);
         loss.into_scalar::<f32>()
     }

@@ -4,8 +4,8 @@
 //! line about it, where it computes, how its settings are resolved and checked, how a fresh
 //! model is built and a saved one loaded, and what the shared test and benchmark harnesses need
 //! (backend parity, cross-backend loading, one training step). A blanket implementation,
-//! [`Neural`], covers every [`genopred_train::Architecture`]; GBLUP implements the trait
-//! directly ([`classical`]). The `genopred` binary, its backend parity test, the train-step
+//! [`Neural`], covers every [`genopred_train::Architecture`]; another, [`classical::Cpu`], every
+//! classical model (GBLUP, RKHS, BayesB) that implements [`classical::Classical`]. The `genopred` binary, its backend parity test, the train-step
 //! benches and the `step-times` tool iterate this list; `cargo xtask compare` reads it from
 //! `genopred models --json`.
 //!

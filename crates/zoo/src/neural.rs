@@ -7,7 +7,7 @@ use burn::prelude::Device;
 use genopred_core::records::Compute;
 use genopred_core::{GenotypeMatrix, Predictor};
 use genopred_train::conformance::{self, Parity};
-use genopred_train::{Architecture, InputContext, NeuralPredictor, resolve_config};
+use genopred_train::{Architecture, InputContext, NeuralPredictor, resolve_arch_config};
 
 use crate::entry::{Built, ModelEntry};
 use crate::error::ZooError;
@@ -53,7 +53,7 @@ impl<A: Architecture> ModelEntry for Neural<A> {
     }
 
     fn build(&self, config: Option<&Path>, device: &Device) -> Result<Built, ZooError> {
-        let config = resolve_config(&A::default_config(), config)?;
+        let config = resolve_arch_config::<A>(config)?;
         let json = serde_json::to_value(&config).map_err(|e| ZooError::Serialise(e.to_string()))?;
         let config_toml = toml::to_string(&config).map_err(|e| ZooError::Serialise(e.to_string()))?;
         let model = NeuralPredictor::<A>::new(config, device.clone())?;
@@ -61,7 +61,7 @@ impl<A: Architecture> ModelEntry for Neural<A> {
     }
 
     fn load(&self, config: &Path, state: &Path, device: &Device) -> Result<Box<dyn Predictor>, ZooError> {
-        let config = resolve_config(&A::default_config(), Some(config))?;
+        let config = resolve_arch_config::<A>(Some(config))?;
         Ok(Box::new(NeuralPredictor::<A>::load_dir(config, state, device.clone())?))
     }
 

@@ -83,6 +83,11 @@ pub struct CompareArgs {
     /// test build: its dependencies are optimised, so it runs at nearly release speed).
     #[arg(long, default_value = "release")]
     pub profile: String,
+    /// Run this `genopred` binary instead of building one (the test build's
+    /// `target/debug/genopred`, say, or one installed with pip). It serves each backend of
+    /// `--backends` it was built with; the others are skipped with the reason.
+    #[arg(long, conflicts_with = "profile")]
+    pub genopred: Option<PathBuf>,
     /// Arguments passed on to every `genopred cv` run (after `--`), e.g. `-- --min-maf 0.05`.
     #[arg(last = true)]
     extra: Vec<String>,
@@ -140,6 +145,7 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
                     geno: root.join(&d.geno),
                     pheno: root.join(&d.pheno),
                     folds_file: d.folds_file.as_ref().map(|f| root.join(f)),
+                    configs: d.configs.iter().map(|(m, p)| (m.clone(), suite_dir.join(p))).collect(),
                     // `--models` overrides every dataset's own list.
                     models: if args.models.is_empty() { d.models } else { None },
                     ..d
@@ -173,7 +179,16 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             description: "custom grid".into(),
             models: given(&args.models).unwrap_or_else(|| DEFAULT_MODELS.iter().map(|m| m.to_string()).collect()),
             backends: given(&args.backends).unwrap_or_else(|| vec!["flex".into()]),
-            datasets: vec![Dataset { name, geno, pheno, traits, folds_file: None, models: None, cv_args: Vec::new() }],
+            datasets: vec![Dataset {
+                name,
+                geno,
+                pheno,
+                traits,
+                folds_file: None,
+                models: None,
+                cv_args: Vec::new(),
+                configs: if bundled { dart_configs(root) } else { BTreeMap::new() },
+            }],
             folds: args.folds,
             folds_file: args.folds_file.as_deref().map(abs),
             seeds: given(&args.seeds).unwrap_or_else(|| vec![1]),
@@ -195,6 +210,10 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
         for model in &plan.all_models() {
             let file = dir.join(format!("{model}.toml"));
             if file.is_file() {
+                // The user's file wins over the suite's, and over a dataset's own.
+                for ds in &mut plan.datasets {
+                    ds.configs.remove(model);
+                }
                 plan.configs.insert(model.clone(), file);
             }
         }
@@ -217,6 +236,13 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
     for (model, file) in &plan.configs {
         if !file.is_file() {
             bail!("config for {model}: {} does not exist", file.display());
+        }
+    }
+    for ds in &plan.datasets {
+        for (model, file) in &ds.configs {
+            if !file.is_file() {
+                bail!("dataset {}: config for {model}: {} does not exist", ds.name, file.display());
+            }
         }
     }
     Ok(plan)
@@ -248,6 +274,13 @@ fn bundled_suites(root: &Path) -> Vec<String> {
         .unwrap_or_default();
     names.sort();
     names
+}
+
+/// The settings the bundled wheat599 gets by default: its markers are DArT presence/absence
+/// calls, coded 0/2 in the fixture, which DeepGS's original was fed as 0/1
+/// (`xtask/suites/dart/`).
+fn dart_configs(root: &Path) -> BTreeMap<String, PathBuf> {
+    BTreeMap::from([("deepgs".to_string(), root.join("xtask").join("suites").join("dart").join("deepgs.toml"))])
 }
 
 fn dataset_name(geno: &Path) -> String {
@@ -285,6 +318,18 @@ mod tests {
         assert_eq!(paper.models_for(wheat2000), ["gblup", "deepgs"]);
         assert_eq!(paper.folds_file_for(wheat2000), wheat2000.folds_file.as_deref());
         assert_eq!(ds("soynam").cv_args, ["--max-marker-missing", "0.95"]);
+        // DeepGS gets the 0/1 its paper fed where the markers were DArT calls, nowhere else.
+        let dart = root.join("xtask/suites/dart/deepgs.toml");
+        assert_eq!(paper.config_for(wheat2000, "deepgs"), Some(dart.as_path()));
+        assert_eq!(paper.config_for(ds("maize300"), "deepgs"), None);
+        let bundled = plan(&args(&[]), &root).unwrap();
+        assert_eq!(bundled.config_for(&bundled.datasets[0], "deepgs"), Some(dart.as_path()));
+        let mine = std::env::temp_dir().join(format!("genopred-config-dir-{}", std::process::id()));
+        std::fs::create_dir_all(&mine).unwrap();
+        std::fs::write(mine.join("deepgs.toml"), "").unwrap();
+        let user = plan(&args(&["--config-dir", mine.to_str().unwrap()]), &root).unwrap();
+        assert_eq!(user.config_for(&user.datasets[0], "deepgs"), Some(mine.join("deepgs.toml").as_path()));
+        std::fs::remove_dir_all(&mine).unwrap();
         assert_eq!(ds("wheat599").traits.len(), 4);
         assert_eq!(paper.models_for(ds("maize300")), paper.models.as_slice());
         // --models overrides every dataset's own list.

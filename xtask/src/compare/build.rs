@@ -49,6 +49,14 @@ pub fn binaries(root: &Path, plan: &Plan, profile: &str) -> Result<Binaries> {
     binaries_with(plan, &mut |backend| build(root, backend, profile))
 }
 
+/// Uses the binary at `bin` for every backend of the plan (one it was not built with fails its
+/// probe and is skipped with the reason).
+pub fn given(bin: &Path, plan: &Plan) -> Result<Binaries> {
+    // Absolute: Slurm tasks start in another folder.
+    let bin = bin.canonicalize().with_context(|| format!("--genopred {}", bin.display()))?;
+    binaries_with(plan, &mut |_| Ok(bin.clone()))
+}
+
 fn binaries_with(plan: &Plan, build: &mut dyn FnMut(&str) -> Result<PathBuf, String>) -> Result<Binaries> {
     let mut listing: Option<ModelListing> = None;
     let mut cpu = None;
@@ -57,7 +65,7 @@ fn binaries_with(plan: &Plan, build: &mut dyn FnMut(&str) -> Result<PathBuf, Str
     let mut skipped = Vec::new();
     let mut tried = Vec::new();
     for backend in &plan.backends {
-        println!("building genopred with the {backend} backend ...");
+        println!("genopred with the {backend} backend ...");
         tried.push(backend.as_str());
         let bin = match build(backend) {
             Ok(bin) => bin,

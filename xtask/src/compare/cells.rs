@@ -42,7 +42,7 @@ pub fn cell_key(plan: &Plan, cell: &Cell<'_>, version: &str) -> Result<String> {
         Some(f) => json!({ "file": sha256_file(f)? }),
         None => json!({ "k": plan.folds }),
     };
-    let config = plan.configs.get(cell.model).map(|f| sha256_file(f)).transpose()?;
+    let config = plan.config_for(cell.dataset, cell.model).map(sha256_file).transpose()?;
     let mut key = json!({
         "data": files,
         "trait": cell.trait_name,
@@ -97,7 +97,7 @@ pub fn cv_args(plan: &Plan, cell: &Cell<'_>, dir: &Path) -> Vec<String> {
         Some(f) => push("--folds-file", f.display().to_string()),
         None => push("--folds", plan.folds.to_string()),
     }
-    if let Some(c) = plan.configs.get(cell.model) {
+    if let Some(c) = plan.config_for(cell.dataset, cell.model) {
         push("--config", c.display().to_string());
     }
     push("--out", dir.display().to_string());
@@ -258,6 +258,7 @@ pub(super) mod tests {
                 folds_file: None,
                 models: None,
                 cv_args: Vec::new(),
+                configs: Default::default(),
             }],
             ..plan(&["mlp"], &["flex"])
         }

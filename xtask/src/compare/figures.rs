@@ -4,8 +4,11 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use genopred_plot::compare::{Bar, Group, Panel, fold_accuracy, observed_predicted, time_by_cell};
+use genopred_plot::compare::{
+    Bar, Group, Interval, Panel, fold_accuracy, observed_predicted, paired_differences, time_by_cell,
+};
 
+use super::differences::{BASELINE, Difference};
 use super::plan::CellResult;
 use super::rows::Row;
 
@@ -52,6 +55,35 @@ pub fn figures_for(
         (time, "Wall time per fold by model and backend".into()),
         (scatter, "Observed vs predicted on the test folds".into()),
     ])
+}
+
+/// Draws the paired differences of one dataset and trait against the baseline; returns (file
+/// stem, description).
+pub fn difference_figure(
+    out: &Path,
+    stem: &str,
+    dataset: &str,
+    trait_name: &str,
+    diffs: &[&Difference],
+) -> Result<(String, String)> {
+    let items: Vec<Interval> = diffs
+        .iter()
+        .map(|d| Interval {
+            label: format!("{} · {}", d.model, d.backend),
+            mean: d.stats.mean,
+            low: d.stats.ci_low,
+            high: d.stats.ci_high,
+        })
+        .collect();
+    let name = format!("{stem}-differences");
+    paired_differences(
+        &items,
+        &format!("{dataset} {trait_name}: Pearson r minus {BASELINE}'s, same folds"),
+        "Δ Pearson r (95 % interval)",
+        &out.join(format!("{name}.png")),
+        &out.join(format!("{name}.svg")),
+    )?;
+    Ok((name, format!("Paired differences in Pearson r against {BASELINE}, with 95 % intervals")))
 }
 
 /// `(observed, predicted)` of every test prediction of a `genopred cv` run (first repeat).

@@ -24,6 +24,7 @@
 mod args;
 mod build;
 mod cells;
+mod differences;
 mod environment;
 mod figures;
 mod local;
@@ -80,7 +81,10 @@ pub fn run(args: CompareArgs) -> Result<()> {
         (None, false) => (cores / jobs).max(1),
     };
 
-    let binaries = build::binaries(&root, &plan, &args.profile)?;
+    let binaries = match &args.genopred {
+        Some(bin) => build::given(bin, &plan)?,
+        None => build::binaries(&root, &plan, &args.profile)?,
+    };
     let build_seconds = started.elapsed().as_secs_f64();
     let version = build::genopred_version(&binaries.cpu);
     let mut grid = Vec::new();

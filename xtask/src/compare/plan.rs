@@ -31,6 +31,10 @@ pub struct Dataset {
     /// `["--max-marker-missing", "0.95"]` for data whose missing calls carry information).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cv_args: Vec<String>,
+    /// Config files of this dataset's cells, by model, instead of the plan's (settings that
+    /// follow from how the data are coded: DeepGS is fed 0/1 where its paper's markers were 0/1).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, PathBuf>,
 }
 
 impl Plan {
@@ -48,6 +52,11 @@ impl Plan {
             }
         }
         all
+    }
+
+    /// The config file of `model` on `dataset`: the dataset's own, else the plan's.
+    pub fn config_for<'a>(&'a self, dataset: &'a Dataset, model: &str) -> Option<&'a Path> {
+        dataset.configs.get(model).or_else(|| self.configs.get(model)).map(PathBuf::as_path)
     }
 
     /// The folds file of `dataset`'s cells: its own, else the plan's.

@@ -10,8 +10,9 @@ use genopred_core::records::{GenoHashes, Inputs};
 use serde::Serialize;
 use serde_json::json;
 
+use super::differences::{BASELINE, Difference, differences};
 use super::environment::Environment;
-use super::figures::figures_for;
+use super::figures::{difference_figure, figures_for};
 use super::plan::{CellResult, Plan, Skipped, TaskRun, sanitize};
 use super::rows::{Row, rows};
 
@@ -58,6 +59,7 @@ pub fn write(
     model_order: &[String],
 ) -> Result<()> {
     let rows = rows(results, model_order);
+    let diffs = differences(&rows, results);
     let mut md = String::new();
     let seeds = plan.seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ");
     let mut scheme = match &plan.folds_file {
@@ -189,6 +191,18 @@ pub fn write(
             writeln!(md, "\nPublished numbers and their sources: `docs/published-results.md`.")?;
         }
         let stem = format!("{}-{}", sanitize(dataset), sanitize(trait_name));
+        let mine_diffs: Vec<&Difference> =
+            diffs.iter().filter(|d| &d.dataset == dataset && &d.trait_name == trait_name).collect();
+        if !mine_diffs.is_empty() {
+            difference_section(&mut md, &mine_diffs)?;
+            match difference_figure(out, &stem, dataset, trait_name, &mine_diffs) {
+                Ok((name, alt)) => {
+                    writeln!(md, "![{alt}]({name}.png)\n")?;
+                    figures.push(name);
+                }
+                Err(err) => writeln!(md, "The differences could not be drawn: {err:#}\n")?,
+            }
+        }
         match figures_for(out, &stem, dataset, trait_name, &mine, results) {
             Ok(names) => {
                 writeln!(md)?;
@@ -255,12 +269,42 @@ pub fn write(
         "timing": timing,
         "execution": execution,
         "summary": rows,
+        "differences": diffs,
         "skipped": skipped,
         "cells": results,
         "figures": figures,
     });
     write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     write_atomic(&out.join("report.md"), md.as_bytes())?;
+    Ok(())
+}
+
+/// The paired differences of one dataset and trait against the baseline, as a table.
+fn difference_section(md: &mut String, diffs: &[&Difference]) -> Result<()> {
+    writeln!(
+        md,
+        "\n**Against {BASELINE}, fold by fold.** Mean difference in Pearson r on the same test folds \
+         (same seeds), with a 95 % interval from the corrected resampled t-test (Nadeau & Bengio 2003): \
+         the folds share most of their training lines, so the plain paired t-test would be far too \
+         confident. A difference is *distinguishable* when its interval excludes zero.\n"
+    )?;
+    writeln!(md, "| model | backend | Δ r | 95 % interval | p | pairs | |\n|---|---|---|---|---|---|---|")?;
+    for d in diffs {
+        let s = &d.stats;
+        writeln!(
+            md,
+            "| {} | {} | {:+.3} | {:+.3} to {:+.3} | {:.3} | {} | {} |",
+            d.model,
+            d.backend,
+            s.mean,
+            s.ci_low,
+            s.ci_high,
+            s.p,
+            s.n,
+            if d.distinguishable { "**distinguishable**" } else { "not distinguishable" }
+        )?;
+    }
+    writeln!(md)?;
     Ok(())
 }
 
@@ -462,7 +506,15 @@ mod tests {
             }
             assert!(md.contains(&format!("(wheat599-yield_env1-{f}.png)")));
         }
+        // dnngp against gblup on seed 1's three folds (seed 2 has no gblup cell): −0.1, +0.1, −0.3.
+        let diff = md.lines().find(|l| l.starts_with("| dnngp | flex | -0.100 |")).expect("difference row");
+        assert!(diff.contains("| 3 | not distinguishable |"), "{diff}");
+        assert!(md.contains("**Against gblup, fold by fold.**"));
+        assert!(out.path().join("wheat599-yield_env1-differences.svg").is_file());
+        assert!(md.contains("(wheat599-yield_env1-differences.png)"));
         let json: Value = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+        assert_eq!(json["differences"][0]["n"], 3);
+        assert_eq!(json["differences"][0]["seeds"], serde_json::json!([1]));
         assert_eq!(json["summary"].as_array().unwrap().len(), 2);
         assert_eq!(json["skipped"][0]["backend"], "wgpu");
         assert_eq!(json["cells"].as_array().unwrap().len(), 4);

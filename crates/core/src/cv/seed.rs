@@ -31,6 +31,9 @@ pub enum Purpose {
     Shuffle = 0x5348_5546,
     /// SmoothGrad's input noise (`genopred importance`).
     SmoothGrad = 0x534d_4f4f,
+    /// A Markov chain Monte Carlo sampler's draws (BayesB's Gibbs chain; derived from the fit's
+    /// seed).
+    Mcmc = 0x4d43_4d43,
 }
 
 /// A seed derived from `seed` for `purpose`, under a path of integers (e.g. `[repeat, fold]`).

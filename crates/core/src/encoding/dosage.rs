@@ -15,6 +15,10 @@ pub enum Scaling {
     Centred,
     /// Centred and divided by the training standard deviation.
     Standardised,
+    /// The allele fraction, dosage / 2 (0, ½, 1): 0/1 for homozygous or presence/absence
+    /// markers (DArT), as data coded 0/1 are fed to a network in the original code.
+    #[serde(rename = "allele_fraction")]
+    AlleleFraction,
 }
 
 /// A fitted dosage encoding: training means (also the imputation values) and standard deviations.
@@ -49,6 +53,7 @@ impl DosageEncoder {
             Scaling::Raw => x,
             Scaling::Centred => x - self.means[j],
             Scaling::Standardised => (x - self.means[j]) / self.sds[j],
+            Scaling::AlleleFraction => x / 2.0,
         }
     }
 
@@ -62,6 +67,30 @@ impl DosageEncoder {
             }
         }
         out
+    }
+
+    /// A linear model's predictions `intercept + Σⱼ value(xⱼ) effectsⱼ` for `rows` (GBLUP's and
+    /// BayesB's marker effects); an error when the genotypes or effects have another marker count.
+    pub fn linear(
+        &self,
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        intercept: f64,
+        effects: &[f64],
+    ) -> std::result::Result<Vec<f64>, String> {
+        if geno.n_markers() != effects.len() || effects.len() != self.n_markers() {
+            return Err(format!(
+                "model was fitted on {} markers but the genotypes have {}",
+                effects.len(),
+                geno.n_markers()
+            ));
+        }
+        Ok(rows
+            .iter()
+            .map(|&r| {
+                intercept + geno.row(r).iter().enumerate().map(|(j, &c)| self.value(c, j) * effects[j]).sum::<f64>()
+            })
+            .collect())
     }
 
     /// Encodes `rows` into a row-major `f32` buffer (what tensors are built from).
@@ -111,6 +140,11 @@ mod tests {
         let col_var: f64 = (0..3).map(|i| z[(i, 0)] * z[(i, 0)]).sum::<f64>() / 3.0;
         assert!(col_mean.abs() < 1e-12 && (col_var - 1.0).abs() < 1e-12);
         assert_eq!(enc.transform_f32(&g, &[3]), vec![1.0f32, 1.0]);
+        // Allele fraction: dosage / 2; a missing call takes half the training mean.
+        let frac = DosageEncoder::fit(&g, &[0, 1], Scaling::AlleleFraction).transform(&g, &[0, 2, 3]);
+        assert_eq!([frac[(0, 0)], frac[(0, 1)], frac[(1, 0)], frac[(2, 0)]], [0.0, 0.5, 0.5, 1.0]);
+        let parsed: Scaling = serde_json::from_str("\"allele_fraction\"").unwrap();
+        assert_eq!(parsed, Scaling::AlleleFraction);
     }
 
     #[test]

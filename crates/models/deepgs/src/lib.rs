@@ -49,8 +49,10 @@ pub struct DeepGsConfig {
     /// Weights start uniform within ±this (`mx.init.uniform(0.01)`); biases start at 0.
     #[config(default = 0.01)]
     pub init_limit: f64,
-    /// Marker values fed to the network: `raw` dosage (0/1/2, the original feeds its marker matrix
-    /// unscaled), `centred` or `standardised`. Missing calls take the training mean.
+    /// Marker values fed to the network: `raw` dosage (0/1/2; the original feeds its marker matrix
+    /// unscaled), `allele_fraction` (dosage / 2: the 0/1 the original was given for its DArT
+    /// wheat data, where 0/2 would take about four times its first SGD step), `centred` or
+    /// `standardised`. Missing calls take the training mean.
     #[config(default = "Scaling::Raw")]
     pub scaling: Scaling,
     /// Training loop settings.

@@ -13,7 +13,7 @@ use genopred_core::encoding::{Pca, PcaComponents};
 use genopred_train::dropout;
 use genopred_train::init::{WeightInit, conv1d_same, l2, linear, sum_penalties};
 use genopred_train::inputs::{check_counts, check_markers};
-use genopred_train::{Architecture, Encoded, InputContext, Network, TrainConfig, TrainError};
+use genopred_train::{Architecture, Encoded, InputContext, Network, PlateauMonitor, TrainConfig, TrainError};
 use serde::{Deserialize, Serialize};
 
 /// Which DNNGP network.
@@ -107,6 +107,17 @@ pub fn dnngp_train() -> TrainConfig {
         .with_min_learning_rate(1e-5)
 }
 
+/// The released code's (v3) training: as [`dnngp_train`], but ReduceLROnPlateau watches the
+/// *training* loss (Keras's `monitor='loss'`) with early stopping's patience, 25.
+pub fn dnngp_v3_train() -> TrainConfig {
+    dnngp_train().with_plateau_monitor(PlateauMonitor::TrainLoss).with_plateau_patience(25)
+}
+
+/// The released model's defaults: the v3 network and its training ([`dnngp_v3_train`]).
+pub fn dnngp_v3() -> DnngpConfig {
+    DnngpConfig::new().with_variant(Variant::V3).with_train(dnngp_v3_train())
+}
+
 /// The DNNGP network (both variants; the v3-only layers are `None` in the paper variant).
 #[derive(Module, Debug)]
 pub struct DnngpNet {
@@ -177,6 +188,12 @@ impl Architecture for Dnngp {
         DnngpConfig::new()
     }
 
+    /// `variant = "v3"` in a config file brings the released code's training schedule
+    /// ([`dnngp_v3_train`]) as the defaults its other keys override.
+    fn defaults_for(file: &serde_json::Value) -> DnngpConfig {
+        if file.get("variant").and_then(|v| v.as_str()) == Some("v3") { dnngp_v3() } else { DnngpConfig::new() }
+    }
+
     fn check(c: &DnngpConfig) -> Result<(), TrainError> {
         check_counts(&[("filters", c.filters), ("kernel", c.kernel), ("head_units", c.head_units)])?;
         positive_fraction("pca_variance", c.pca_variance)?;
@@ -204,7 +221,7 @@ impl Architecture for Dnngp {
 
     /// The paper's network and the v3 head: benches and the backend parity test run both.
     fn variants() -> Vec<(String, DnngpConfig)> {
-        vec![("dnngp".into(), DnngpConfig::new()), ("dnngp_v3".into(), DnngpConfig::new().with_variant(Variant::V3))]
+        vec![("dnngp".into(), DnngpConfig::new()), ("dnngp_v3".into(), dnngp_v3())]
     }
 
     fn fit_input(c: &DnngpConfig, ctx: &InputContext<'_>) -> Result<DnngpInput, TrainError> {
@@ -342,6 +359,34 @@ mod tests {
         conformance::check_determinism::<Dnngp>(&q.clone().with_train(q.train.clone().with_epochs(3)), &device, 60);
         conformance::check_loss_falls::<Dnngp>(&q, &device, 60);
         conformance::check_round_trip::<Dnngp>(&q.clone().with_train(q.train.clone().with_epochs(2)), &device, 60);
+    }
+
+    #[test]
+    fn variant_v3_in_a_file_brings_the_released_schedule() {
+        let dir = std::env::temp_dir().join(format!("genopred-dnngp-v3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let resolve = |text: &str| {
+            let path = dir.join("c.toml");
+            std::fs::write(&path, text).unwrap();
+            genopred_train::resolve_arch_config::<Dnngp>(Some(&path)).unwrap()
+        };
+        let v3 = resolve("variant = \"v3\"\n");
+        assert_eq!(v3.variant, Variant::V3);
+        assert_eq!(v3.train.plateau_monitor, PlateauMonitor::TrainLoss);
+        assert_eq!((v3.train.plateau_patience, v3.train.patience), (25, 25));
+        assert_eq!(
+            (v3.train.plateau_factor, v3.train.plateau_min_delta, v3.train.min_learning_rate),
+            (0.1, 1e-4, 1e-5)
+        );
+        // The file's own keys still win; the paper variant keeps its schedule.
+        let mine = resolve("variant = \"v3\"\n[train]\nplateau_patience = 7\n");
+        assert_eq!((mine.train.plateau_patience, mine.train.plateau_monitor), (7, PlateauMonitor::TrainLoss));
+        let paper = resolve("dropout2 = 0.3\n");
+        assert_eq!((paper.variant, paper.train.plateau_monitor), (Variant::Paper, PlateauMonitor::Validation));
+        assert_eq!(paper.train.plateau_patience, 10);
+        let default = genopred_train::resolve_arch_config::<Dnngp>(None).unwrap();
+        assert_eq!((default.variant, default.train.plateau_monitor), (Variant::Paper, PlateauMonitor::Validation));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub enum GblupError {
     /// The eigendecomposition or a solve failed.
     #[error("numerical failure in GBLUP: {0}")]
     Numerical(String),
+    /// REML failed (`genopred_core::reml`).
+    #[error("GBLUP: {0}")]
+    Reml(#[from] genopred_core::CoreError),
     /// `predict` was called before `fit`, or on another marker set.
     #[error("{0}")]
     Usage(String),

@@ -1,7 +1,7 @@
 //! GBLUP settings. The model itself has no tuning knobs: variance components come from REML.
 //! These only control the one-dimensional REML search.
 
-use genopred_core::check::{at_least, below, finite};
+use genopred_core::reml::RemlSearch;
 
 use crate::error::GblupError;
 
@@ -19,7 +19,8 @@ pub struct GblupConfig {
 
 impl Default for GblupConfig {
     fn default() -> Self {
-        GblupConfig { grid_points: 100, log_delta_min: -10.0, log_delta_max: 10.0 }
+        let RemlSearch { grid_points, log_delta_min, log_delta_max } = RemlSearch::default();
+        GblupConfig { grid_points, log_delta_min, log_delta_max }
     }
 }
 
@@ -27,10 +28,16 @@ impl GblupConfig {
     /// Validates the settings once ([`Gblup::new`](crate::Gblup::new) and
     /// [`Gblup::load`](crate::Gblup::load) call it), so the fit can trust them.
     pub fn check(&self) -> Result<(), GblupError> {
-        at_least("grid_points", self.grid_points, 3)?;
-        finite("log_delta_min", self.log_delta_min)?;
-        finite("log_delta_max", self.log_delta_max)?;
-        below("log_delta_min", self.log_delta_min, "log_delta_max", self.log_delta_max)?;
+        self.search().check()?;
         Ok(())
+    }
+
+    /// The REML search these settings describe.
+    pub fn search(&self) -> RemlSearch {
+        RemlSearch {
+            grid_points: self.grid_points,
+            log_delta_min: self.log_delta_min,
+            log_delta_max: self.log_delta_max,
+        }
     }
 }

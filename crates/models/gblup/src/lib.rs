@@ -1,11 +1,10 @@
 //! genopred-gblup: the classic GBLUP baseline (VanRaden 2008 relationship matrix, REML variance
-//! components by the spectral method of EMMA/FaST-LMM), behind the same
+//! components by the spectral method of EMMA/FaST-LMM, `genopred_core::reml`), behind the same
 //! [`Predictor`](genopred_core::Predictor) trait as the neural models. See `README.md`.
 
 pub mod error;
 pub mod hyperparams;
 pub mod model;
-pub mod reml;
 
 #[cfg(test)]
 mod tests;

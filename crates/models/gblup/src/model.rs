@@ -1,13 +1,15 @@
 //! GBLUP: VanRaden's genomic relationship matrix, REML variance components, BLUP of the test
 //! samples — stored as the equivalent marker effects so prediction needs no training genotypes.
 
-use faer::{Mat, Side};
+use faer::Mat;
 use genopred_core::encoding::{DosageEncoder, Scaling};
+use genopred_core::output::read_json_state;
+pub use genopred_core::reml::RemlSummary;
+use genopred_core::reml::Spectral;
 use genopred_core::{FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, TrainSet};
 
 use crate::error::GblupError;
 use crate::hyperparams::GblupConfig;
-use crate::reml::{RemlFit, Rotated};
 
 /// Fewest training samples accepted (two parameters of variance plus an intercept need more
 /// than a handful of records to mean anything).
@@ -27,23 +29,6 @@ pub struct FittedGblup {
     pub effects: Vec<f64>,
     /// Variance components.
     pub reml: Option<RemlSummary>,
-}
-
-/// Variance components as reported in results.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RemlSummary {
-    /// Genetic variance on the scale of G.
-    pub sigma2_g: f64,
-    /// Residual variance.
-    pub sigma2_e: f64,
-    /// `σ²_e / σ²_g`.
-    pub delta: f64,
-    /// Genomic heritability `σ²_g · mean(diag G) / (σ²_g · mean(diag G) + σ²_e)`.
-    pub h2: f64,
-    /// Restricted log-likelihood at the optimum.
-    pub log_likelihood: f64,
-    /// Whether REML hit the edge of the searched range (h² ≈ 0 or ≈ 1).
-    pub at_boundary: bool,
 }
 
 impl FittedGblup {
@@ -70,62 +55,21 @@ impl FittedGblup {
             // Every marker constant in the training set (e.g. all heterozygous): Z = 0.
             return Err(GblupError::NoVariation);
         }
-        let evd = g
-            .self_adjoint_eigen(Side::Lower)
-            .map_err(|e| GblupError::Numerical(format!("eigendecomposition of G failed: {e:?}")))?;
-        let u = evd.U();
-        let lambda: Vec<f64> = evd.S().column_vector().iter().map(|&l| l.max(0.0)).collect();
-        let y_col = Mat::from_fn(n, 1, |i, _| y[i]);
-        let uy_m = u.transpose() * &y_col;
-        let ones = Mat::from_fn(n, 1, |_, _| 1.0);
-        let rotated =
-            Rotated { lambda: lambda.clone(), uy: (0..n).map(|i| uy_m[(i, 0)]).collect(), ux: u.transpose() * &ones };
-        let (fit, beta) = rotated.fit(config)?;
-        // α = (G + δI)⁻¹ (y − 1β̂) = U W Uᵀ (y − 1β̂), then b = Zᵀ α / scale.
-        let weighted =
-            Mat::from_fn(n, 1, |k, _| (rotated.uy[k] - rotated.ux[(k, 0)] * beta[0]) / (lambda[k] + fit.delta));
-        let alpha = u * &weighted;
-        let b = z.transpose() * &alpha;
+        let spectral = Spectral::new(&g, y)?;
+        let (fit, beta) = spectral.fit(&config.search())?;
+        // b = Zᵀ α / scale, with α = (G + δI)⁻¹ (y − 1β̂).
+        let alpha = spectral.alpha(&fit, beta);
+        let b = z.transpose() * Mat::from_fn(n, 1, |i, _| alpha[i]);
         let effects: Vec<f64> = (0..b.nrows()).map(|j| b[(j, 0)] / scale).collect();
         if effects.iter().any(|e| !e.is_finite()) {
             return Err(GblupError::Numerical("non-finite marker effects".into()));
         }
-        Ok(FittedGblup { encoder, scale, intercept: beta[0], effects, reml: Some(summary(&fit, mean_diag)) })
+        Ok(FittedGblup { encoder, scale, intercept: beta, effects, reml: Some(RemlSummary::new(&fit, mean_diag)) })
     }
 
     /// Predicted trait values (`β̂ + z b`) of `rows`.
     pub fn predict(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, GblupError> {
-        if geno.n_markers() != self.effects.len() {
-            return Err(GblupError::Usage(format!(
-                "model was fitted on {} markers but the genotypes have {}",
-                self.effects.len(),
-                geno.n_markers()
-            )));
-        }
-        Ok(rows
-            .iter()
-            .map(|&r| {
-                self.intercept
-                    + geno
-                        .row(r)
-                        .iter()
-                        .enumerate()
-                        .map(|(j, &c)| self.encoder.value(c, j) * self.effects[j])
-                        .sum::<f64>()
-            })
-            .collect())
-    }
-}
-
-fn summary(fit: &RemlFit, mean_diag: f64) -> RemlSummary {
-    let vg = fit.sigma2_g * mean_diag;
-    RemlSummary {
-        sigma2_g: fit.sigma2_g,
-        sigma2_e: fit.sigma2_e,
-        delta: fit.delta,
-        h2: vg / (vg + fit.sigma2_e),
-        log_likelihood: fit.log_likelihood,
-        at_boundary: fit.at_boundary,
+        self.encoder.linear(geno, rows, self.intercept, &self.effects).map_err(GblupError::Usage)
     }
 }
 
@@ -175,9 +119,7 @@ impl Gblup {
     pub fn load(config: GblupConfig, dir: &std::path::Path) -> Result<Self, GblupError> {
         config.check()?;
         let path = dir.join(SAVED_FILE);
-        let bytes = std::fs::read(&path).map_err(|e| GblupError::Usage(format!("reading {}: {e}", path.display())))?;
-        let fitted: FittedGblup =
-            serde_json::from_slice(&bytes).map_err(|e| GblupError::Usage(format!("{}: {e}", path.display())))?;
+        let fitted: FittedGblup = read_json_state(dir, SAVED_FILE).map_err(GblupError::Usage)?;
         if fitted.effects.len() != fitted.encoder.n_markers() {
             return Err(GblupError::Usage(format!(
                 "{}: {} marker effects but {} marker means",

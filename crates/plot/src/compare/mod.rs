@@ -1,11 +1,12 @@
-//! Model-comparison figures: per-fold accuracy by cell, wall time by model and backend, and
-//! observed-versus-predicted scatter panels.
+//! Model-comparison figures: per-fold accuracy by cell, wall time by model and backend,
+//! observed-versus-predicted scatter panels, and paired differences with their intervals.
 //!
 //! Non-finite values are left out. A figure with nothing finite to draw is an error
 //! ([`PlotError::Empty`]) and writes no file; a group, bar set or panel that is partly empty is
 //! drawn with what it has.
 
 mod accuracy;
+mod difference;
 mod scatter;
 mod time;
 
@@ -17,6 +18,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::FONT;
 
 pub use accuracy::fold_accuracy;
+pub use difference::paired_differences;
 pub use scatter::observed_predicted;
 pub use time::time_by_cell;
 
@@ -47,6 +49,26 @@ pub struct Panel {
     pub label: String,
     /// `(observed, predicted)` pairs; pairs with a non-finite member are left out.
     pub points: Vec<(f64, f64)>,
+}
+
+/// One column of [`paired_differences`]: a mean difference and its interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Interval {
+    /// Column label, such as `"dnngp · flex"`.
+    pub label: String,
+    /// The mean difference.
+    pub mean: f64,
+    /// Lower end of the interval.
+    pub low: f64,
+    /// Upper end.
+    pub high: f64,
+}
+
+impl Interval {
+    /// Whether mean and both ends are finite (others are left out of the figure).
+    pub fn is_finite(&self) -> bool {
+        self.mean.is_finite() && self.low.is_finite() && self.high.is_finite()
+    }
 }
 
 /// Colour-blind-safe colours (Okabe–Ito, without yellow), cycled.
@@ -182,6 +204,24 @@ mod tests {
         assert!(matches!(err, Err(PlotError::Empty(_))));
         let zeros = [bar("m", "b", 0.0)];
         assert!(has_text(&drawn(|png, svg| time_by_cell(&zeros, "t", png, svg)), "0 s"));
+    }
+
+    #[test]
+    fn paired_differences_mark_intervals_that_exclude_zero() {
+        let item = |label: &str, mean: f64, low: f64, high: f64| Interval { label: label.into(), mean, low, high };
+        let items = [
+            item("rkhs · cpu", 0.08, 0.02, 0.14),
+            item("dnngp · flex", -0.01, -0.07, 0.05),
+            item("broken · flex", f64::NAN, 0.0, 0.1),
+        ];
+        let svg = drawn(|png, svg| paired_differences(&items, "vs gblup", "Δ Pearson r", png, svg));
+        for text in ["vs gblup", "Δ Pearson r", "rkhs · cpu", "dnngp · flex", "broken · flex"] {
+            assert!(svg.contains(text), "{text}");
+        }
+        // One filled point (the interval above zero) and one open one; nothing for the NaN.
+        assert_eq!(svg.matches("<circle").count(), 2, "{svg}");
+        let err = paired_differences(&items[2..], "t", "y", Path::new("x.png"), Path::new("x.svg"));
+        assert!(matches!(err, Err(PlotError::Empty(_))));
     }
 
     #[test]

@@ -2,12 +2,120 @@
 //! EMMA / FaST-LMM: with `K = U Λ Uᵀ` computed once, the restricted likelihood of
 //! `δ = σ²_e / σ²_g` costs O(n q²) per evaluation, so `δ` is found by a grid over `ln δ` and
 //! bisection on the analytic derivative to machine precision.
+//!
+//! Shared by the models whose genetic values have a known covariance structure: GBLUP (VanRaden's
+//! G) and RKHS (Gaussian kernels). [`Spectral`] is the entry point: decompose the structure once,
+//! fit REML, and get the BLUP weights.
 
-use faer::Mat;
 use faer::linalg::solvers::Solve;
+use faer::{Mat, Side};
 
-use crate::error::GblupError;
-use crate::hyperparams::GblupConfig;
+use crate::check::{ConfigError, at_least, below, finite};
+use crate::error::CoreError;
+
+#[cfg(any(test, feature = "reference"))]
+pub mod reference;
+
+/// The one-dimensional search over `ln δ` (`δ = σ²_e / σ²_g`): a grid, then bisection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RemlSearch {
+    /// Grid points over `ln δ` before refinement (EMMA, Kang et al. 2008, uses 100).
+    pub grid_points: usize,
+    /// Smallest `ln δ` searched (−10: heritability ≈ 1).
+    pub log_delta_min: f64,
+    /// Largest `ln δ` searched (+10: heritability ≈ 0).
+    pub log_delta_max: f64,
+}
+
+impl Default for RemlSearch {
+    fn default() -> Self {
+        RemlSearch { grid_points: 100, log_delta_min: -10.0, log_delta_max: 10.0 }
+    }
+}
+
+impl RemlSearch {
+    /// Validates the search (the models' configs call it from their own `check`).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        at_least("grid_points", self.grid_points, 3)?;
+        finite("log_delta_min", self.log_delta_min)?;
+        finite("log_delta_max", self.log_delta_max)?;
+        below("log_delta_min", self.log_delta_min, "log_delta_max", self.log_delta_max)?;
+        Ok(())
+    }
+}
+
+/// A covariance structure `K` (n × n, symmetric, positive semi-definite) decomposed once, with
+/// the trait and the intercept rotated into its eigenbasis.
+#[derive(Debug, Clone)]
+pub struct Spectral {
+    /// Eigenvectors of `K`.
+    u: Mat<f64>,
+    rotated: Rotated,
+}
+
+impl Spectral {
+    /// Decomposes `k` and rotates `y` and the intercept column into its eigenbasis.
+    pub fn new(k: &Mat<f64>, y: &[f64]) -> Result<Self, CoreError> {
+        let n = y.len();
+        assert_eq!((k.nrows(), k.ncols()), (n, n), "one trait value per row of the covariance structure");
+        let evd = k.self_adjoint_eigen(Side::Lower).map_err(|e| {
+            CoreError::Numerical(format!("eigendecomposition of the covariance structure failed: {e:?}"))
+        })?;
+        let u = evd.U().to_owned();
+        let lambda: Vec<f64> = evd.S().column_vector().iter().map(|&l| l.max(0.0)).collect();
+        let uy = u.transpose() * Mat::from_fn(n, 1, |i, _| y[i]);
+        let ux = u.transpose() * Mat::from_fn(n, 1, |_, _| 1.0);
+        Ok(Spectral { u, rotated: Rotated { lambda, uy: (0..n).map(|i| uy[(i, 0)]).collect(), ux } })
+    }
+
+    /// REML over `δ`; returns the fit and the intercept `β̂`.
+    pub fn fit(&self, search: &RemlSearch) -> Result<(RemlFit, f64), CoreError> {
+        let (fit, beta) = self.rotated.fit(search)?;
+        Ok((fit, beta[0]))
+    }
+
+    /// The BLUP weights `α = (K + δI)⁻¹ (y − 1β̂) = U W Uᵀ (y − 1β̂)`: the genetic values of new
+    /// lines are `K_new,train α`.
+    pub fn alpha(&self, fit: &RemlFit, beta: f64) -> Vec<f64> {
+        let r = &self.rotated;
+        let n = r.uy.len();
+        let weighted = Mat::from_fn(n, 1, |k, _| (r.uy[k] - r.ux[(k, 0)] * beta) / (r.lambda[k] + fit.delta));
+        let alpha = &self.u * &weighted;
+        (0..n).map(|i| alpha[(i, 0)]).collect()
+    }
+}
+
+/// Variance components as reported in results.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RemlSummary {
+    /// Genetic variance on the scale of the covariance structure.
+    pub sigma2_g: f64,
+    /// Residual variance.
+    pub sigma2_e: f64,
+    /// `σ²_e / σ²_g`.
+    pub delta: f64,
+    /// Heritability `σ²_g · mean(diag K) / (σ²_g · mean(diag K) + σ²_e)`.
+    pub h2: f64,
+    /// Restricted log-likelihood at the optimum.
+    pub log_likelihood: f64,
+    /// Whether REML hit the edge of the searched range (h² ≈ 0 or ≈ 1).
+    pub at_boundary: bool,
+}
+
+impl RemlSummary {
+    /// The summary of `fit` for a covariance structure whose diagonal averages `mean_diag`.
+    pub fn new(fit: &RemlFit, mean_diag: f64) -> Self {
+        let vg = fit.sigma2_g * mean_diag;
+        RemlSummary {
+            sigma2_g: fit.sigma2_g,
+            sigma2_e: fit.sigma2_e,
+            delta: fit.delta,
+            h2: vg / (vg + fit.sigma2_e),
+            log_likelihood: fit.log_likelihood,
+            at_boundary: fit.at_boundary,
+        }
+    }
+}
 
 /// The data rotated into `K`'s eigenbasis.
 #[derive(Debug, Clone)]
@@ -53,7 +161,7 @@ impl Rotated {
     }
 
     /// GLS fit at `δ`: likelihood, its slope in `ln δ`, `β̂` and the weighted residual sum `Q`.
-    fn eval(&self, delta: f64) -> Result<Eval, GblupError> {
+    fn eval(&self, delta: f64) -> Result<Eval, CoreError> {
         let (n, q) = (self.n(), self.q());
         let w: Vec<f64> = self.lambda.iter().map(|&l| 1.0 / (l + delta)).collect();
         // A = Xᵀ W X, b = Xᵀ W y, B = Xᵀ W² X.
@@ -63,7 +171,7 @@ impl Rotated {
             Mat::from_fn(q, q, |i, j| (0..n).map(|k| w[k] * w[k] * self.ux[(k, i)] * self.ux[(k, j)]).sum::<f64>());
         let llt = a
             .llt(faer::Side::Lower)
-            .map_err(|_| GblupError::Numerical("fixed-effect design is rank deficient".into()))?;
+            .map_err(|_| CoreError::Numerical("REML: fixed-effect design is rank deficient".into()))?;
         let beta = llt.solve(&b);
         let beta: Vec<f64> = (0..q).map(|i| beta[(i, 0)]).collect();
         let l = llt.L();
@@ -84,7 +192,7 @@ impl Rotated {
             sum_w += w[k];
         }
         if qsum.is_nan() || qsum <= 0.0 {
-            return Err(GblupError::Numerical("the phenotypes are fitted exactly; REML is undefined".into()));
+            return Err(CoreError::Numerical("the phenotypes are fitted exactly; REML is undefined".into()));
         }
         let df = (n - q) as f64;
         let loglik = -0.5 * (df * (2.0 * std::f64::consts::PI * qsum / df).ln() + df + sum_log + logdet_a);
@@ -93,8 +201,8 @@ impl Rotated {
     }
 
     /// Maximises the restricted likelihood over `δ`; returns the fit and `β̂`. `config` must have
-    /// passed [`GblupConfig::check`].
-    pub fn fit(&self, config: &GblupConfig) -> Result<(RemlFit, Vec<f64>), GblupError> {
+    /// passed [`RemlSearch::check`].
+    pub fn fit(&self, config: &RemlSearch) -> Result<(RemlFit, Vec<f64>), CoreError> {
         let g = config.grid_points;
         let step = (config.log_delta_max - config.log_delta_min) / (g - 1) as f64;
         let grid: Vec<f64> = (0..g).map(|i| config.log_delta_min + step * i as f64).collect();
@@ -124,7 +232,7 @@ impl Rotated {
     }
 
     /// Root of the slope in `[lo, hi]` (slope(lo) > 0 ≥ slope(hi)), to machine precision.
-    fn bisect(&self, mut lo: f64, mut hi: f64) -> Result<f64, GblupError> {
+    fn bisect(&self, mut lo: f64, mut hi: f64) -> Result<f64, CoreError> {
         for _ in 0..200 {
             let mid = 0.5 * (lo + hi);
             if mid <= lo || mid >= hi {
