@@ -5,6 +5,11 @@ mod common;
 use common::{fixture, genopred, predictions, stderr, summary};
 
 fn cv(geno: &str, extra: &[&str]) -> (tempfile::TempDir, std::process::Output) {
+    cv_model("gblup", geno, extra)
+}
+
+/// `genopred cv` of `model` on `geno` with maize300's DTT, into a fresh folder.
+fn cv_model(model: &str, geno: &str, extra: &[&str]) -> (tempfile::TempDir, std::process::Output) {
     let out = tempfile::tempdir().unwrap();
     let pheno = fixture("maize300/pheno.csv");
     let geno = fixture(geno);
@@ -17,7 +22,7 @@ fn cv(geno: &str, extra: &[&str]) -> (tempfile::TempDir, std::process::Output) {
         "--trait",
         "DTT",
         "--model",
-        "gblup",
+        model,
         "--out",
         out.path().to_str().unwrap(),
     ];
@@ -162,23 +167,7 @@ fn only_fold_runs_the_same_folds_as_a_whole_run() {
 #[test]
 fn rkhs_reports_its_bandwidth_profile_and_predicts_as_well_as_gblup() {
     let run = |model: &str| {
-        let out = tempfile::tempdir().unwrap();
-        let (geno, pheno) = (fixture("maize300/maize300.bed"), fixture("maize300/pheno.csv"));
-        let o = genopred(&[
-            "cv",
-            "--geno",
-            geno.to_str().unwrap(),
-            "--pheno",
-            pheno.to_str().unwrap(),
-            "--trait",
-            "DTT",
-            "--model",
-            model,
-            "--folds",
-            "4",
-            "--out",
-            out.path().to_str().unwrap(),
-        ]);
+        let (out, o) = cv_model(model, "maize300/maize300.bed", &["--folds", "4"]);
         assert!(o.status.success(), "{model}: {}", stderr(&o));
         summary(out.path())
     };
