@@ -154,13 +154,36 @@ mod tests {
     #[test]
     fn a_failure_stops_new_tasks_and_is_returned() {
         let tasks: Vec<usize> = (0..50).collect();
+        // One job: the order is fixed, so exactly the tasks up to the failing one start.
         let started = AtomicUsize::new(0);
-        let e = run_all(&tasks, JobPlan { jobs: 2, threads: 1 }, |&t| {
+        let e = run_all(&tasks, JobPlan { jobs: 1, threads: 1 }, |&t| {
             started.fetch_add(1, Ordering::SeqCst);
             if t == 3 { bail!("task {t} broke") } else { Ok(t) }
         })
         .unwrap_err();
         assert_eq!(e.to_string(), "task 3 broke");
-        assert!(started.load(Ordering::SeqCst) < 50, "no new task after the failure");
+        assert_eq!(started.load(Ordering::SeqCst), 4, "no new task after the failure");
+
+        // Two jobs: the other job finishes what it holds and takes nothing new. Tasks after the
+        // failing one wait for it to have failed, so they cannot all run before it does.
+        let started = AtomicUsize::new(0);
+        let broke = AtomicBool::new(false);
+        let e = run_all(&tasks, JobPlan { jobs: 2, threads: 1 }, |&t| {
+            started.fetch_add(1, Ordering::SeqCst);
+            if t == 3 {
+                broke.store(true, Ordering::SeqCst);
+                bail!("task {t} broke")
+            }
+            if t > 3 {
+                while !broke.load(Ordering::SeqCst) {
+                    std::thread::yield_now();
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Ok(t)
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "task 3 broke");
+        assert!(started.load(Ordering::SeqCst) <= 6, "{} tasks started", started.load(Ordering::SeqCst));
     }
 }

@@ -8,6 +8,7 @@ mod model_dir;
 mod progress;
 mod provenance;
 mod table;
+mod tuning;
 
 use std::process::ExitCode;
 

@@ -79,6 +79,9 @@ pub struct FoldResult {
     /// Per-epoch training history (neural models), written to its own CSV.
     #[serde(skip)]
     pub history: Vec<EpochRecord>,
+    /// The nested search that chose this fold's settings (`--tune`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<crate::tuning::TuningRecord>,
 }
 
 /// Runs one fold: QC fitted on its training rows, the fit (with a validation subset carved from
@@ -160,6 +163,7 @@ pub fn run_fold(
         fit: info,
         predictions,
         history,
+        tuning: None,
     })
 }
 

@@ -24,6 +24,7 @@ pub mod readers;
 pub mod records;
 pub mod reml;
 pub mod run_dir;
+pub mod tuning;
 
 pub use dataset::{Dataset, MatchReport};
 pub use error::{CoreError, Result};

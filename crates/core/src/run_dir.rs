@@ -6,6 +6,7 @@
 //!   folds/rRR-fFFF.json      FoldRecord: one finished fold with its predictions (written last)
 //!   folds/rRR-fFFF.history.csv   its training history (neural models)
 //!   predictions.csv          id,fold,observed,predicted,repeat (written by `combine`)
+//!   tuning.csv, trials.csv   with `--tune`: each fold's chosen settings, and every trial
 //!   summary.json             RunSummary (written by `combine`)
 //! ```
 //!
@@ -139,6 +140,10 @@ impl RunDir {
         provenance: Provenance,
     ) -> Result<(RunSummary, CvSummary)> {
         write_csv(&self.predictions_path(), folds.iter().flat_map(|f| &f.predictions), b',')?;
+        let searches: Vec<_> = folds.iter().filter_map(|f| f.tuning.as_ref().map(|t| (f.repeat, f.fold, t))).collect();
+        if !searches.is_empty() {
+            crate::tuning::write_tables(&self.root, &searches)?;
+        }
         let cv = summarise(&folds, facts.ndcg_top);
         let summary = RunSummary {
             format: RunSummary::FORMAT,
@@ -229,6 +234,7 @@ mod tests {
         let dir = RunDir::create(tmp.path()).unwrap();
         let hashes = InputHashes { geno: GenoHashes::File("g".into()), pheno: "p".into() };
         let settings = RunSettings {
+            tuning: None,
             format: RunSettings::FORMAT,
             genopred_version: "test".into(),
             model: "simple".into(),

@@ -68,6 +68,9 @@ pub trait Architecture: 'static {
     /// Whether the encoding replaces a missing call by the training mean dosage. One-hot
     /// encodings with a "missing" class say false (see [`genopred_core::Predictor::mean_imputes_missing`]).
     const MEAN_IMPUTES_MISSING: bool = true;
+    /// The shipped search space for `--tune default` (TOML in the config's layout, see
+    /// [`genopred_core::tuning`]), with where its ranges come from in its comments.
+    const TUNING_SPACE: Option<&'static str> = None;
 
     /// The defaults.
     fn default_config() -> Self::Config;

@@ -23,6 +23,9 @@ pub trait Classical: Predictor + Sized + 'static {
     const NAME: &'static str;
     /// One line for `genopred models`.
     const ABOUT: &'static str;
+    /// The shipped search space for `--tune default`, if any (see
+    /// [`genopred_train::Architecture::TUNING_SPACE`]).
+    const TUNING_SPACE: Option<&'static str> = None;
     /// Its settings (a `--config` TOML file overrides the defaults).
     type Config: Default + Serialize + DeserializeOwned;
     /// A fresh model with checked settings.
@@ -90,6 +93,10 @@ impl<M: Classical> ModelEntry for Cpu<M> {
 
     fn compute(&self) -> Compute {
         Compute::Cpu
+    }
+
+    fn tuning_space(&self) -> Option<&'static str> {
+        M::TUNING_SPACE
     }
 
     fn build(&self, config: Option<&Path>, _device: &Device) -> Result<Built, ZooError> {

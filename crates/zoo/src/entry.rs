@@ -29,6 +29,8 @@ pub trait ModelEntry: Sync {
     fn about(&self) -> &'static str;
     /// Where it computes: on the burn device, or on the CPU whatever `--backend` says.
     fn compute(&self) -> Compute;
+    /// The shipped search space `--tune default` uses (TOML), if the model has one.
+    fn tuning_space(&self) -> Option<&'static str>;
     /// A fresh model: the defaults overridden by the TOML file `config` (unknown keys and
     /// out-of-range values are errors), computing on `device` if it uses one.
     fn build(&self, config: Option<&Path>, device: &Device) -> Result<Built, ZooError>;

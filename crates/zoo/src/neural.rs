@@ -52,6 +52,10 @@ impl<A: Architecture> ModelEntry for Neural<A> {
         Compute::Device
     }
 
+    fn tuning_space(&self) -> Option<&'static str> {
+        A::TUNING_SPACE
+    }
+
     fn build(&self, config: Option<&Path>, device: &Device) -> Result<Built, ZooError> {
         let config = resolve_arch_config::<A>(config)?;
         let json = serde_json::to_value(&config).map_err(|e| ZooError::Serialise(e.to_string()))?;

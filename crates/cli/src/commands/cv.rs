@@ -16,6 +16,7 @@ use crate::jobs::{JobArgs, cores, run_all};
 use crate::progress::Progress;
 use crate::provenance::{VERSION, command_line, peak_rss_bytes};
 use crate::table::table;
+use crate::tuning::{Search, TuneArgs};
 
 /// Arguments of `genopred cv`.
 #[derive(Debug, Args)]
@@ -48,6 +49,8 @@ pub struct CvArgs {
     resume: bool,
     #[command(flatten)]
     jobs: JobArgs,
+    #[command(flatten)]
+    tune: TuneArgs,
     /// Print the folds this run would have (JSON: repeat, index, label, test size) and stop, for
     /// executors that run one fold per process.
     #[arg(long, hide = true)]
@@ -100,6 +103,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
     }
     let inputs = args.fit.inputs(&read_report, &pheno)?;
     let name = setup.entry.name();
+    let tuning = args.tune.settings(setup.entry)?;
     let dir = RunDir::create(&args.out)?;
     dir.start(
         &RunSettings {
@@ -113,6 +117,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
             options,
             scheme: scheme.clone(),
             inputs: InputHashes { geno: inputs.geno.sha256.clone(), pheno: inputs.pheno.sha256.clone() },
+            tuning: tuning.as_ref().map(|(settings, _)| settings.clone()),
         },
         args.resume,
     )?;
@@ -130,17 +135,53 @@ pub fn run(args: &CvArgs) -> Result<()> {
         }
     }
     let resumed = folds.len() - pending.len();
-    let plan = args.jobs.plan(cores(), pending.len())?;
+    // Jobs share the folds, or with --tune each search's trials × inner folds.
+    let tasks = tuning.as_ref().map_or(pending.len(), |(s, _)| s.trials * s.inner_folds);
+    let plan = args.jobs.plan(cores(), tasks)?;
     let progress = Progress::new(format!("{name} cv"), folds.len());
     progress.already_done(resumed);
     let (entry, device, config) = (setup.entry, &setup.device, args.fit.config.as_deref());
-    let fresh = run_all(&pending, plan, |fold| {
-        let observer = progress.fold(format!("fold {} (repeat {})", fold.label, fold.repeat));
-        let mut model = entry.build(config, device)?.model;
-        let result = run_fold(&dataset, fold, model.as_mut(), &options, &observer)?;
-        dir.record(&result, peak_rss_bytes())?;
-        Ok(result)
-    });
+    let fresh = match tuning {
+        None => run_all(&pending, plan, |fold| {
+            let observer = progress.fold(format!("fold {} (repeat {})", fold.label, fold.repeat));
+            let mut model = entry.build(config, device)?.model;
+            let result = run_fold(&dataset, fold, model.as_mut(), &options, &observer)?;
+            dir.record(&result, peak_rss_bytes())?;
+            Ok(result)
+        }),
+        // A search's trials share the jobs; outer folds run one after another.
+        Some(tuning) => {
+            let search = Search::new(
+                entry,
+                device,
+                config,
+                &setup.built.config,
+                tuning,
+                &dataset,
+                options,
+                plan,
+                args.out.join("tuning"),
+            )?;
+            let one = crate::jobs::JobPlan { jobs: 1, ..plan };
+            pending
+                .iter()
+                .map(|fold| {
+                    let label = format!("fold {} (repeat {})", fold.label, fold.repeat);
+                    let (chosen, record) = search.run(&fold.train, [fold.repeat, fold.index], &label)?;
+                    let mut result = run_all(&[fold], one, |fold| {
+                        let observer = progress.fold(label.clone());
+                        let mut model = entry.build(Some(&chosen), device)?.model;
+                        Ok(run_fold(&dataset, fold, model.as_mut(), &options, &observer)?)
+                    })?
+                    .remove(0);
+                    result.seconds += record.seconds;
+                    result.tuning = Some(record);
+                    dir.record(&result, peak_rss_bytes())?;
+                    Ok(result)
+                })
+                .collect::<Result<Vec<_>>>()
+        }
+    };
     progress.finish();
     let mut fresh = fresh?.into_iter();
     let results: Vec<_> =

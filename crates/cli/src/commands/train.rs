@@ -10,14 +10,20 @@ use genopred_core::output::{write_atomic, write_csv};
 use genopred_core::records::{MODEL_FORMAT, Manifest};
 
 use crate::inputs::{FitArgs, LoadedData};
+use crate::jobs::{JobArgs, cores};
 use crate::model_dir::{self, MANIFEST, MARKERS, STATE_DIR};
 use crate::provenance::{VERSION, command_line};
+use crate::tuning::{Search, TuneArgs};
 
 /// Arguments of `genopred train`.
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[command(flatten)]
     fit: FitArgs,
+    #[command(flatten)]
+    tune: TuneArgs,
+    #[command(flatten)]
+    jobs: JobArgs,
     /// Replace the model folder if it exists.
     #[arg(long)]
     force: bool,
@@ -37,10 +43,46 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 
     let LoadedData { dataset, matched, read_report, pheno, .. } = args.fit.load(qc.max_sample_missing, None)?;
 
-    let fitted = fit_final(&dataset, setup.built.model.as_mut(), &options, &genopred_core::Quiet)?;
+    // With --tune: an inner cross-validation on every sample chooses the settings the model is
+    // then trained with (and saved with, so `predict` uses them).
+    let tmp = model_dir::staging(&args.out)?;
+    let discard = |e: anyhow::Error| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        e
+    };
+    let tuned = (|| -> Result<_> {
+        Ok(match args.tune.settings(setup.entry)? {
+            None => None,
+            Some(tuning) => {
+                let plan = args.jobs.plan(cores(), tuning.0.trials * tuning.0.inner_folds)?;
+                let search = Search::new(
+                    setup.entry,
+                    &setup.device,
+                    args.fit.config.as_deref(),
+                    &setup.built.config,
+                    tuning,
+                    &dataset,
+                    options,
+                    plan,
+                    tmp.join("tuning"),
+                )?;
+                let all: Vec<usize> = (0..dataset.len()).collect();
+                let (chosen, record) = search.run(&all, [0, 0], "search")?;
+                setup.built = setup
+                    .entry
+                    .build(Some(&chosen), &setup.device)
+                    .with_context(|| format!("configuring model {name} with the chosen settings"))?;
+                genopred_core::tuning::write_tables(&tmp, &[(0, 0, &record)])?;
+                Some(record)
+            }
+        })
+    })()
+    .map_err(discard)?;
+
+    let fitted = fit_final(&dataset, setup.built.model.as_mut(), &options, &genopred_core::Quiet)
+        .map_err(|e| discard(e.into()))?;
     let kept_markers = dataset.geno.select_markers(&fitted.qc.kept).markers().to_vec();
 
-    let tmp = model_dir::staging(&args.out)?;
     let result = (|| -> Result<()> {
         let state = tmp.join(STATE_DIR);
         std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
@@ -104,6 +146,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         m.pearson,
         fitted.valid_metrics.map(|v| format!(", early-stopping subset r = {:.3}", v.pearson)).unwrap_or_default()
     );
+    if let Some(t) = &tuned {
+        eprintln!(
+            "tuned: trial {} of {} chosen by inner {} {:.4} ({}); see tuning.csv",
+            t.chosen_trial,
+            args.tune.trials,
+            t.metric.name(),
+            t.inner_mean,
+            t.chosen.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join(", ")
+        );
+    }
     eprintln!("wrote model to {}", args.out.display());
     Ok(())
 }

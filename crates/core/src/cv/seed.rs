@@ -34,6 +34,9 @@ pub enum Purpose {
     /// A Markov chain Monte Carlo sampler's draws (BayesB's Gibbs chain; derived from the fit's
     /// seed).
     Mcmc = 0x4d43_4d43,
+    /// A nested hyperparameter search on one outer fold: its trial draws, inner split and inner
+    /// fits (`genopred cv --tune`).
+    Tuning = 0x5455_4e45,
 }
 
 /// A seed derived from `seed` for `purpose`, under a path of integers (e.g. `[repeat, fold]`).

@@ -73,6 +73,9 @@ pub struct RunSettings {
     pub scheme: FoldScheme,
     /// Hashes of the data files.
     pub inputs: InputHashes,
+    /// The nested search (`--tune`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<crate::tuning::TuneSettings>,
 }
 
 impl RunSettings {
@@ -97,6 +100,7 @@ impl RunSettings {
         check(self.options == other.options, "options");
         check(self.scheme == other.scheme, "scheme");
         check(self.inputs == other.inputs, "inputs");
+        check(self.tuning == other.tuning, "tuning");
         out
     }
 

@@ -110,6 +110,7 @@ pub struct DeepGs;
 impl Architecture for DeepGs {
     const NAME: &'static str = "deepgs";
     const ABOUT: &'static str = "DeepGS (Ma et al. 2018): one-layer CNN on marker values";
+    const TUNING_SPACE: Option<&'static str> = Some(include_str!("../tuning.toml"));
     type Config = DeepGsConfig;
     type Input = DosageEncoder;
     type Net = DeepGsNet;

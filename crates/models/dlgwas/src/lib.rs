@@ -115,6 +115,7 @@ pub struct Dlgwas;
 impl Architecture for Dlgwas {
     const NAME: &'static str = "dlgwas";
     const ABOUT: &'static str = "DLGWAS (Liu et al. 2019): residual CNN on one-hot genotypes";
+    const TUNING_SPACE: Option<&'static str> = Some(include_str!("../tuning.toml"));
     type Config = DlgwasConfig;
     type Input = OneHotEncoder;
     type Net = DlgwasNet;

@@ -180,6 +180,7 @@ pub struct Dnngp;
 impl Architecture for Dnngp {
     const NAME: &'static str = "dnngp";
     const ABOUT: &'static str = "DNNGP (Wang et al. 2023): CNN on principal-component scores";
+    const TUNING_SPACE: Option<&'static str> = Some(include_str!("../tuning.toml"));
     type Config = DnngpConfig;
     type Input = DnngpInput;
     type Net = DnngpNet;

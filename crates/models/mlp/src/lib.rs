@@ -59,6 +59,7 @@ pub struct Mlp;
 impl Architecture for Mlp {
     const NAME: &'static str = "mlp";
     const ABOUT: &'static str = "MLP on standardised dosages (the worked example of adding a model)";
+    const TUNING_SPACE: Option<&'static str> = Some(include_str!("../tuning.toml"));
     type Config = MlpConfig;
     type Input = DosageEncoder;
     type Net = MlpNet;
