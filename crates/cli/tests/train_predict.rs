@@ -11,8 +11,21 @@ use common::{fails_with, fixture, genopred, stderr};
 use genopred_core::GenotypeMatrix;
 use genopred_core::genotype::MISSING;
 
-/// Every model, neural ones for 3 epochs.
-const MODELS: &[&str] = &["gblup", "rkhs", "bayesb", "mlp", "deepgs", "dnngp", "dlgwas"];
+/// Every model of the catalogue (as the binary lists them) and whether it computes on the CPU
+/// (classical models, run at their defaults; the others train for 3 epochs).
+fn models() -> Vec<(String, bool)> {
+    let o = genopred(&["models", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listing: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let models: Vec<(String, bool)> = listing["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap().to_string(), m["compute"] == "cpu"))
+        .collect();
+    assert!(models.len() >= 8, "{models:?}");
+    models
+}
 
 /// Samples of the phenotype file used for training (the rest are "candidates").
 const N_TRAIN: usize = 200;
@@ -34,6 +47,7 @@ fn setup() -> Setup {
     std::fs::write(&pheno, text.lines().take(N_TRAIN + 1).collect::<Vec<_>>().join("\n")).unwrap();
     let config = dir.path().join("quick.toml");
     std::fs::write(&config, "[train]\nepochs = 3\n").unwrap();
+    std::fs::write(dir.path().join("quick-ensemble.toml"), "[member.deepgs.train]\nepochs = 3\n").unwrap();
     Setup { dir, pheno, config }
 }
 
@@ -53,8 +67,12 @@ fn train(s: &Setup, model: &str, extra: &[&str]) -> PathBuf {
         "--out",
         out.to_str().unwrap(),
     ];
-    // The neural models' short schedule; the classical models run at their defaults.
-    if !["gblup", "rkhs", "bayesb"].contains(&model) {
+    // The neural models' short schedule (the ensemble's for its network member); the classical
+    // models run at their defaults.
+    let ensemble = s.dir.path().join("quick-ensemble.toml");
+    if model == "ensemble" {
+        args.extend(["--config", ensemble.to_str().unwrap()]);
+    } else if !models().iter().any(|(m, cpu)| m == model && *cpu) {
         args.extend(["--config", s.config.to_str().unwrap()]);
     }
     args.extend(extra);
@@ -190,7 +208,8 @@ fn new_samples_predict_the_same_through_shuffled_swapped_and_dropped_markers() {
         &Edit { samples: candidates.clone(), markers: kept, swap: swap.clone(), ..Edit::default() },
     );
 
-    for model in MODELS {
+    for (model, _) in models() {
+        let model = model.as_str();
         let model_dir = train(&s, model, &[]);
         for f in ["manifest.json", "config.toml", "markers.tsv"] {
             assert!(model_dir.join(f).is_file(), "{model}: {f}");
@@ -223,7 +242,7 @@ fn new_samples_predict_the_same_through_shuffled_swapped_and_dropped_markers() {
         let means = model_means(&model_dir);
         let mut replace = HashMap::new();
         for &j in &dropped {
-            let fill = if *model == "dlgwas" {
+            let fill = if model == "dlgwas" {
                 let code = (means[&g.markers()[j].id] * 100.0).round();
                 Some((code / 100.0).round() as u8)
             } else {

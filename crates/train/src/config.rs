@@ -166,14 +166,29 @@ pub fn resolve_config_with<C: DeserializeOwned>(
     defaults: impl FnOnce(&serde_json::Value) -> Result<serde_json::Value, TrainError>,
     file: Option<&Path>,
 ) -> Result<C, TrainError> {
-    let Some(path) = file else {
+    match file {
+        None => resolve_table_with(defaults, None),
+        Some(path) => resolve_table_with(defaults, Some((&read_config_table(path)?, path))),
+    }
+}
+
+/// Reads a config file's keys (errors name the file).
+pub fn read_config_table(path: &Path) -> Result<toml::Table, TrainError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| TrainError::Config(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| TrainError::Config(format!("{}: not valid TOML: {e}", path.display())))
+}
+
+/// [`resolve_config_with`] from keys already read: `source` is the table and where it came
+/// from (a file, or a table inside one, named in errors).
+pub fn resolve_table_with<C: DeserializeOwned>(
+    defaults: impl FnOnce(&serde_json::Value) -> Result<serde_json::Value, TrainError>,
+    source: Option<(&toml::Table, &Path)>,
+) -> Result<C, TrainError> {
+    let Some((table, path)) = source else {
         let merged = defaults(&serde_json::Value::Object(serde_json::Map::new()))?;
         return serde_json::from_value(merged).map_err(|e| TrainError::Config(e.to_string()));
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TrainError::Config(format!("cannot read config file {}: {e}", path.display())))?;
-    let table: toml::Table =
-        toml::from_str(&text).map_err(|e| TrainError::Config(format!("{}: not valid TOML: {e}", path.display())))?;
     let mut user = serde_json::to_value(table).map_err(|e| TrainError::Config(e.to_string()))?;
     // Run settings that live beside the model's keys (read by the command line, not the model).
     if let Some(map) = user.as_object_mut() {
@@ -188,6 +203,19 @@ pub fn resolve_config_with<C: DeserializeOwned>(
     let mut merged = defaults(&user)?;
     merge(&mut merged, &user, "", path)?;
     serde_json::from_value(merged).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+}
+
+/// [`resolve_config`] from keys already read (see [`resolve_table_with`]).
+pub fn resolve_table<C: Serialize + DeserializeOwned>(
+    defaults: &C,
+    source: Option<(&toml::Table, &Path)>,
+) -> Result<C, TrainError> {
+    resolve_table_with(|_| to_json(defaults), source)
+}
+
+/// [`resolve_arch_config`] from keys already read (see [`resolve_table_with`]).
+pub fn resolve_arch_table<A: Architecture>(source: Option<(&toml::Table, &Path)>) -> Result<A::Config, TrainError> {
+    resolve_table_with(|user| to_json(&A::defaults_for(user)), source)
 }
 
 /// An architecture's configuration: its defaults ([`Architecture::defaults_for`] the file's

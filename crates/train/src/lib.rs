@@ -22,8 +22,8 @@ pub mod trainer;
 
 pub use arch::{Architecture, Encoded, InputContext, Network};
 pub use config::{
-    LossKind, Monitor, OptimizerKind, PlateauMonitor, TrainConfig, resolve_arch_config, resolve_config,
-    resolve_config_with,
+    LossKind, Monitor, OptimizerKind, PlateauMonitor, TrainConfig, read_config_table, resolve_arch_config,
+    resolve_arch_table, resolve_config, resolve_config_with, resolve_table, resolve_table_with,
 };
 pub use error::TrainError;
 pub use layers::{dropout, seed_dropout};

@@ -14,6 +14,7 @@ pub static MODELS: &[&dyn ModelEntry] = &[
     &Neural::<genopred_deepgs::DeepGs>::ENTRY,
     &Neural::<genopred_dlgwas::Dlgwas>::ENTRY,
     &Neural::<genopred_mlp::Mlp>::ENTRY,
+    &crate::ensemble::EnsembleEntry,
 ];
 
 #[cfg(test)]
@@ -51,5 +52,38 @@ mod tests {
             }
         }
         assert_eq!(with_space, ["dnngp", "deepgs", "dlgwas", "mlp"]);
+    }
+
+    /// The ensemble's saved settings read back as they were written; bad member tables are named.
+    #[test]
+    fn ensemble_settings_round_trip_and_bad_member_tables_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::flex();
+        let entry = crate::find("ensemble").unwrap();
+        let write = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let first = entry
+            .build(Some(&write("a.toml", "top_percent = 5.0\n[member.deepgs.train]\nepochs = 7\n")), &device)
+            .unwrap();
+        assert_eq!(first.config["member"]["deepgs"]["train"]["epochs"], 7);
+        assert_eq!(first.config["member"]["gblup"]["grid_points"], 100);
+        let again = entry.build(Some(&write("b.toml", &first.config_toml)), &device).unwrap();
+        assert_eq!(again.config, first.config);
+        for (text, says) in [
+            ("[member.dnngp]\nfilters = 3\n", "`[member.dnngp]` names no member"),
+            ("[member.deepgs]\nfliters = 3\n", "[member.deepgs]: unknown key `fliters`"),
+            ("members = [\"ensemble\", \"gblup\"]\n", "cannot be a member of itself"),
+            ("members = [\"gblup\"]\n", "at least two members"),
+            ("member = 3\n", "`member` must be a table"),
+        ] {
+            let e = match entry.build(Some(&write("bad.toml", text)), &device) {
+                Ok(_) => panic!("{text:?} was accepted"),
+                Err(e) => e.to_string(),
+            };
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
     }
 }

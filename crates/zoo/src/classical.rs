@@ -8,7 +8,7 @@ use burn::prelude::Device;
 use genopred_core::records::Compute;
 use genopred_core::{GenotypeMatrix, ModelError, Predictor};
 use genopred_train::conformance::Parity;
-use genopred_train::resolve_config;
+use genopred_train::{resolve_config, resolve_table};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -82,6 +82,10 @@ fn resolve<M: Classical>(config: Option<&Path>) -> Result<M::Config, ZooError> {
     Ok(resolve_config(&M::Config::default(), config)?)
 }
 
+fn resolve_keys<M: Classical>(config: Option<(&toml::Table, &Path)>) -> Result<M::Config, ZooError> {
+    Ok(resolve_table(&M::Config::default(), config)?)
+}
+
 impl<M: Classical> ModelEntry for Cpu<M> {
     fn name(&self) -> &'static str {
         M::NAME
@@ -99,8 +103,8 @@ impl<M: Classical> ModelEntry for Cpu<M> {
         M::TUNING_SPACE
     }
 
-    fn build(&self, config: Option<&Path>, _device: &Device) -> Result<Built, ZooError> {
-        let config = resolve::<M>(config)?;
+    fn build_table(&self, config: Option<(&toml::Table, &Path)>, _device: &Device) -> Result<Built, ZooError> {
+        let config = resolve_keys::<M>(config)?;
         let json = serde_json::to_value(&config).map_err(|e| ZooError::Serialise(e.to_string()))?;
         let config_toml = toml::to_string(&config).map_err(|e| ZooError::Serialise(e.to_string()))?;
         let model = M::with_config(config).map_err(ZooError::Model)?;

@@ -33,7 +33,15 @@ pub trait ModelEntry: Sync {
     fn tuning_space(&self) -> Option<&'static str>;
     /// A fresh model: the defaults overridden by the TOML file `config` (unknown keys and
     /// out-of-range values are errors), computing on `device` if it uses one.
-    fn build(&self, config: Option<&Path>, device: &Device) -> Result<Built, ZooError>;
+    fn build(&self, config: Option<&Path>, device: &Device) -> Result<Built, ZooError> {
+        match config {
+            None => self.build_table(None, device),
+            Some(path) => self.build_table(Some((&genopred_train::read_config_table(path)?, path)), device),
+        }
+    }
+    /// [`ModelEntry::build`] from keys already read: the table and where it came from (named in
+    /// errors). The ensemble builds its members this way from its own config's tables.
+    fn build_table(&self, config: Option<(&toml::Table, &Path)>, device: &Device) -> Result<Built, ZooError>;
     /// A fitted model saved with [`Predictor::save`] into `state` (the model's own layout),
     /// with its settings read from the TOML file `config`, predicting on `device` — any
     /// backend, whatever it was trained on.

@@ -5,7 +5,8 @@
 //! model is built and a saved one loaded, and what the shared test and benchmark harnesses need
 //! (backend parity, cross-backend loading, one training step). A blanket implementation,
 //! [`Neural`], covers every [`genopred_train::Architecture`]; another, [`classical::Cpu`], every
-//! classical model (GBLUP, RKHS, BayesB) that implements [`classical::Classical`]. The `genopred` binary, its backend parity test, the train-step
+//! classical model (GBLUP, RKHS, BayesB) that implements [`classical::Classical`]; the ensemble has
+//! an entry of its own that builds its members from this same list. The `genopred` binary, its backend parity test, the train-step
 //! benches and the `step-times` tool iterate this list; `cargo xtask compare` reads it from
 //! `genopred models --json`.
 //!
@@ -15,6 +16,7 @@
 
 mod catalogue;
 pub mod classical;
+mod ensemble;
 mod entry;
 mod error;
 pub mod harness;

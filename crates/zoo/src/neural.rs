@@ -7,7 +7,7 @@ use burn::prelude::Device;
 use genopred_core::records::Compute;
 use genopred_core::{GenotypeMatrix, Predictor};
 use genopred_train::conformance::{self, Parity};
-use genopred_train::{Architecture, InputContext, NeuralPredictor, resolve_arch_config};
+use genopred_train::{Architecture, InputContext, NeuralPredictor, resolve_arch_config, resolve_arch_table};
 
 use crate::entry::{Built, ModelEntry};
 use crate::error::ZooError;
@@ -56,8 +56,8 @@ impl<A: Architecture> ModelEntry for Neural<A> {
         A::TUNING_SPACE
     }
 
-    fn build(&self, config: Option<&Path>, device: &Device) -> Result<Built, ZooError> {
-        let config = resolve_arch_config::<A>(config)?;
+    fn build_table(&self, config: Option<(&toml::Table, &Path)>, device: &Device) -> Result<Built, ZooError> {
+        let config = resolve_arch_table::<A>(config)?;
         let json = serde_json::to_value(&config).map_err(|e| ZooError::Serialise(e.to_string()))?;
         let config_toml = toml::to_string(&config).map_err(|e| ZooError::Serialise(e.to_string()))?;
         let model = NeuralPredictor::<A>::new(config, device.clone())?;

@@ -37,6 +37,8 @@ pub enum Purpose {
     /// A nested hyperparameter search on one outer fold: its trial draws, inner split and inner
     /// fits (`genopred cv --tune`).
     Tuning = 0x5455_4e45,
+    /// An ensemble's weight search (its particle swarm; derived from the fit's seed).
+    Weights = 0x5745_4947,
 }
 
 /// A seed derived from `seed` for `purpose`, under a path of integers (e.g. `[repeat, fold]`).
