@@ -17,11 +17,13 @@ use anyhow::{Result, bail};
 const CATALOGUE_FILES: &[&str] = &["Cargo.toml", "crates/zoo/Cargo.toml", "crates/zoo/src/catalogue.rs"];
 
 /// Classical models may be named in more places: their `Classical` implementation is in
-/// `crates/zoo/src/classical.rs`, and the encoding/GBLUP benches time GBLUP's fit directly.
+/// `crates/zoo/src/classical.rs`, and the encoding/GBLUP benches time GBLUP's fit directly. The
+/// ensemble's entry (which builds its members from the catalogue) is `crates/zoo/src/ensemble.rs`.
 const CLASSICAL: &[(&str, &[&str])] = &[
     ("genopred-gblup", &["crates/zoo/src/classical.rs", "benches/Cargo.toml", "benches/benches/models.rs"]),
     ("genopred-rkhs", &["crates/zoo/src/classical.rs"]),
     ("genopred-bayesb", &["crates/zoo/src/classical.rs"]),
+    ("genopred-ensemble", &["crates/zoo/src/ensemble.rs"]),
 ];
 
 /// Where a generator may be seeded directly: the seed derivation itself, and test and benchmark

@@ -78,7 +78,12 @@ pub fn listing(default_backend: &str) -> ModelListing {
         format: ModelListing::FORMAT,
         models: crate::MODELS
             .iter()
-            .map(|m| ModelInfo { name: m.name().into(), about: m.about().into(), compute: m.compute() })
+            .map(|m| ModelInfo {
+                name: m.name().into(),
+                about: m.about().into(),
+                compute: m.compute(),
+                tuning_space: m.tuning_space().is_some(),
+            })
             .collect(),
         default_backend: default_backend.into(),
     }

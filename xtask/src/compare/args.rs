@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use genopred_core::records::ModelListing;
 use serde::Deserialize;
 
-use super::plan::{Dataset, Plan, Published, data_files, sanitize};
+use super::plan::{Dataset, Plan, Published, Tuning, data_files, sanitize};
 
 /// The `compare` command's arguments.
 #[derive(Debug, clap::Args)]
@@ -88,6 +88,25 @@ pub struct CompareArgs {
     /// `--backends` it was built with; the others are skipped with the reason.
     #[arg(long, conflicts_with = "profile")]
     pub genopred: Option<PathBuf>,
+    /// Also run each model tuned (`genopred cv --tune`: a nested search on each outer fold's
+    /// training lines), as a row `MODEL (tuned)` beside the untuned one, with the paired
+    /// difference between them. Models with a shipped space are tuned with it; `--tune-dir`
+    /// adds or replaces spaces.
+    #[arg(long)]
+    pub tune: bool,
+    /// A folder of search spaces, `MODEL.toml`, for `--tune` (models without one there use their
+    /// shipped space, or are not tuned).
+    #[arg(long, requires = "tune")]
+    tune_dir: Option<PathBuf>,
+    /// Trials per search (`--tune`).
+    #[arg(long, default_value_t = 12, requires = "tune")]
+    trials: usize,
+    /// Inner folds per trial (`--tune`).
+    #[arg(long, default_value_t = 3, requires = "tune")]
+    inner_folds: usize,
+    /// The inner score (`--tune`): pearson, mse or ndcg.
+    #[arg(long, default_value = "pearson", requires = "tune", value_parser = ["pearson", "mse", "ndcg"])]
+    tune_metric: String,
     /// Arguments passed on to every `genopred cv` run (after `--`), e.g. `-- --min-maf 0.05`.
     #[arg(last = true)]
     extra: Vec<String>,
@@ -157,6 +176,7 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             configs: suite.configs.into_iter().map(|(m, p)| (m, suite_dir.join(p))).collect(),
             extra: args.extra.clone(),
             published: suite.published,
+            tuning: None,
             commit: String::new(),
         }
     } else {
@@ -195,6 +215,7 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             configs: BTreeMap::new(),
             extra: args.extra.clone(),
             published: Vec::new(),
+            tuning: None,
             commit: String::new(),
         }
     };
@@ -217,6 +238,28 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
                 plan.configs.insert(model.clone(), file);
             }
         }
+    }
+    if args.tune {
+        let dir = args.tune_dir.as_deref().map(abs);
+        if let Some(d) = &dir
+            && !d.is_dir()
+        {
+            bail!("--tune-dir {} is not a folder", d.display());
+        }
+        let spaces = plan
+            .all_models()
+            .into_iter()
+            .filter_map(|m| dir.as_ref().map(|d| d.join(format!("{m}.toml"))).filter(|f| f.is_file()).map(|f| (m, f)))
+            .collect();
+        if args.trials == 0 || args.inner_folds < 2 {
+            bail!("--trials must be at least 1 and --inner-folds at least 2");
+        }
+        plan.tuning = Some(Tuning {
+            spaces,
+            trials: args.trials,
+            inner_folds: args.inner_folds,
+            metric: args.tune_metric.clone(),
+        });
     }
     for b in &plan.backends {
         if !BACKENDS.contains(&b.as_str()) {
@@ -351,7 +394,8 @@ mod tests {
 
     #[test]
     fn models_are_checked_against_the_listing() {
-        let info = |name: &str, compute| ModelInfo { name: name.into(), about: String::new(), compute };
+        let info =
+            |name: &str, compute| ModelInfo { name: name.into(), about: String::new(), compute, tuning_space: false };
         let listing = ModelListing {
             format: ModelListing::FORMAT,
             models: vec![info("gblup", Compute::Cpu), info("dnngp", Compute::Device)],

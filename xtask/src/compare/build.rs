@@ -32,6 +32,11 @@ impl Binaries {
         self.listing.models.iter().find(|m| m.name == model).map_or(Compute::Device, |m| m.compute)
     }
 
+    /// Whether `model` ships a search space (`genopred cv --tune default`).
+    pub fn has_space(&self, model: &str) -> bool {
+        self.listing.models.iter().any(|m| m.name == model && m.tuning_space)
+    }
+
     /// The `(backend label, binary)` pairs `model` runs with: `cpu` and the CPU binary for a model
     /// that computes on the CPU, else every backend that built and started.
     pub fn for_model(&self, model: &str) -> Vec<(String, PathBuf)> {
@@ -237,7 +242,12 @@ pub(super) mod tests {
 
     /// The listing the fake binaries print: gblup on the CPU, dnngp and mlp on a device.
     pub fn listing() -> ModelListing {
-        let info = |name: &str, compute| ModelInfo { name: name.into(), about: format!("{name} model"), compute };
+        let info = |name: &str, compute| ModelInfo {
+            name: name.into(),
+            about: format!("{name} model"),
+            compute,
+            tuning_space: false,
+        };
         ModelListing {
             format: ModelListing::FORMAT,
             models: vec![info("gblup", Compute::Cpu), info("dnngp", Compute::Device), info("mlp", Compute::Device)],
@@ -283,6 +293,7 @@ esac
             configs: BTreeMap::new(),
             extra: Vec::new(),
             published: Vec::new(),
+            tuning: None,
             commit: String::new(),
         }
     }

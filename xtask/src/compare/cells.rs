@@ -30,6 +30,15 @@ pub struct Cell<'a> {
     pub compute: Compute,
     /// Seed.
     pub seed: u64,
+    /// Run with `--tune` (a nested search per outer fold).
+    pub tuned: bool,
+}
+
+impl Cell<'_> {
+    /// The model as the report names it: `dnngp`, or `dnngp (tuned)`.
+    pub fn label(&self) -> String {
+        if self.tuned { super::plan::tuned_label(self.model) } else { self.model.to_string() }
+    }
 }
 
 /// The hash of everything that decides a cell's result.
@@ -57,6 +66,17 @@ pub fn cell_key(plan: &Plan, cell: &Cell<'_>, version: &str) -> Result<String> {
     // Only when present, so that cells cached before datasets had arguments keep their keys.
     if !cell.dataset.cv_args.is_empty() {
         key["dataset_args"] = json!(cell.dataset.cv_args);
+    }
+    if cell.tuned
+        && let Some(t) = &plan.tuning
+    {
+        let space = t.spaces.get(cell.model).map(|f| sha256_file(f)).transpose()?;
+        key["tune"] = json!({
+            "space": space.unwrap_or_else(|| "default".into()),
+            "trials": t.trials,
+            "inner_folds": t.inner_folds,
+            "metric": t.metric,
+        });
     }
     Ok(sha256_hex(key.to_string().as_bytes()))
 }
@@ -100,6 +120,15 @@ pub fn cv_args(plan: &Plan, cell: &Cell<'_>, dir: &Path) -> Vec<String> {
     if let Some(c) = plan.config_for(cell.dataset, cell.model) {
         push("--config", c.display().to_string());
     }
+    if cell.tuned
+        && let Some(t) = &plan.tuning
+    {
+        let space = t.spaces.get(cell.model).map_or_else(|| "default".to_string(), |f| f.display().to_string());
+        push("--tune", space);
+        push("--trials", t.trials.to_string());
+        push("--inner-folds", t.inner_folds.to_string());
+        push("--tune-metric", t.metric.clone());
+    }
     push("--out", dir.display().to_string());
     args.extend(plan.extra.iter().cloned());
     args.extend(cell.dataset.cv_args.iter().cloned());
@@ -124,7 +153,7 @@ pub fn result(
     let mut result = CellResult {
         dataset: cell.dataset.name.clone(),
         trait_name: cell.trait_name.to_string(),
-        model: cell.model.to_string(),
+        model: cell.label(),
         backend: cell.backend.to_string(),
         seed: cell.seed,
         dir: format!("cells/{dir_name}"),
@@ -265,7 +294,41 @@ pub(super) mod tests {
     }
 
     fn cell<'a>(dataset: &'a Dataset, model: &'a str, backend: &'a str, seed: u64) -> Cell<'a> {
-        Cell { dataset, trait_name: "y", model, backend, compute: Compute::Device, seed }
+        Cell { dataset, trait_name: "y", model, backend, compute: Compute::Device, seed, tuned: false }
+    }
+
+    #[test]
+    fn tuned_cells_pass_the_search_on_and_have_keys_and_labels_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan_for(dir.path());
+        let ds = plan.datasets[0].clone();
+        let plain = cell(&ds, "mlp", "flex", 1);
+        let tuned = Cell { tuned: true, ..cell(&ds, "mlp", "flex", 1) };
+        let untuned_key = cell_key(&plan, &plain, "v").unwrap();
+        plan.tuning = Some(super::super::plan::Tuning {
+            spaces: Default::default(),
+            trials: 8,
+            inner_folds: 4,
+            metric: "ndcg".into(),
+        });
+        // --tune leaves the untuned cells' keys (and caches) alone.
+        assert_eq!(untuned_key, cell_key(&plan, &plain, "v").unwrap());
+        let tuned_key = cell_key(&plan, &tuned, "v").unwrap();
+        assert_ne!(untuned_key, tuned_key);
+        assert_eq!((plain.label().as_str(), tuned.label().as_str()), ("mlp", "mlp (tuned)"));
+        let args = cv_args(&plan, &tuned, dir.path()).join(" ");
+        assert!(args.contains("--tune default --trials 8 --inner-folds 4 --tune-metric ndcg"), "{args}");
+        assert!(!cv_args(&plan, &plain, dir.path()).join(" ").contains("--tune"));
+        // A space from --tune-dir is passed as a file, and its contents are in the key.
+        let space = dir.path().join("mlp.toml");
+        std::fs::write(&space, "dropout = {range = [0.1, 0.2]}\n").unwrap();
+        plan.tuning.as_mut().unwrap().spaces.insert("mlp".into(), space.clone());
+        let with_file = cell_key(&plan, &tuned, "v").unwrap();
+        assert_ne!(with_file, tuned_key);
+        std::fs::write(&space, "dropout = {range = [0.1, 0.3]}\n").unwrap();
+        assert_ne!(with_file, cell_key(&plan, &tuned, "v").unwrap());
+        assert!(cv_args(&plan, &tuned, dir.path()).join(" ").contains(&format!("--tune {}", space.display())));
+        assert!(plan.tunes("mlp", false) && plan.tunes("dnngp", true) && !plan.tunes("gblup", false));
     }
 
     #[test]
@@ -333,6 +396,7 @@ pub(super) mod tests {
             fit: FitInfo { epochs_run: Some(epochs), details: Default::default() },
             predictions: Vec::new(),
             history: Vec::new(),
+            tuning: None,
         };
         let folds = vec![fold(1, 0.5, 0.8, 0.7, 1.5, 12), fold(2, 0.3, 0.9, 0.6, 2.5, 20)];
         let metrics = MetricSummaries::of(&folds.iter().map(|f| f.metrics).collect::<Vec<_>>());

@@ -1,5 +1,6 @@
 //! Is a model's accuracy really different from the baseline's? Per dataset and trait, each
-//! model × backend's Pearson r minus GBLUP's on the same folds (same seed, same fold), with the
+//! model × backend's Pearson r minus GBLUP's on the same folds (same seed, same fold), and each
+//! tuned model's minus its untuned self's, with the
 //! corrected resampled t interval (`genopred_core::paired`: the folds' training sets overlap,
 //! so the plain paired t-test is far too confident).
 
@@ -34,44 +35,69 @@ pub struct Difference {
 }
 
 /// Every row of `rows` that is not the baseline, against the baseline row of its dataset and
-/// trait, paired fold by fold within each seed both ran. Rows without a baseline, or with fewer
-/// than two pairs, are left out.
+/// trait; and every tuned row against its untuned row (same model and backend); paired fold by
+/// fold within each seed both ran. Rows without a partner, or with fewer than two pairs, are
+/// left out.
 pub fn differences(rows: &[Row], results: &[CellResult]) -> Vec<Difference> {
     let mut out = Vec::new();
     for row in rows.iter().filter(|r| r.model != BASELINE) {
-        let Some(base) =
-            rows.iter().find(|b| b.model == BASELINE && b.dataset == row.dataset && b.trait_name == row.trait_name)
-        else {
-            continue;
-        };
-        let mut diffs = Vec::new();
-        let mut seeds = Vec::new();
-        let mut folds = 0;
-        for cell in results.iter().filter(|c| row.holds(c)) {
-            let Some(b) = results.iter().find(|c| base.holds(c) && c.seed == cell.seed) else { continue };
-            // Same seed and same fold count: the same test sets, fold by fold.
-            if b.pearson.len() != cell.pearson.len() || cell.pearson.len() < 2 {
-                continue;
-            }
-            diffs.extend(cell.pearson.iter().zip(&b.pearson).map(|(m, g)| m - g));
-            seeds.push(cell.seed);
-            folds = cell.pearson.len();
+        let same_data = |b: &&Row| b.dataset == row.dataset && b.trait_name == row.trait_name;
+        if let Some(base) = rows.iter().filter(same_data).find(|b| b.model == BASELINE)
+            && let Some(d) = paired(row, base, results, format!("{} · {}", base.model, base.backend))
+        {
+            out.push(d);
         }
-        // k-fold: each test fold is 1/(k − 1) of its training set.
-        let Some(stats) = corrected_paired_t(&diffs, 1.0 / (folds.max(2) - 1) as f64) else { continue };
-        out.push(Difference {
-            dataset: row.dataset.clone(),
-            trait_name: row.trait_name.clone(),
-            model: row.model.clone(),
-            backend: row.backend.clone(),
-            baseline: format!("{} · {}", base.model, base.backend),
-            metric: "pearson",
-            seeds,
-            distinguishable: stats.distinguishable(),
-            stats,
-        });
+    }
+    for row in rows {
+        let Some(model) = row.model.strip_suffix(TUNED_SUFFIX) else { continue };
+        if let Some(base) = rows.iter().find(|b| {
+            b.model == model && b.backend == row.backend && b.dataset == row.dataset && b.trait_name == row.trait_name
+        }) && let Some(d) = paired(row, base, results, format!("{} · {} (untuned)", base.model, base.backend))
+        {
+            out.push(d);
+        }
     }
     out
+}
+
+/// What marks a tuned row's model ([`super::plan::tuned_label`]).
+const TUNED_SUFFIX: &str = " (tuned)";
+
+/// `row` minus `base`, fold by fold within the seeds both ran.
+fn paired(row: &Row, base: &Row, results: &[CellResult], baseline: String) -> Option<Difference> {
+    let mut diffs = Vec::new();
+    let mut seeds = Vec::new();
+    let mut folds = 0;
+    for cell in results.iter().filter(|c| row.holds(c)) {
+        let Some(b) = results.iter().find(|c| base.holds(c) && c.seed == cell.seed) else { continue };
+        // Same seed and same fold count: the same test sets, fold by fold.
+        if b.pearson.len() != cell.pearson.len() || cell.pearson.len() < 2 {
+            continue;
+        }
+        diffs.extend(cell.pearson.iter().zip(&b.pearson).map(|(m, g)| m - g));
+        seeds.push(cell.seed);
+        folds = cell.pearson.len();
+    }
+    // k-fold: each test fold is 1/(k − 1) of its training set.
+    let stats = corrected_paired_t(&diffs, 1.0 / (folds.max(2) - 1) as f64)?;
+    Some(Difference {
+        dataset: row.dataset.clone(),
+        trait_name: row.trait_name.clone(),
+        model: row.model.clone(),
+        backend: row.backend.clone(),
+        baseline,
+        metric: "pearson",
+        seeds,
+        distinguishable: stats.distinguishable(),
+        stats,
+    })
+}
+
+impl Difference {
+    /// Whether this is a tuned row against its untuned one (not against the baseline).
+    pub fn is_tuning(&self) -> bool {
+        self.baseline.ends_with("(untuned)")
+    }
 }
 
 #[cfg(test)]
@@ -131,6 +157,14 @@ mod tests {
         let mlp = &diffs[1];
         assert_eq!(mlp.stats.n, 5);
         assert!(!mlp.distinguishable && mlp.stats.ci_low < 0.0 && mlp.stats.ci_high > 0.0, "{mlp:?}");
+        // A tuned row is compared with gblup and with its untuned self.
+        let mut tuned = results.clone();
+        tuned.push(cell("mlp (tuned)", 1, vec![0.55, 0.60, 0.41, 0.70, 0.62]));
+        let diffs = differences(&rows(&tuned, &order), &tuned);
+        let self_diff = diffs.iter().find(|d| d.is_tuning()).expect("tuned vs untuned");
+        assert_eq!((self_diff.model.as_str(), self_diff.baseline.as_str()), ("mlp (tuned)", "mlp · flex (untuned)"));
+        assert!((self_diff.stats.mean - 0.1).abs() < 1e-12 && self_diff.stats.n == 5, "{self_diff:?}");
+        assert!(diffs.iter().any(|d| d.model == "mlp (tuned)" && d.baseline == "gblup · cpu"));
         let json = serde_json::to_value(mlp).unwrap();
         assert!(json["ci_low"].is_f64() && json["trait"] == "t" && json["metric"] == "pearson");
     }

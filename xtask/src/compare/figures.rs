@@ -69,7 +69,11 @@ pub fn difference_figure(
     let items: Vec<Interval> = diffs
         .iter()
         .map(|d| Interval {
-            label: format!("{} · {}", d.model, d.backend),
+            label: if d.is_tuning() {
+                format!("{} · {} − untuned", d.model, d.backend)
+            } else {
+                format!("{} · {}", d.model, d.backend)
+            },
             mean: d.stats.mean,
             low: d.stats.ci_low,
             high: d.stats.ci_high,
@@ -78,12 +82,15 @@ pub fn difference_figure(
     let name = format!("{stem}-differences");
     paired_differences(
         &items,
-        &format!("{dataset} {trait_name}: Pearson r minus {BASELINE}'s, same folds"),
+        &format!("{dataset} {trait_name}: Δ Pearson r on the same folds"),
         "Δ Pearson r (95 % interval)",
         &out.join(format!("{name}.png")),
         &out.join(format!("{name}.svg")),
     )?;
-    Ok((name, format!("Paired differences in Pearson r against {BASELINE}, with 95 % intervals")))
+    Ok((
+        name,
+        format!("Paired differences in Pearson r against {BASELINE} (and tuned against untuned), with 95 % intervals"),
+    ))
 }
 
 /// `(observed, predicted)` of every test prediction of a `genopred cv` run (first repeat).

@@ -91,9 +91,13 @@ pub fn run(args: CompareArgs) -> Result<()> {
     for ds in &plan.datasets {
         for t in &ds.traits {
             for model in plan.models_for(ds) {
-                for (backend, bin) in binaries.for_model(model) {
-                    for &seed in &plan.seeds {
-                        grid.push((ds, t, model, backend.clone(), bin.clone(), seed));
+                let variants: &[bool] =
+                    if plan.tunes(model, binaries.has_space(model)) { &[false, true] } else { &[false] };
+                for &tuned in variants {
+                    for (backend, bin) in binaries.for_model(model) {
+                        for &seed in &plan.seeds {
+                            grid.push((ds, t, model, tuned, backend.clone(), bin.clone(), seed));
+                        }
                     }
                 }
             }
@@ -103,12 +107,14 @@ pub fn run(args: CompareArgs) -> Result<()> {
     // Cached cells are read back; the others become fold tasks.
     let mut results: Vec<Option<CellResult>> = Vec::with_capacity(grid.len());
     let mut pending: Vec<Pending<'_>> = Vec::new();
-    let backends: Vec<String> = grid.iter().map(|g| g.3.clone()).collect();
-    for (i, (ds, t, model, _, bin, seed)) in grid.iter().enumerate() {
+    let backends: Vec<String> = grid.iter().map(|g| g.4.clone()).collect();
+    for (i, (ds, t, model, tuned, _, bin, seed)) in grid.iter().enumerate() {
         let compute = binaries.compute(model);
-        let cell = Cell { dataset: ds, trait_name: t, model, backend: &backends[i], compute, seed: *seed };
+        let cell =
+            Cell { dataset: ds, trait_name: t, model, backend: &backends[i], compute, seed: *seed, tuned: *tuned };
         let key = cell_key(&plan, &cell, &version)?;
-        let dir_name = format!("{}-{}-{}-{}-s{}-{}", ds.name, sanitize(t), model, backends[i], seed, &key[..10]);
+        let variant = if *tuned { format!("{model}-tuned") } else { model.to_string() };
+        let dir_name = format!("{}-{}-{}-{}-s{}-{}", ds.name, sanitize(t), variant, backends[i], seed, &key[..10]);
         let dir = out.join("cells").join(&dir_name);
         if args.rerun && dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {} for --rerun", dir.display()))?;
@@ -176,7 +182,9 @@ pub fn run(args: CompareArgs) -> Result<()> {
         threads_per_job: threads,
         slurm_jobs: if slurm { slurm::Submissions::read(&out)?.job_ids() } else { Vec::new() },
     };
-    let model_order: Vec<String> = binaries.listing.models.iter().map(|m| m.name.clone()).collect();
+    // The catalogue's order, each tuned row right after its model's.
+    let model_order: Vec<String> =
+        binaries.listing.models.iter().flat_map(|m| [m.name.clone(), plan::tuned_label(&m.name)]).collect();
     report::write(&out, &plan, &environment, &binaries.skipped, &results, &timing, &execution, &model_order)?;
     println!(
         "report: {} ({} cells in {}, after {} building)",
@@ -204,7 +212,7 @@ fn cell_tasks(
     let spec = CellSpec {
         dataset: p.cell.dataset.name.clone(),
         trait_name: p.cell.trait_name.to_string(),
-        model: p.cell.model.to_string(),
+        model: p.cell.label(),
         backend: p.cell.backend.to_string(),
         seed: p.cell.seed,
     };

@@ -65,6 +65,32 @@ impl Plan {
     }
 }
 
+/// `--tune`: which models are also run tuned, and how.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tuning {
+    /// Search spaces from `--tune-dir`, by model (others use their shipped space).
+    pub spaces: BTreeMap<String, PathBuf>,
+    /// Trials per search.
+    pub trials: usize,
+    /// Inner folds.
+    pub inner_folds: usize,
+    /// Inner score.
+    pub metric: String,
+}
+
+/// The report's name of a model run tuned.
+pub fn tuned_label(model: &str) -> String {
+    format!("{model} (tuned)")
+}
+
+impl Plan {
+    /// Whether `model` is also run tuned: with `--tune`, when it has a space (its own in
+    /// `--tune-dir`, or a shipped one).
+    pub fn tunes(&self, model: &str, has_shipped_space: bool) -> bool {
+        self.tuning.as_ref().is_some_and(|t| has_shipped_space || t.spaces.contains_key(model))
+    }
+}
+
 /// A published accuracy printed beside ours (`--suite paper`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Published {
@@ -108,6 +134,8 @@ pub struct Plan {
     pub extra: Vec<String>,
     /// Published numbers to print beside ours.
     pub published: Vec<Published>,
+    /// `--tune`: run each tunable model tuned as well.
+    pub tuning: Option<Tuning>,
     /// The git commit the binaries are built from (and whether the tree had uncommitted
     /// changes then); `run` fills it in just before building.
     pub commit: String,

@@ -95,6 +95,9 @@ pub struct ModelInfo {
     pub about: String,
     /// Where it computes.
     pub compute: Compute,
+    /// Whether it ships a search space (`--tune default`).
+    #[serde(default)]
+    pub tuning_space: bool,
 }
 
 /// `genopred models --json`: every model compiled in, in catalogue order.
