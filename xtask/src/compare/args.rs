@@ -323,7 +323,8 @@ fn bundled_suites(root: &Path) -> Vec<String> {
 /// calls, coded 0/2 in the fixture, which DeepGS's original was fed as 0/1
 /// (`xtask/suites/dart/`).
 fn dart_configs(root: &Path) -> BTreeMap<String, PathBuf> {
-    BTreeMap::from([("deepgs".to_string(), root.join("xtask").join("suites").join("dart").join("deepgs.toml"))])
+    let dart = root.join("xtask").join("suites").join("dart");
+    ["deepgs", "ensemble"].into_iter().map(|m| (m.to_string(), dart.join(format!("{m}.toml")))).collect()
 }
 
 fn dataset_name(geno: &Path) -> String {
