@@ -174,7 +174,7 @@ impl Predictor for Ensemble {
         let mut rng = seed::rng(derive_seed(context.seed, Purpose::Weights, &[]));
         let raw = elbpso(valid.y, &preds, self.config.top_percent, &self.config.swarm, &mut rng);
         let total: f64 = raw.iter().sum();
-        if !(total > 0.0) {
+        if total.is_nan() || total <= 0.0 {
             return Err(format!("the swarm's weights {raw:?} sum to zero").into());
         }
         let weights: Vec<f64> = raw.iter().map(|w| w / total).collect();

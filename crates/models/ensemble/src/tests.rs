@@ -3,12 +3,15 @@ use rand::{Rng, SeedableRng};
 
 use super::*;
 
+/// What each member's fit saw: its training rows, and whether it got the validation subset.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(Vec<usize>, bool)>>>;
+
 /// Predicts the dosage of one marker (a member that is right, or one that is noise), and records
 /// which rows it was fitted on and whether it saw the validation subset.
 struct OneMarker {
     marker: usize,
     wants_valid: bool,
-    saw: std::sync::Arc<std::sync::Mutex<Vec<(Vec<usize>, bool)>>>,
+    saw: Seen,
 }
 
 impl Predictor for OneMarker {
@@ -48,7 +51,7 @@ fn data(n: usize) -> (GenotypeMatrix, Vec<f64>) {
 #[test]
 fn weights_favour_the_right_member_and_come_from_the_validation_rows_only() {
     let (g, y) = data(200);
-    let saw = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let saw: Seen = Default::default();
     let member = |marker, wants_valid| Member {
         name: format!("m{marker}"),
         model: Box::new(OneMarker { marker, wants_valid, saw: saw.clone() }),
