@@ -131,17 +131,18 @@ impl<'a> Search<'a> {
         let max_epochs =
             resolved.get("train").and_then(|t| t.get("epochs")).and_then(|e| e.as_u64()).map(|e| e as usize);
         let search = Search { entry, device, base, space, settings, max_epochs, dataset, options, plan, dir };
+        // One draw over the base, built in memory (no file: fold tasks of one run may share
+        // the folder).
         let probe = search.space.draws(1, 0).remove(0);
-        let path = search.write_config(&search.dir.join("check.toml"), &probe, None)?;
-        search.entry.build(Some(&path), device).with_context(|| {
+        let table = search.config_table(&probe, None)?;
+        search.entry.build_table(Some((&table, Path::new(&search.settings.space))), device).with_context(|| {
             format!("the search space {} does not fit model {}", search.settings.space, entry.name())
         })?;
-        let _ = std::fs::remove_file(&path);
         Ok(search)
     }
 
-    /// The base config with `values` (and `epochs`, if given) written over it, saved at `path`.
-    fn write_config(&self, path: &Path, values: &Values, epochs: Option<usize>) -> Result<PathBuf> {
+    /// The base config with `values` (and `epochs`, if given) written over it.
+    fn config_table(&self, values: &Values, epochs: Option<usize>) -> Result<toml::Table> {
         let mut table = self.base.clone();
         for (k, v) in values {
             overlay(&mut table, k, v)?;
@@ -149,6 +150,12 @@ impl<'a> Search<'a> {
         if let Some(e) = epochs {
             overlay(&mut table, "train.epochs", &serde_json::json!(e))?;
         }
+        Ok(table)
+    }
+
+    /// [`Search::config_table`], saved at `path` (every trial's file is kept).
+    fn write_config(&self, path: &Path, values: &Values, epochs: Option<usize>) -> Result<PathBuf> {
+        let table = self.config_table(values, epochs)?;
         write_atomic(path, toml::to_string(&table)?.as_bytes())?;
         Ok(path.to_path_buf())
     }
