@@ -301,3 +301,21 @@ fn tuned_train_saves_the_chosen_settings_and_predicts_with_them() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(&out).unwrap().lines().count(), 301);
 }
+
+#[test]
+fn the_listing_says_which_models_ship_a_space() {
+    let o = genopred(&["models", "--json"]);
+    let listing: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let with: Vec<&str> = listing["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["tuning_space"] == true)
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(with, ["dnngp", "deepgs", "dlgwas", "mlp"]);
+    let text = String::from_utf8(genopred(&["models"]).stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with("dnngp ")).unwrap();
+    assert!(line.ends_with("[--tune default]"), "{line}");
+    assert!(!text.lines().find(|l| l.starts_with("gblup ")).unwrap().contains("--tune"));
+}

@@ -24,8 +24,10 @@ pub fn run(args: &ModelsArgs) -> Result<()> {
     }
     for m in &listing.models {
         let cpu = if m.compute == Compute::Cpu { " (CPU, f64)" } else { "" };
-        println!("{:<8} {}{cpu}", m.name, m.about);
+        let tune = if m.tuning_space { " [--tune default]" } else { "" };
+        println!("{:<8} {}{cpu}{tune}", m.name, m.about);
     }
     println!("\nbackend for neural models: {} (--backend)", listing.default_backend);
+    println!("[--tune default]: ships a search space for nested tuning (any model: --tune SPACE.toml)");
     Ok(())
 }
