@@ -311,6 +311,11 @@ impl SearchSeeds {
     }
 }
 
+/// A list of numbers where JSON's `null` (how serde_json writes NaN) reads back as NaN.
+fn f64s_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<f64>, D::Error> {
+    Ok(<Vec<Option<f64>> as Deserialize>::deserialize(d)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
 /// One trial at one rung.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrialRecord {
@@ -322,9 +327,12 @@ pub struct TrialRecord {
     pub epochs: Option<usize>,
     /// The drawn values.
     pub values: Values,
-    /// The metric's mean over inner folds, as reported (MSE not negated).
+    /// The metric's mean over inner folds, as reported (MSE not negated; NaN when a fold's is
+    /// undefined, e.g. r of constant predictions: JSON writes it `null`).
+    #[serde(deserialize_with = "crate::metrics::f64_or_nan")]
     pub inner_mean: f64,
     /// Its value on each inner fold.
+    #[serde(deserialize_with = "f64s_or_nan")]
     pub inner: Vec<f64>,
     /// Wall time of its inner fits.
     pub seconds: f64,
@@ -342,6 +350,7 @@ pub struct TuningRecord {
     /// Its values (the settings the outer fit used, over the base config).
     pub chosen: Values,
     /// Its inner mean at the last rung it ran.
+    #[serde(deserialize_with = "crate::metrics::f64_or_nan")]
     pub inner_mean: f64,
     /// Every trial at every rung it ran.
     pub trials: Vec<TrialRecord>,
@@ -556,6 +565,35 @@ mod tests {
         let trials = std::fs::read_to_string(dir.path().join("trials.csv")).unwrap();
         assert_eq!(trials.lines().count(), 4);
         assert!(trials.contains("\n1,3,2,2,20,0.2,1,0.01\n"), "{trials}");
+    }
+
+    /// A trial whose predictions were constant on an inner fold has an undefined r: its record
+    /// (written as JSON null) must read back, or a finished fold could not be resumed.
+    #[test]
+    fn undefined_scores_survive_the_fold_record() {
+        let record = TuningRecord {
+            metric: TuneMetric::Pearson,
+            inner_folds: 2,
+            chosen_trial: 1,
+            chosen: Values::new(),
+            inner_mean: f64::NAN,
+            trials: vec![TrialRecord {
+                trial: 1,
+                rung: 1,
+                epochs: None,
+                values: Values::new(),
+                inner_mean: f64::NAN,
+                inner: vec![0.4, f64::NAN],
+                seconds: 1.0,
+            }],
+            seconds: 1.0,
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(json.contains("null"));
+        let back: TuningRecord = serde_json::from_str(&json).unwrap();
+        assert!(back.inner_mean.is_nan() && back.trials[0].inner_mean.is_nan());
+        assert_eq!(back.trials[0].inner[0], 0.4);
+        assert!(back.trials[0].inner[1].is_nan());
     }
 
     #[test]
