@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use genopred_core::records::ModelListing;
+use genopred_core::tuning::TuneMetric;
 use serde::Deserialize;
 
 use super::plan::{Dataset, Plan, Published, Tuning, data_files, sanitize};
@@ -105,8 +106,8 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 3, requires = "tune")]
     inner_folds: usize,
     /// The inner score (`--tune`): pearson, mse or ndcg.
-    #[arg(long, default_value = "pearson", requires = "tune", value_parser = ["pearson", "mse", "ndcg"])]
-    tune_metric: String,
+    #[arg(long, default_value = "pearson", requires = "tune")]
+    tune_metric: TuneMetric,
     /// Arguments passed on to every `genopred cv` run (after `--`), e.g. `-- --min-maf 0.05`.
     #[arg(last = true)]
     extra: Vec<String>,
@@ -254,12 +255,8 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
         if args.trials == 0 || args.inner_folds < 2 {
             bail!("--trials must be at least 1 and --inner-folds at least 2");
         }
-        plan.tuning = Some(Tuning {
-            spaces,
-            trials: args.trials,
-            inner_folds: args.inner_folds,
-            metric: args.tune_metric.clone(),
-        });
+        plan.tuning =
+            Some(Tuning { spaces, trials: args.trials, inner_folds: args.inner_folds, metric: args.tune_metric });
     }
     for b in &plan.backends {
         if !BACKENDS.contains(&b.as_str()) {

@@ -127,7 +127,7 @@ pub fn cv_args(plan: &Plan, cell: &Cell<'_>, dir: &Path) -> Vec<String> {
         push("--tune", space);
         push("--trials", t.trials.to_string());
         push("--inner-folds", t.inner_folds.to_string());
-        push("--tune-metric", t.metric.clone());
+        push("--tune-metric", t.metric.name().to_string());
     }
     push("--out", dir.display().to_string());
     args.extend(plan.extra.iter().cloned());
@@ -309,7 +309,7 @@ pub(super) mod tests {
             spaces: Default::default(),
             trials: 8,
             inner_folds: 4,
-            metric: "ndcg".into(),
+            metric: genopred_core::tuning::TuneMetric::Ndcg,
         });
         // --tune leaves the untuned cells' keys (and caches) alone.
         assert_eq!(untuned_key, cell_key(&plan, &plain, "v").unwrap());

@@ -75,7 +75,7 @@ pub struct Tuning {
     /// Inner folds.
     pub inner_folds: usize,
     /// Inner score.
-    pub metric: String,
+    pub metric: genopred_core::tuning::TuneMetric,
 }
 
 /// The report's name of a model run tuned.
