@@ -26,6 +26,7 @@ use clap::Parser;
 
 mod compare;
 mod reference;
+mod render;
 mod tidy;
 
 /// The workspace root (this crate's parent folder).
@@ -63,6 +64,7 @@ fn main() -> Result<()> {
             _ => bail!("usage: cargo xtask same-results COMPARE_OUT_A COMPARE_OUT_B"),
         },
         Some("bench-reference") => reference::run(ReferenceCli::parse_from(std::env::args().skip(1)).args),
+        Some("render-report") => render::run(&args[1..]),
         Some("fixtures") => fixtures(),
         Some("bench-data") => {
             let samples = flag(&args, "--samples").unwrap_or(2000);
@@ -72,7 +74,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | tidy | compare [--help] | same-results A B | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M]>"
+                "usage: cargo xtask <ci | tidy | compare [--help] | same-results A B | render-report PAGE.html... [--out DIR] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M]>"
             );
             bail!("unknown or missing xtask command")
         }

@@ -7,6 +7,7 @@ mod jobs;
 mod model_dir;
 mod progress;
 mod provenance;
+mod report;
 mod table;
 mod tuning;
 

@@ -84,6 +84,30 @@ fn summary_has_the_documented_fields_and_sane_accuracy() {
     assert!(typed.pooled.pearson.sd.is_nan());
     // The table is printed.
     assert!(String::from_utf8_lossy(&o.stdout).contains("mean ± sd over 5 fold(s)"));
+    // The page beside the records: the same numbers, both figures inlined, links to the files.
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let m = &typed.metrics.pearson;
+    assert!(html.contains(&format!("<td>Pearson r</td><td>{:.3} ± {:.3}</td>", m.mean, m.sd)), "{html}");
+    for f in &typed.folds {
+        assert!(
+            html.contains(&format!(
+                "<td>{}</td><td>{}</td><td>{}</td><td>{:.3}</td>",
+                f.label, f.n_train, f.n_test, f.metrics.pearson
+            )),
+            "fold {}: {html}",
+            f.label
+        );
+    }
+    assert_eq!(html.matches("<svg ").count(), 2, "accuracy per fold and observed against predicted");
+    assert!(html.contains("DTT: Pearson r per fold") && html.contains("DTT: test-fold predictions"));
+    assert!(
+        html.contains("286 lines with a value for the trait, 472 markers; 5-fold cross-validation, seed 1"),
+        "{html}"
+    );
+    for file in ["predictions.csv", "summary.json", "run.json", "config.toml", "folds/"] {
+        assert!(html.contains(&format!("<a href=\"{file}\">")), "{file}");
+    }
+    assert!(!html.contains(" src=") && !html.contains("tuning.csv"));
 }
 
 #[test]
@@ -103,6 +127,9 @@ fn repeated_grouped_and_file_folds() {
     let s = summary(dir.path());
     assert_eq!(s["folds"].as_array().unwrap().len(), 6);
     assert_eq!(predictions(dir.path()).len(), 572);
+    // One column per repeat in the page's figure.
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("3-fold cross-validation, 2 repeats") && html.contains("gblup · repeat 2"), "{html}");
 
     let (dir, o) = cv("maize300/maize300.bed", &["--group-by", "pop_class"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -1,12 +1,17 @@
-//! genopred-plot: the figures genopred writes, each as PNG and SVG with `plotters`.
+//! genopred-plot: the figures genopred writes, each as PNG and SVG with `plotters`, and the
+//! self-contained HTML page they are inlined in ([`html`]).
 //!
 //! Text is drawn with DejaVu Sans, bundled (`assets/`, its licence beside it), so figures look
 //! the same on every machine and need no system fonts or font libraries.
 
 pub mod compare;
+pub mod html;
 pub mod manhattan;
 
-pub use compare::{Bar, Group, Interval, Panel, fold_accuracy, observed_predicted, paired_differences, time_by_cell};
+pub use compare::{
+    Bar, Group, Interval, Panel, fold_accuracy, fold_accuracy_svg, observed_predicted, observed_predicted_svg,
+    paired_differences, time_by_cell,
+};
 pub use manhattan::{ManhattanPoint, manhattan};
 
 use std::path::{Path, PathBuf};
@@ -23,6 +28,14 @@ pub enum PlotError {
     Draw {
         /// The file being drawn.
         path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Drawing a figure as SVG text failed (the backend's message).
+    #[error("drawing \"{title}\" as SVG: {message}")]
+    Svg {
+        /// The figure's title.
+        title: String,
         /// What went wrong.
         message: String,
     },
@@ -74,10 +87,18 @@ pub(crate) fn write_figure(figure: &impl Figure, size: (u32, u32), png: &Path, s
         figure.draw(&root).map_err(|m| fail(png, m))?;
     }
     commit(&tmp, png)?;
+    let text = svg_text(figure, size).map_err(|m| fail(svg, m))?;
+    genopred_core::output::write_atomic(svg, text.as_bytes()).map_err(|e| fail(svg, e.to_string()))
+}
+
+/// Draws `figure` (`size` pixels) as SVG text, for pages that inline it; errors are the
+/// backend's message.
+pub(crate) fn svg_text(figure: &impl Figure, size: (u32, u32)) -> Result<String, String> {
+    register_font();
     let mut text = String::new();
     {
         let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
-        figure.draw(&root).map_err(|m| fail(svg, m))?;
+        figure.draw(&root)?;
     }
-    genopred_core::output::write_atomic(svg, text.as_bytes()).map_err(|e| fail(svg, e.to_string()))
+    Ok(text)
 }

@@ -27,7 +27,18 @@ pub fn figures_for(
     let label = |r: &Row| format!("{} · {}", r.model, r.backend);
     let groups: Vec<Group> = rows
         .iter()
-        .map(|r| Group { label: label(r), values: cells(r).iter().flat_map(|c| c.pearson.iter().copied()).collect() })
+        .map(|r| {
+            let cells = cells(r);
+            Group {
+                label: label(r),
+                values: cells.iter().flat_map(|c| c.pearson.iter().copied()).collect(),
+                // The folds of one seed are the same for every model: join them across columns.
+                keys: cells
+                    .iter()
+                    .flat_map(|c| (1..=c.pearson.len()).map(move |k| format!("seed {}, fold {k}", c.seed)))
+                    .collect(),
+            }
+        })
         .collect();
     let accuracy = format!("{stem}-accuracy");
     let (png, svg) = files(&accuracy);

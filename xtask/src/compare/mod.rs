@@ -4,7 +4,7 @@
 //! (`genopred models --json`), checks that each backend runs on this machine (a backend that
 //! does not build or start is skipped, with the reason in the report), runs every cell (dataset
 //! × trait × model × backend × seed) in its own folder as fold tasks (`genopred cv --only-fold K
-//! --record-only`), merges each cell's folds (`genopred cv --resume`), and writes `report.md`,
+//! --record-only`), merges each cell's folds (`genopred cv --resume`), and writes `report.md`, `report.html`,
 //! `report.json` and figures (PNG and SVG) to `--out`. The tasks run on this machine, `--jobs`
 //! at a time and longest first (`local`), or as one Slurm job array (`slurm`); the merged
 //! results are the same files either way.
@@ -187,8 +187,9 @@ pub fn run(args: CompareArgs) -> Result<()> {
         binaries.listing.models.iter().flat_map(|m| [m.name.clone(), plan::tuned_label(&m.name)]).collect();
     report::write(&out, &plan, &environment, &binaries.skipped, &results, &timing, &execution, &model_order)?;
     println!(
-        "report: {} ({} cells in {}, after {} building)",
+        "report: {} and {} ({} cells in {}, after {} building)",
         out.join("report.md").display(),
+        out.join("report.html").display(),
         results.len(),
         format_duration(timing.cells_seconds),
         format_duration(build_seconds)

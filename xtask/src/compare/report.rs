@@ -93,39 +93,6 @@ pub fn write(
          fit, prediction); peak memory is the largest peak resident set of the cell's `genopred cv` processes (one per fold task); epochs \
          are those run per fold (median, range). GBLUP has no deep-learning backend (`cpu`).\n"
     )?;
-    execution_section(&mut md, execution, results)?;
-    writeln!(md, "## Environment\n\n| | |\n|---|---|")?;
-    let env = environment;
-    writeln!(
-        md,
-        "| CPU | {} ({} cores{}) |",
-        env.cpu,
-        env.cores,
-        env.memory.as_ref().map(|m| format!(", {m}")).unwrap_or_default()
-    )?;
-    let gpus = env.gpus.join("; ");
-    writeln!(
-        md,
-        "| GPU adapters | {} |",
-        if gpus.is_empty() { "none found by nvidia-smi or vulkaninfo" } else { &gpus }
-    )?;
-    if !env.vulkan_drivers.is_empty() {
-        writeln!(md, "| Vulkan drivers installed | {} |", env.vulkan_drivers.join(", "))?;
-    }
-    for (name, info) in &env.backends {
-        writeln!(md, "| backend {name} | {} |", info.replace('\n', "; "))?;
-    }
-    // A version not found reads as report.json writes it.
-    let found = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".into());
-    writeln!(md, "| OS | {} |", env.os)?;
-    writeln!(md, "| genopred | {} (commit {}) |", env.genopred, env.git_commit)?;
-    writeln!(md, "| burn, faer | {}, {} |", found(&env.burn), found(&env.faer))?;
-    writeln!(md, "| rustc | {} |", found(&env.rustc))?;
-    if let Some(t) = &env.threads {
-        writeln!(md, "| RAYON_NUM_THREADS | {t} |")?;
-    }
-    writeln!(md)?;
-
     let mut figures = Vec::new();
     let mut sections: Vec<(String, String)> = Vec::new();
     for r in &rows {
@@ -155,16 +122,11 @@ pub fn write(
             plan.published.iter().filter(|p| &p.dataset == dataset && &p.trait_name == trait_name).collect();
         writeln!(
             md,
-            "| model | backend | Pearson r | MSE | NDCG@10 % | time / fold | peak memory | epochs | folds |{}",
+            "| model | backend | Pearson r | MSE | NDCG@10 % | folds |{}",
             if published.is_empty() { "" } else { " published r |" }
         )?;
-        writeln!(md, "|---|---|---|---|---|---|---|---|---|{}", if published.is_empty() { "" } else { "---|" })?;
+        writeln!(md, "|---|---|---|---|---|---|{}", if published.is_empty() { "" } else { "---|" })?;
         for r in &mine {
-            let epochs = match (r.epochs_median, r.epochs_min, r.epochs_max) {
-                (Some(m), Some(lo), Some(hi)) => format!("{m:.0} ({lo:.0}–{hi:.0})"),
-                _ => "—".into(),
-            };
-            let mem = r.peak_rss_mib.map_or("—".into(), |m| format!("{m:.0} MiB"));
             let publ = if published.is_empty() {
                 String::new()
             } else {
@@ -177,14 +139,41 @@ pub fn write(
             };
             writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {mem} | {epochs} | {} |{publ}",
+                "| {} | {} | {} | {} | {} | {} |{publ}",
                 r.model,
                 r.backend,
                 pm(r.pearson_mean, r.pearson_sd, 3),
                 pm(r.mse_mean, r.mse_sd, 3),
                 pm(r.ndcg_mean, r.ndcg_sd, 3),
-                duration(r.seconds_per_fold),
                 r.folds
+            )?;
+        }
+        writeln!(md, "\n**Time and memory.**\n")?;
+        writeln!(md, "| model | backend | time / fold | peak memory | epochs | cells |\n|---|---|---|---|---|---|")?;
+        for r in &mine {
+            let epochs = match (r.epochs_median, r.epochs_min, r.epochs_max) {
+                (Some(m), Some(lo), Some(hi)) => format!("{m:.0} ({lo:.0}–{hi:.0})"),
+                _ => "—".into(),
+            };
+            let mem = r.peak_rss_mib.map_or("—".into(), |m| format!("{m:.0} MiB"));
+            // Each seed's cell: its own page where it has one (cells cached before pages existed
+            // have none), else its folder.
+            let cells: Vec<String> = results
+                .iter()
+                .filter(|c| r.holds(c))
+                .map(|c| {
+                    let page = format!("{}/report.html", c.dir);
+                    let target = if out.join(&page).is_file() { page } else { format!("{}/", c.dir) };
+                    format!("[seed {}]({target})", c.seed)
+                })
+                .collect();
+            writeln!(
+                md,
+                "| {} | {} | {} | {mem} | {epochs} | {} |",
+                r.model,
+                r.backend,
+                duration(r.seconds_per_fold),
+                cells.join(", ")
             )?;
         }
         if !published.is_empty() {
@@ -239,6 +228,9 @@ pub fn write(
         }
         writeln!(md)?;
     }
+    // Where and with what it ran, after the results (the first screen shows the results).
+    execution_section(&mut md, execution, results)?;
+    environment_section(&mut md, environment)?;
     writeln!(
         md,
         "## Cells\n\nEach cell is a `genopred cv` run; its folder holds `summary.json`, `predictions.csv`, `config.toml`, the per-fold histories and `log.txt`.\n"
@@ -250,7 +242,7 @@ pub fn write(
     for c in results {
         writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {}{} | `{}` |",
+            "| {} | {} | {} | {} | {} | {} | {}{} | [`{}`]({}/) |",
             c.dataset,
             c.trait_name,
             c.model,
@@ -259,6 +251,7 @@ pub fn write(
             if c.error.is_some() { "failed".to_string() } else { format!("{:.3}", mean(&c.pearson)) },
             duration(c.wall_seconds),
             if c.cached { " (cached)" } else { "" },
+            c.dir,
             c.dir
         )?;
     }
@@ -276,6 +269,47 @@ pub fn write(
     });
     write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     write_atomic(&out.join("report.md"), md.as_bytes())?;
+    // The same text as one self-contained page, each figure's SVG inlined in place of its PNG.
+    let html = genopred_plot::html::page("genopred comparison", &md, |png| {
+        let name = png.strip_suffix(".png")?;
+        figures.iter().any(|f| f == name).then(|| std::fs::read_to_string(out.join(format!("{name}.svg"))).ok())?
+    });
+    write_atomic(&out.join("report.html"), html.as_bytes())?;
+    Ok(())
+}
+
+/// The machine and versions the cells ran with.
+fn environment_section(md: &mut String, env: &Environment) -> Result<()> {
+    writeln!(md, "## Environment\n\n| | |\n|---|---|")?;
+    writeln!(
+        md,
+        "| CPU | {} ({} cores{}) |",
+        env.cpu,
+        env.cores,
+        env.memory.as_ref().map(|m| format!(", {m}")).unwrap_or_default()
+    )?;
+    let gpus = env.gpus.join("; ");
+    writeln!(
+        md,
+        "| GPU adapters | {} |",
+        if gpus.is_empty() { "none found by nvidia-smi or vulkaninfo" } else { &gpus }
+    )?;
+    if !env.vulkan_drivers.is_empty() {
+        writeln!(md, "| Vulkan drivers installed | {} |", env.vulkan_drivers.join(", "))?;
+    }
+    for (name, info) in &env.backends {
+        writeln!(md, "| backend {name} | {} |", info.replace('\n', "; "))?;
+    }
+    // A version not found reads as report.json writes it.
+    let found = |v: &Option<String>| v.clone().unwrap_or_else(|| "null".into());
+    writeln!(md, "| OS | {} |", env.os)?;
+    writeln!(md, "| genopred | {} (commit {}) |", env.genopred, env.git_commit)?;
+    writeln!(md, "| burn, faer | {}, {} |", found(&env.burn), found(&env.faer))?;
+    writeln!(md, "| rustc | {} |", found(&env.rustc))?;
+    if let Some(t) = &env.threads {
+        writeln!(md, "| RAYON_NUM_THREADS | {t} |")?;
+    }
+    writeln!(md)?;
     Ok(())
 }
 
@@ -454,6 +488,9 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         for d in ["cells/a", "cells/b", "cells/c"] {
             std::fs::create_dir_all(out.path().join(d)).unwrap();
+            if d == "cells/c" {
+                std::fs::write(out.path().join(d).join("report.html"), "<html></html>").unwrap();
+            }
             std::fs::write(
                 out.path().join(d).join("predictions.csv"),
                 "id,fold,observed,predicted,repeat\nx,1,1.0,0.8,1\ny,1,2.0,1.9,1\nz,2,0.5,0.7,1\n",
@@ -505,10 +542,17 @@ mod tests {
 
         let md = std::fs::read_to_string(out.path().join("report.md")).unwrap();
         // dnngp's two seeds pooled: 6 folds, mean 0.5.
-        let dnngp = md.lines().find(|l| l.starts_with("| dnngp | flex |")).expect("dnngp row");
-        assert!(dnngp.contains("0.500 ± 0.141") && dnngp.contains("| 6 |") && dnngp.contains("20 (10–30)"), "{dnngp}");
-        let gblup = md.lines().find(|l| l.starts_with("| gblup | cpu |")).expect("gblup row");
-        assert!(gblup.contains("0.480 (marker BLUP; [crossa2010])") && gblup.contains("50 MiB"), "{gblup}");
+        let rows_of = |start: &str| md.lines().filter(|l| l.starts_with(start)).collect::<Vec<_>>();
+        let [dnngp, dnngp_time, ..] = rows_of("| dnngp | flex |")[..] else { panic!("two dnngp rows:\n{md}") };
+        assert!(dnngp.contains("0.500 ± 0.141") && dnngp.contains("| 6 |"), "{dnngp}");
+        assert!(
+            dnngp_time.contains("20 (10–30)")
+                && dnngp_time.contains("| [seed 1](cells/b/), [seed 2](cells/c/report.html) |"),
+            "{dnngp_time}"
+        );
+        let [gblup, gblup_time, ..] = rows_of("| gblup | cpu |")[..] else { panic!("two gblup rows:\n{md}") };
+        assert!(gblup.contains("0.480 (marker BLUP; [crossa2010])"), "{gblup}");
+        assert!(gblup_time.contains("50 MiB"), "{gblup_time}");
         // Rows follow the catalogue's order (gblup first), not the alphabet.
         let at = |row: &str| md.find(row).unwrap();
         assert!(at("| gblup | cpu |") < at("| dnngp | flex |"));
@@ -536,6 +580,14 @@ mod tests {
         assert!(md.contains("**Against gblup, fold by fold.**"));
         assert!(out.path().join("wheat599-yield_env1-differences.svg").is_file());
         assert!(md.contains("(wheat599-yield_env1-differences.png)"));
+        // The page: the same text, the figures inlined (none left as files to fetch).
+        let html = std::fs::read_to_string(out.path().join("report.html")).unwrap();
+        assert!(html.contains("<td>dnngp</td>") && html.contains("<a href=\"cells/b/\">seed 1</a>"), "{html}");
+        assert!(html.contains("<a href=\"cells/a/\"><code>cells/a</code></a>"), "{html}");
+        assert_eq!(html.matches("<span class=\"figure\"").count(), 4, "{html}");
+        assert_eq!(html.matches("<svg ").count(), 4);
+        assert!(html.contains("Test CPU") && html.contains("Time and memory"));
+        assert!(!html.contains("<img") && !html.contains(".png\"") && !html.contains("not available"));
         let json: Value = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
         assert_eq!(json["differences"][0]["n"], 3);
         assert_eq!(json["differences"][0]["seeds"], serde_json::json!([1]));

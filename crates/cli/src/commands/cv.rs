@@ -218,7 +218,13 @@ pub fn run(args: &CvArgs) -> Result<()> {
         ndcg_top: options.ndcg_top,
     };
     let (summary, cv) = dir.combine(results, &facts, provenance)?;
+    crate::report::write(&args.out, &summary, &cv)?;
     print!("{}", table(&summary.folds, &cv));
-    eprintln!("wrote {} and {}", dir.predictions_path().display(), dir.summary_path().display());
+    eprintln!(
+        "wrote {}, {} and {}",
+        dir.predictions_path().display(),
+        dir.summary_path().display(),
+        args.out.join(crate::report::FILE).display()
+    );
     Ok(())
 }

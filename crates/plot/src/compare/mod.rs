@@ -17,9 +17,9 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::FONT;
 
-pub use accuracy::fold_accuracy;
+pub use accuracy::{fold_accuracy, fold_accuracy_svg};
 pub use difference::paired_differences;
-pub use scatter::observed_predicted;
+pub use scatter::{observed_predicted, observed_predicted_svg};
 pub use time::time_by_cell;
 
 /// One column of [`fold_accuracy`]: a cell's per-fold scores.
@@ -29,6 +29,9 @@ pub struct Group {
     pub label: String,
     /// One value per fold (Pearson r); non-finite values are left out.
     pub values: Vec<f64>,
+    /// Which test fold each value is from (as `"seed 1, fold 3"`), parallel to `values`: a
+    /// fold's points in neighbouring columns are joined by a line. Empty: nothing is joined.
+    pub keys: Vec<String>,
 }
 
 /// One bar of [`time_by_cell`].
@@ -146,7 +149,7 @@ mod tests {
     }
 
     fn group(label: &str, values: &[f64]) -> Group {
-        Group { label: label.into(), values: values.to_vec() }
+        Group { label: label.into(), values: values.to_vec(), keys: vec![] }
     }
 
     fn bar(model: &str, backend: &str, seconds: f64) -> Bar {
@@ -179,6 +182,28 @@ mod tests {
         let err = fold_accuracy(&[group("a", &[f64::NAN])], "t", Path::new("x.png"), Path::new("x.svg"));
         assert!(matches!(err, Err(PlotError::Empty(_))));
         assert!(matches!(fold_accuracy(&[], "t", Path::new("x.png"), Path::new("x.svg")), Err(PlotError::Empty(_))));
+    }
+
+    #[test]
+    fn the_same_fold_is_joined_across_neighbouring_columns() {
+        let keyed = |label: &str, values: &[f64], keys: &[&str]| Group {
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            ..group(label, values)
+        };
+        let groups = [
+            keyed("gblup", &[0.5, 0.4, 0.6, 0.3], &["s1 f1", "s1 f2", "s1 f3", "s1 f4"]),
+            // f2 is not finite here, f4 is missing, and f9 has no partner on either side.
+            keyed("dnngp", &[0.45, f64::NAN, 0.55, 0.2], &["s1 f1", "s1 f2", "s1 f3", "s1 f9"]),
+            keyed("mlp", &[0.4, 0.35], &["s1 f1", "s1 f3"]),
+        ];
+        let joins = |svg: &str| svg.lines().filter(|l| l.starts_with("<polyline") && l.contains("#5A5A5A")).count();
+        let svg = fold_accuracy_svg(&groups, "joined").unwrap();
+        // gblup–dnngp: f1 and f3; dnngp–mlp: f1 and f3.
+        assert_eq!(joins(&svg), 4, "{svg}");
+        assert_eq!(svg, drawn(|png, svg| fold_accuracy(&groups, "joined", png, svg)), "same figure either way");
+        let unkeyed = [group("a", &[0.1, 0.2]), group("b", &[0.3, 0.4])];
+        assert_eq!(joins(&fold_accuracy_svg(&unkeyed, "t").unwrap()), 0);
+        assert!(matches!(fold_accuracy_svg(&[group("a", &[f64::NAN])], "t"), Err(PlotError::Empty(_))));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use genopred_core::metrics::pearson;
 
 use super::*;
-use crate::{FONT, Figure, PlotError, write_figure};
+use crate::{FONT, Figure, PlotError, svg_text, write_figure};
 
 /// Pearson r (NaN when undefined) and the least-squares line `(intercept, slope)` of y on x.
 pub(super) fn pearson_fit(points: &[(f64, f64)]) -> (f64, Option<(f64, f64)>) {
@@ -100,10 +100,22 @@ impl Figure for ObservedPredicted<'_> {
 /// Errors with [`PlotError::Empty`] when no panel has a finite point; other panels without one
 /// are drawn empty.
 pub fn observed_predicted(panels: &[Panel], title: &str, png: &Path, svg: &Path) -> Result<(), PlotError> {
+    let size = scatter_size(panels, title)?;
+    write_figure(&ObservedPredicted { panels, title }, size, png, svg)
+}
+
+/// [`observed_predicted`] as SVG text, for a page that inlines it.
+pub fn observed_predicted_svg(panels: &[Panel], title: &str) -> Result<String, PlotError> {
+    let size = scatter_size(panels, title)?;
+    svg_text(&ObservedPredicted { panels, title }, size)
+        .map_err(|message| PlotError::Svg { title: title.into(), message })
+}
+
+fn scatter_size(panels: &[Panel], title: &str) -> Result<(u32, u32), PlotError> {
     if !panels.iter().flat_map(|p| &p.points).any(|(x, y)| x.is_finite() && y.is_finite()) {
         return Err(PlotError::Empty(format!("{title}: no panel has a finite point to plot")));
     }
     let cols = panels.len().min(COLUMNS) as u32;
     let rows = panels.len().div_ceil(COLUMNS) as u32;
-    write_figure(&ObservedPredicted { panels, title }, (420 * cols, 400 * rows + 40), png, svg)
+    Ok((420 * cols, 400 * rows + 40))
 }
