@@ -105,7 +105,11 @@ fn markdown(s: &RunSummary, cv: &CvSummary) -> Result<(String, Vec<Figure>)> {
     writeln!(
         md,
         "| peak memory | {} |",
-        p.peak_rss_bytes.map_or("not measured".into(), |b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64))
+        match (p.peak_rss_bytes, p.bytes_per_genotype) {
+            (Some(b), Some(per)) => format!("{:.0} MiB ({per:.1} bytes per genotype)", b as f64 / (1 << 20) as f64),
+            (Some(b), None) => format!("{:.0} MiB", b as f64 / (1 << 20) as f64),
+            _ => "not measured".into(),
+        }
     )?;
     if let Some(par) = &p.parallelism {
         writeln!(md, "| folds at once × threads each | {} × {} |", par.jobs, par.threads_per_job)?;

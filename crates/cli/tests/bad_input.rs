@@ -56,4 +56,18 @@ fn mismatched_ids_and_broken_files() {
     wrong[0] = 0;
     std::fs::write(prefix.with_extension("bed"), &wrong).unwrap();
     fails_with(&["info", "--geno", prefix.with_extension("bed").to_str().unwrap()], &["magic bytes"]);
+
+    // A .fam one line short whose .bed still has the right size (wheat599: 599 samples and 598
+    // both take 150 bytes a marker): the last sample's calls sit in the padding bits.
+    let short = dir.path().join("short");
+    for ext in ["bed", "bim"] {
+        std::fs::copy(fixture(&format!("wheat599/wheat599.{ext}")), short.with_extension(ext)).unwrap();
+    }
+    let fam = std::fs::read_to_string(fixture("wheat599/wheat599.fam")).unwrap();
+    let lines: Vec<&str> = fam.lines().collect();
+    std::fs::write(short.with_extension("fam"), lines[..lines.len() - 1].join("\n") + "\n").unwrap();
+    fails_with(
+        &["info", "--geno", short.with_extension("bed").to_str().unwrap()],
+        &["short.bed", "more samples than the .fam's 598", "line 1 of the .bim"],
+    );
 }

@@ -75,6 +75,11 @@ fn summary_has_the_documented_fields_and_sane_accuracy() {
     assert!(r > 0.4 && r < 1.0, "pearson {r}");
     let inputs = &s["provenance"]["inputs"];
     assert_eq!(inputs["geno"]["sha256"]["bed"].as_str().unwrap().len(), 64);
+    // Peak memory, and per genotype held (286 × 472 calls: a few MiB of process for 135,000
+    // one-byte calls is tens of bytes each; the point is the record, read for large data).
+    let peak = s["provenance"]["peak_rss_bytes"].as_f64().unwrap();
+    let per = s["provenance"]["bytes_per_genotype"].as_f64().unwrap();
+    assert!((per - peak / (286.0 * 472.0)).abs() < 1e-6 * per, "{per} vs {peak}");
     // Each finished fold is on disk on its own.
     assert_eq!(std::fs::read_dir(dir.path().join("folds")).unwrap().count(), 5);
     // The summary reads back as the typed record tools use (the pooled sd of one repeat is

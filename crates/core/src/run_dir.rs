@@ -270,6 +270,7 @@ mod tests {
             command: vec![],
             wall_seconds: 0.0,
             peak_rss_bytes: None,
+            bytes_per_genotype: None,
             resumed_folds: 0,
             inputs: Inputs {
                 geno: GenoInput {

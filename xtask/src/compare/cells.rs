@@ -415,6 +415,7 @@ pub(super) mod tests {
                 command: vec!["genopred".into(), "cv".into()],
                 wall_seconds: 4.0,
                 peak_rss_bytes: Some(1_048_576),
+                bytes_per_genotype: None,
                 resumed_folds: 0,
                 inputs: Inputs {
                     geno: GenoInput {

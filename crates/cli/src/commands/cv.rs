@@ -194,11 +194,13 @@ pub fn run(args: &CvArgs) -> Result<()> {
         return Ok(());
     }
 
+    let peak = peak_rss_bytes();
     let provenance = Provenance {
         genopred_version: VERSION.into(),
         command: command_line(),
         wall_seconds: started.elapsed().as_secs_f64(),
-        peak_rss_bytes: peak_rss_bytes(),
+        peak_rss_bytes: peak,
+        bytes_per_genotype: peak.map(|b| b as f64 / (dataset.len() as f64 * dataset.geno.n_markers() as f64).max(1.0)),
         resumed_folds: resumed,
         inputs,
         matching: matched,

@@ -69,6 +69,26 @@ impl DosageEncoder {
         out
     }
 
+    /// Encodes `rows` at the markers `markers` (a block of columns) into a
+    /// `rows × markers.len()` matrix: what [`transform`](Self::transform) gives for those
+    /// columns, for models that work through the markers a block at a time.
+    pub fn transform_markers(
+        &self,
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        markers: std::ops::Range<usize>,
+    ) -> Mat<f64> {
+        assert_eq!(geno.n_markers(), self.n_markers(), "encoder fitted on a different marker set");
+        assert!(markers.end <= self.n_markers(), "markers {markers:?} beyond {}", self.n_markers());
+        let mut out = Mat::<f64>::zeros(rows.len(), markers.len());
+        for (i, &r) in rows.iter().enumerate() {
+            for (k, &c) in geno.row(r)[markers.clone()].iter().enumerate() {
+                out[(i, k)] = self.value(c, markers.start + k);
+            }
+        }
+        out
+    }
+
     /// A linear model's predictions `intercept + Σⱼ value(xⱼ) effectsⱼ` for `rows` (GBLUP's and
     /// BayesB's marker effects); an error when the genotypes or effects have another marker count.
     pub fn linear(
@@ -140,6 +160,9 @@ mod tests {
         let col_var: f64 = (0..3).map(|i| z[(i, 0)] * z[(i, 0)]).sum::<f64>() / 3.0;
         assert!(col_mean.abs() < 1e-12 && (col_var - 1.0).abs() < 1e-12);
         assert_eq!(enc.transform_f32(&g, &[3]), vec![1.0f32, 1.0]);
+        let block = std_all.transform_markers(&g, &[0, 1, 3], 1..2);
+        assert_eq!(block.ncols(), 1);
+        assert!((0..3).all(|i| block[(i, 0)] == z[(i, 1)]));
         // Allele fraction: dosage / 2; a missing call takes half the training mean.
         let frac = DosageEncoder::fit(&g, &[0, 1], Scaling::AlleleFraction).transform(&g, &[0, 2, 3]);
         assert_eq!([frac[(0, 0)], frac[(0, 1)], frac[(1, 0)], frac[(2, 0)]], [0.0, 0.5, 0.5, 1.0]);

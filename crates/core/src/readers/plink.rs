@@ -60,6 +60,7 @@ pub fn read_plink(path: &Path) -> Result<GenotypeMatrix> {
     let samples = read_fam(&paths.fam)?;
     let markers = read_bim(&paths.bim)?;
     check_bed_header(&paths.bed, samples.len(), markers.len())?;
+    check_bed_padding(&paths.bed, samples.len(), &markers)?;
     let codes = read_bed_codes(&paths, samples.len(), markers.len())?;
     GenotypeMatrix::new(samples, markers, codes).map_err(|e| CoreError::format(&paths.bed, e.to_string()))
 }
@@ -165,6 +166,66 @@ fn check_bed_header(path: &Path, n_samples: usize, n_markers: usize) -> Result<(
     Ok(())
 }
 
+/// A `.fam` that lists fewer samples than the `.bed` was written for can still fit the file's
+/// size: with 1,999 samples instead of 2,000 each marker still takes 500 bytes. Then the last
+/// byte of each marker holds a genotype where PLINK writes zero bits, and every sample after
+/// the first missing line would be read against the wrong calls. PLINK itself accepts such a
+/// file; here the bits after the last sample of each marker must be zero. (A missing sample
+/// whose calls all happen to read as zero bits cannot be told from padding; a `.bed` whose
+/// sample count is a multiple of 4 has no padding to check.)
+fn check_bed_padding(path: &Path, n_samples: usize, markers: &[Marker]) -> Result<()> {
+    let used = n_samples % 4;
+    if used == 0 {
+        return Ok(());
+    }
+    let mask = 0xffu8 << (2 * used);
+    let per_marker = n_samples.div_ceil(4) as u64;
+    let file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
+    let mut bad: Option<usize> = None;
+    let mut count = 0usize;
+    for j in 0..markers.len() {
+        // One positioned read of marker j's last byte: the pages in between are never read
+        // when markers span pages (tens of thousands of samples), and a system call each costs
+        // well under a second for half a million markers.
+        let byte = last_byte(&file, 3 + (j as u64 + 1) * per_marker - 1).map_err(|e| CoreError::io(path, e))?;
+        if byte & mask != 0 {
+            bad.get_or_insert(j);
+            count += 1;
+        }
+    }
+    match bad {
+        None => Ok(()),
+        Some(j) => Err(CoreError::format(
+            path,
+            format!(
+                "the .bed holds calls for more samples than the .fam's {n_samples}: the bits after the last \
+                 sample, which PLINK writes as zeros, are set in {count} of {} markers (first: '{}', line {} \
+                 of the .bim). The .fam has lost lines or belongs to another .bed; PLINK itself reads such \
+                 a file without complaint (a line lost in the middle pairs every later sample with \
+                 another's calls)",
+                markers.len(),
+                markers[j].id,
+                j + 1
+            ),
+        )),
+    }
+}
+
+/// The byte at `offset` of `file`.
+fn last_byte(file: &std::fs::File, offset: u64) -> std::io::Result<u8> {
+    let mut byte = [0u8; 1];
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, &mut byte, offset)?;
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = file;
+        f.seek(SeekFrom::Start(offset))?;
+        f.read_exact(&mut byte)?;
+    }
+    Ok(byte[0])
+}
+
 fn read_bed_codes(paths: &PlinkPaths, n_samples: usize, n_markers: usize) -> Result<Vec<u8>> {
     let bed_err = |e: Box<bed_reader::BedErrorPlus>| CoreError::format(&paths.bed, e.to_string());
     let mut bed = Bed::builder(&paths.bed)
@@ -264,6 +325,23 @@ mod tests {
         let (_d, p) = write_set(FAM, BIM, &BED);
         std::fs::remove_file(p.with_extension("fam")).unwrap();
         assert!(read_plink(&p).unwrap_err().to_string().contains("x.fam: file not found"));
+    }
+
+    #[test]
+    fn a_fam_with_fewer_samples_than_the_bed_is_caught_by_the_padding_bits() {
+        // Written for 4 samples (one byte per marker); the .fam lists 3 of them.
+        // Marker 1: d = het (10) in the two bits a 3-sample .fam leaves as padding.
+        let four = [0x6c, 0x1b, 0x01, 0b1000_0000, 0b0000_1011];
+        let (_d, p) = write_set(FAM, BIM, &four);
+        let err = read_plink(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("x.bed") && err.contains("more samples than the .fam's 3") && err.contains("1 of 2 markers"),
+            "{err}"
+        );
+        assert!(err.contains("first: 'rs1', line 1 of the .bim"), "{err}");
+        // The 4th sample homozygous for A1 (00) everywhere cannot be told from padding.
+        let (_d, p) = write_set(FAM, BIM, &[0x6c, 0x1b, 0x01, 0b0010_0100, 0b0000_1011]);
+        assert!(read_plink(&p).is_ok());
     }
 
     #[test]

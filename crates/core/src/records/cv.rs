@@ -176,6 +176,11 @@ pub struct Provenance {
     /// This process's peak resident memory (Linux `VmHWM`), bytes; for a resumed run it covers
     /// only the folds this process ran.
     pub peak_rss_bytes: Option<u64>,
+    /// `peak_rss_bytes` per genotype call the run holds (its samples × markers), how memory
+    /// grows with the data; absent when the peak is unknown, and in records written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_genotype: Option<f64>,
     /// Folds read back from an earlier process instead of run.
     pub resumed_folds: usize,
     /// Inputs and their hashes.

@@ -7,8 +7,11 @@
 //! G) and RKHS (Gaussian kernels). [`Spectral`] is the entry point: decompose the structure once,
 //! fit REML, and get the BLUP weights.
 
+use faer::diag::Diag;
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd::{ComputeEigenvectors, self_adjoint_evd, self_adjoint_evd_scratch};
 use faer::linalg::solvers::Solve;
-use faer::{Mat, Side};
+use faer::{Mat, get_global_parallelism};
 
 use crate::check::{ConfigError, at_least, below, finite};
 use crate::error::CoreError;
@@ -58,11 +61,25 @@ impl Spectral {
     pub fn new(k: &Mat<f64>, y: &[f64]) -> Result<Self, CoreError> {
         let n = y.len();
         assert_eq!((k.nrows(), k.ncols()), (n, n), "one trait value per row of the covariance structure");
-        let evd = k.self_adjoint_eigen(Side::Lower).map_err(|e| {
-            CoreError::Numerical(format!("eigendecomposition of the covariance structure failed: {e:?}"))
-        })?;
-        let u = evd.U().to_owned();
-        let lambda: Vec<f64> = evd.S().column_vector().iter().map(|&l| l.max(0.0)).collect();
+        // faer's `self_adjoint_eigen`, with the eigenvectors written straight into the matrix
+        // kept here instead of copied out of its result: the same numbers, and one n × n matrix
+        // fewer held after the decomposition (the peak itself is inside it: K, faer's working
+        // copy, the eigenvectors and its divide-and-conquer scratch; measured unchanged, 3.37 GB
+        // for GBLUP at 9,000 training lines × 20,000 markers).
+        let par = get_global_parallelism();
+        let mut u = Mat::<f64>::zeros(n, n);
+        let mut s = Diag::<f64>::zeros(n);
+        let scratch = self_adjoint_evd_scratch::<f64>(n, ComputeEigenvectors::Yes, par, Default::default());
+        self_adjoint_evd(
+            k.as_ref(),
+            s.as_mut(),
+            Some(u.as_mut()),
+            par,
+            MemStack::new(&mut MemBuffer::new(scratch)),
+            Default::default(),
+        )
+        .map_err(|e| CoreError::Numerical(format!("eigendecomposition of the covariance structure failed: {e:?}")))?;
+        let lambda: Vec<f64> = s.column_vector().iter().map(|&l| l.max(0.0)).collect();
         let uy = u.transpose() * Mat::from_fn(n, 1, |i, _| y[i]);
         let ux = u.transpose() * Mat::from_fn(n, 1, |_, _| 1.0);
         Ok(Spectral { u, rotated: Rotated { lambda, uy: (0..n).map(|i| uy[(i, 0)]).collect(), ux } })

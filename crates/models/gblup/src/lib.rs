@@ -11,4 +11,4 @@ mod tests;
 
 pub use error::GblupError;
 pub use hyperparams::GblupConfig;
-pub use model::{FittedGblup, Gblup, GblupFitReport, RemlSummary, vanraden};
+pub use model::{FittedGblup, Gblup, GblupFitReport, RemlSummary, block_markers, marker_effects, relationship};

@@ -1,7 +1,8 @@
 //! GBLUP: VanRaden's genomic relationship matrix, REML variance components, BLUP of the test
 //! samples — stored as the equivalent marker effects so prediction needs no training genotypes.
 
-use faer::Mat;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, get_global_parallelism};
 use genopred_core::encoding::{DosageEncoder, Scaling};
 use genopred_core::output::read_json_state;
 pub use genopred_core::reml::RemlSummary;
@@ -48,8 +49,8 @@ impl FittedGblup {
         if scale.is_nan() || scale <= 0.0 {
             return Err(GblupError::NoVariation);
         }
-        let z = encoder.transform(geno, rows);
-        let g = vanraden(&z, scale);
+        let block = block_markers(n);
+        let g = relationship(&encoder, geno, rows, scale, block);
         let mean_diag = (0..n).map(|i| g[(i, i)]).sum::<f64>() / n as f64;
         if mean_diag.is_nan() || mean_diag <= 1e-12 {
             // Every marker constant in the training set (e.g. all heterozygous): Z = 0.
@@ -59,8 +60,7 @@ impl FittedGblup {
         let (fit, beta) = spectral.fit(&config.search())?;
         // b = Zᵀ α / scale, with α = (G + δI)⁻¹ (y − 1β̂).
         let alpha = spectral.alpha(&fit, beta);
-        let b = z.transpose() * Mat::from_fn(n, 1, |i, _| alpha[i]);
-        let effects: Vec<f64> = (0..b.nrows()).map(|j| b[(j, 0)] / scale).collect();
+        let effects = marker_effects(&encoder, geno, rows, &alpha, scale, block);
         if effects.iter().any(|e| !e.is_finite()) {
             return Err(GblupError::Numerical("non-finite marker effects".into()));
         }
@@ -73,12 +73,56 @@ impl FittedGblup {
     }
 }
 
-/// VanRaden's (2008) first genomic relationship matrix `G = Z Zᵀ / (2 Σ p(1 − p))`, with `Z`
-/// the centred dosages.
-pub fn vanraden(z: &Mat<f64>, scale: f64) -> Mat<f64> {
-    let mut g = z * z.transpose();
+/// About this many bytes of decoded (f64) genotypes exist at a time while G and the marker
+/// effects are computed: the training genotypes stay as stored codes and are decoded a block of
+/// markers at a time, so the fit's memory is G (n × n) and its eigenvectors plus one block, not
+/// an n × m matrix of f64 (8 bytes per genotype, 5.8 GB at 12,000 × 60,000).
+const BLOCK_BYTES: usize = 64 << 20;
+
+/// Markers per decoded block for `n` training rows (at least 256, so blocks stay wide enough
+/// for an efficient GEMM).
+pub fn block_markers(n: usize) -> usize {
+    (BLOCK_BYTES / (8 * n.max(1))).max(256)
+}
+
+/// VanRaden's (2008) first genomic relationship matrix `G = Z Zᵀ / (2 Σ p(1 − p))` of `rows`,
+/// with `Z` the dosages centred by `encoder`, accumulated over blocks of `block` markers
+/// (`Σ_b Z_b Z_bᵀ`; one block when the markers fit in one, which is exactly `Z Zᵀ`).
+pub fn relationship(
+    encoder: &DosageEncoder,
+    geno: &GenotypeMatrix,
+    rows: &[usize],
+    scale: f64,
+    block: usize,
+) -> Mat<f64> {
+    let n = rows.len();
+    let mut g = Mat::<f64>::zeros(n, n);
+    for (k, start) in (0..encoder.n_markers()).step_by(block.max(1)).enumerate() {
+        let z = encoder.transform_markers(geno, rows, start..(start + block).min(encoder.n_markers()));
+        let accum = if k == 0 { Accum::Replace } else { Accum::Add };
+        matmul(g.as_mut(), accum, z.as_ref(), z.transpose(), 1.0, get_global_parallelism());
+    }
     g *= faer::Scale(1.0 / scale);
     g
+}
+
+/// The marker effects `b = Zᵀ α / scale` of `rows`, a block of `block` markers at a time.
+pub fn marker_effects(
+    encoder: &DosageEncoder,
+    geno: &GenotypeMatrix,
+    rows: &[usize],
+    alpha: &[f64],
+    scale: f64,
+    block: usize,
+) -> Vec<f64> {
+    let alpha = Mat::from_fn(rows.len(), 1, |i, _| alpha[i]);
+    let mut effects = Vec::with_capacity(encoder.n_markers());
+    for start in (0..encoder.n_markers()).step_by(block.max(1)) {
+        let z = encoder.transform_markers(geno, rows, start..(start + block).min(encoder.n_markers()));
+        let b = z.transpose() * &alpha;
+        effects.extend((0..b.nrows()).map(|j| b[(j, 0)] / scale));
+    }
+    effects
 }
 
 /// What a GBLUP fit reports (the model's part of [`FitInfo`]).

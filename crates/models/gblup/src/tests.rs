@@ -5,7 +5,7 @@ use faer::Mat;
 use genopred_core::genotype::GenotypeMatrix;
 use genopred_core::{FitContext, Predictor, TrainSet};
 
-use crate::{FittedGblup, Gblup, GblupConfig};
+use crate::{FittedGblup, Gblup, GblupConfig, block_markers, marker_effects, relationship};
 use genopred_core::reml::reference::{ai_reml, rel, simulate};
 
 /// G over all samples from training allele frequencies, built by plain loops.
@@ -102,4 +102,40 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(Gblup::new(reversed).is_err());
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(Gblup::load(bad, dir.path()), Err(crate::GblupError::Config(_))), "load checks the config");
+}
+
+#[test]
+fn blocks_of_markers_give_the_relationship_and_effects_of_the_whole_matrix() {
+    use genopred_core::encoding::{DosageEncoder, Scaling};
+    let (geno, _) = simulate(60, 305, 0.5, 5);
+    let rows: Vec<usize> = (0..60).filter(|i| i % 4 != 0).collect();
+    let encoder = DosageEncoder::fit(&geno, &rows, Scaling::Centred);
+    let scale = 2.3;
+    let whole = relationship(&encoder, &geno, &rows, scale, 305);
+    // Against plain loops over the whole matrix, and the same with blocks of 7 (the last one
+    // holds 305 mod 7 = 4 markers) and of 1.
+    let z = encoder.transform(&geno, &rows);
+    for a in 0..rows.len() {
+        for b in 0..rows.len() {
+            let plain = (0..305).map(|j| z[(a, j)] * z[(b, j)]).sum::<f64>() / scale;
+            assert!(rel(whole[(a, b)], plain) < 1e-12, "G[{a},{b}] {} vs {plain}", whole[(a, b)]);
+        }
+    }
+    let alpha: Vec<f64> = (0..rows.len()).map(|i| (i as f64 * 0.37).sin()).collect();
+    let effects = marker_effects(&encoder, &geno, &rows, &alpha, scale, 305);
+    for block in [7, 1] {
+        let blocked = relationship(&encoder, &geno, &rows, scale, block);
+        let worst = (0..rows.len())
+            .flat_map(|a| (0..rows.len()).map(move |b| (a, b)))
+            .map(|(a, b)| (blocked[(a, b)] - whole[(a, b)]).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-12, "block {block}: G differs by {worst}");
+        let blocked = marker_effects(&encoder, &geno, &rows, &alpha, scale, block);
+        assert_eq!(blocked.len(), 305);
+        for (j, (b, w)) in blocked.iter().zip(&effects).enumerate() {
+            assert!((b - w).abs() < 1e-12 * w.abs().max(1.0), "block {block}, marker {j}: {b} vs {w}");
+        }
+    }
+    assert_eq!(block_markers(8000), 1048);
+    assert_eq!(block_markers(1_000_000), 256);
 }
