@@ -184,9 +184,8 @@ fn check_bed_padding(path: &Path, n_samples: usize, markers: &[Marker]) -> Resul
     let mut bad: Option<usize> = None;
     let mut count = 0usize;
     for j in 0..markers.len() {
-        // One positioned read of marker j's last byte: the pages in between are never read
-        // when markers span pages (tens of thousands of samples), and a system call each costs
-        // well under a second for half a million markers.
+        // One positioned read of marker j's last byte (one system call per marker): the pages
+        // in between are never read when a marker spans pages (16,384 samples or more).
         let byte = last_byte(&file, 3 + (j as u64 + 1) * per_marker - 1).map_err(|e| CoreError::io(path, e))?;
         if byte & mask != 0 {
             bad.get_or_insert(j);
