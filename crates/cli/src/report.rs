@@ -41,16 +41,25 @@ fn markdown(s: &RunSummary, cv: &CvSummary) -> Result<(String, Vec<Figure>)> {
         FoldScheme::File { path, folds, .. } => format!("{folds} folds from `{}`", code(&path.display().to_string())),
         FoldScheme::Grouped { column, folds } => format!("leave one group out by `{}` ({folds} groups)", code(column)),
     };
+    // What of each fold's fit could have seen its test lines, and did not.
+    let mut steps = vec!["QC", "scaling"];
+    if s.folds.iter().any(|f| f.fit.epochs_run.is_some()) {
+        steps.push("early stopping");
+    }
+    if tuned {
+        steps.push("the search");
+    }
+    let last = steps.pop().unwrap_or_default();
     writeln!(
         md,
         "{} lines with a value for the trait, {} markers; {scheme}, seed {}; backend {}{}. \
-         Each fold's QC, scaling and early stopping{} saw only its training lines.\n",
+         Each fold's {} and {last} saw only its training lines.\n",
         s.n_samples,
         s.n_markers,
         s.seed,
         text(&p.backend),
         if tuned { "; settings tuned per fold by a nested search (`tuning.csv`)" } else { "" },
-        if tuned { ", and the search," } else { "" }
+        steps.join(", ")
     )?;
 
     writeln!(md, "## Accuracy\n")?;

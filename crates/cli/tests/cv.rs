@@ -109,6 +109,7 @@ fn summary_has_the_documented_fields_and_sane_accuracy() {
         html.contains("286 lines with a value for the trait, 472 markers; 5-fold cross-validation, seed 1"),
         "{html}"
     );
+    assert!(html.contains("Each fold's QC and scaling saw only its training lines"), "GBLUP has no early stopping");
     for file in ["predictions.csv", "summary.json", "run.json", "config.toml", "folds/"] {
         assert!(html.contains(&format!("<a href=\"{file}\">")), "{file}");
     }

@@ -199,6 +199,7 @@ fn tuned_cv_records_every_trial_and_does_not_depend_on_jobs() {
     // The run's page says the settings were tuned and links both tables.
     let html = std::fs::read_to_string(two.join("report.html")).unwrap();
     assert!(html.contains("tuned per fold by a nested search"), "{html}");
+    assert!(html.contains("QC, scaling, early stopping and the search saw only its training lines"), "{html}");
     assert!(html.contains("<a href=\"tuning.csv\">") && html.contains("<a href=\"trials.csv\">"));
 
     // summary.json carries each fold's search; run.json the settings (a resume must match them).
