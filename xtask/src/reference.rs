@@ -140,15 +140,7 @@ pub fn run(args: ReferenceArgs) -> Result<()> {
             }
         }
     }
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|c| {
-            c.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_default();
+    let cpu = genopred_core::records::cpu_model().unwrap_or_default();
     let mut md = format!(
         "# Training step: genopred vs PyTorch\n\n{cpu}, {threads} thread(s) on every side; median of {} steps after 3 \
          warm-up steps; default batch and wheat599 input sizes (`spec.json`). PyTorch: {}. Targets per \

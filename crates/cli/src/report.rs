@@ -206,15 +206,7 @@ fn scatter_figure(s: &RunSummary) -> Option<String> {
 
 /// CPU model and logical cores, from /proc/cpuinfo where there is one.
 fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| std::env::consts::ARCH.into());
+    let cpu = genopred_core::records::cpu_model().unwrap_or_else(|| std::env::consts::ARCH.into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cpu}, {cores} logical cores, {}", std::env::consts::OS)
 }

@@ -41,12 +41,7 @@ pub struct Environment {
 /// Facts about this machine and the build: `probes` are the backends' probe outputs, `version`
 /// is `genopred --version`, `commit` the git commit the binaries were built from.
 pub fn environment(root: &Path, probes: &BTreeMap<String, String>, version: &str, commit: &str) -> Environment {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or_else(|| std::env::consts::ARCH.to_string(), |(_, v)| v.trim().to_string());
+    let cpu = genopred_core::records::cpu_model().unwrap_or_else(|| std::env::consts::ARCH.to_string());
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("").to_string()))

@@ -28,6 +28,14 @@ pub use model::{Compute, MODEL_FORMAT, Manifest, ModelInfo, ModelListing};
 use crate::error::{CoreError, Result};
 use crate::output::sha256_file;
 use crate::readers::plink::PlinkPaths;
+
+/// The CPU's model name as `/proc/cpuinfo` gives it (Linux); `None` elsewhere. For the machine
+/// facts reports print beside their numbers.
+pub fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("model name"))?;
+    Some(line.split_once(':')?.1.trim().to_string())
+}
 use crate::readers::vcf::VcfReport;
 use crate::readers::{GenotypeFormat, ReadReport};
 
@@ -157,4 +165,13 @@ pub(crate) fn write_record<T: serde::Serialize>(path: &Path, record: &T) -> Resu
     let bytes = serde_json::to_vec_pretty(record)
         .map_err(|e| CoreError::format(path, format!("cannot serialise the record: {e}")))?;
     crate::output::write_atomic(path, &bytes)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn the_cpu_model_is_read_on_linux() {
+        let cpu = super::cpu_model().expect("/proc/cpuinfo names the CPU");
+        assert!(!cpu.is_empty() && !cpu.contains(':') && cpu == cpu.trim(), "{cpu:?}");
+    }
 }
