@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Result;
-use genopred_core::evaluation::{CvSummary, FoldResult};
+use genopred_core::evaluation::FoldResult;
 use genopred_core::metrics::Summary;
 use genopred_core::output::{format_duration as duration, write_atomic};
 use genopred_core::records::{FoldScheme, GenoHashes, RunSummary};
@@ -17,8 +17,8 @@ pub const FILE: &str = "report.html";
 
 /// Writes `out/report.html` for a finished run. Figures that cannot be drawn (no finite score)
 /// are named as missing on the page; they never stop the run.
-pub fn write(out: &Path, summary: &RunSummary, cv: &CvSummary) -> Result<()> {
-    let (md, figures) = markdown(summary, cv)?;
+pub fn write(out: &Path, summary: &RunSummary) -> Result<()> {
+    let (md, figures) = markdown(summary)?;
     let page = html::page(&format!("genopred cv: {} on {}", summary.model, summary.trait_name), &md, |name| {
         figures.iter().find(|(n, _)| n == name).and_then(|(_, svg)| svg.clone())
     });
@@ -30,7 +30,7 @@ pub fn write(out: &Path, summary: &RunSummary, cv: &CvSummary) -> Result<()> {
 type Figure = (String, Option<String>);
 
 /// The report's Markdown, and its figures.
-fn markdown(s: &RunSummary, cv: &CvSummary) -> Result<(String, Vec<Figure>)> {
+fn markdown(s: &RunSummary) -> Result<(String, Vec<Figure>)> {
     let p = &s.provenance;
     let mut md = String::new();
     let tuned = s.folds.iter().any(|f| f.tuning.is_some());
@@ -64,8 +64,8 @@ fn markdown(s: &RunSummary, cv: &CvSummary) -> Result<(String, Vec<Figure>)> {
 
     writeln!(md, "## Accuracy\n")?;
     writeln!(md, "| metric | mean ± sd over folds | pooled predictions |\n|---|---|---|")?;
-    let m = &cv.metrics;
-    let pooled = &cv.pooled;
+    let m = &s.metrics;
+    let pooled = &s.pooled;
     let ndcg = format!("NDCG@{:.0} %", p.options.ndcg_top * 100.0);
     for (name, over, all) in [
         ("Pearson r", &m.pearson, &pooled.pearson),

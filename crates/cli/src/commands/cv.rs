@@ -220,7 +220,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
         ndcg_top: options.ndcg_top,
     };
     let (summary, cv) = dir.combine(results, &facts, provenance)?;
-    crate::report::write(&args.out, &summary, &cv)?;
+    crate::report::write(&args.out, &summary)?;
     print!("{}", table(&summary.folds, &cv));
     eprintln!(
         "wrote {}, {} and {}",
