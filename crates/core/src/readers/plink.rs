@@ -186,7 +186,7 @@ fn check_bed_padding(path: &Path, n_samples: usize, markers: &[Marker]) -> Resul
     for j in 0..markers.len() {
         // One positioned read of marker j's last byte (one system call per marker): the pages
         // in between are never read when a marker spans pages (16,384 samples or more).
-        let byte = last_byte(&file, 3 + (j as u64 + 1) * per_marker - 1).map_err(|e| CoreError::io(path, e))?;
+        let byte = byte_at(&file, 3 + (j as u64 + 1) * per_marker - 1).map_err(|e| CoreError::io(path, e))?;
         if byte & mask != 0 {
             bad.get_or_insert(j);
             count += 1;
@@ -211,7 +211,7 @@ fn check_bed_padding(path: &Path, n_samples: usize, markers: &[Marker]) -> Resul
 }
 
 /// The byte at `offset` of `file`.
-fn last_byte(file: &std::fs::File, offset: u64) -> std::io::Result<u8> {
+fn byte_at(file: &std::fs::File, offset: u64) -> std::io::Result<u8> {
     let mut byte = [0u8; 1];
     #[cfg(unix)]
     std::os::unix::fs::FileExt::read_exact_at(file, &mut byte, offset)?;
