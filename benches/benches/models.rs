@@ -20,7 +20,7 @@ fn encodings_and_gblup(c: &mut Criterion) {
         b.iter(|| Pca::fit(&geno, &train, PcaComponents::VarianceFraction(0.95)).expect("pca"))
     });
     group.bench_function("gblup_fit_wheat599", |b| {
-        b.iter(|| FittedGblup::fit(&geno, &train, &y, &GblupConfig::default()).expect("fit"))
+        b.iter(|| FittedGblup::fit(&geno, &train, &y, &GblupConfig::default(), 1).expect("fit"))
     });
     group.finish();
 }

@@ -16,6 +16,9 @@
 //!   Python with torch, never run in CI).
 //! - `cargo xtask bench-data [--samples N] [--markers M]` — simulate a PLINK file set with
 //!   `plink1.9 --simulate-qt` for the reader benchmark, and time `plink2 --make-bed` on it.
+//! - `cargo xtask bench-data --large [--sizes NxM,...] [--models gblup,mlp] [--folds 3]
+//!   [--only-fold K]` — `genopred cv` at breeding-programme sizes: wall time, peak memory and
+//!   bytes per genotype per model and size (`large.rs`; hours, never run in CI).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +28,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 mod compare;
+mod large;
 mod reference;
 mod render;
 mod tidy;
@@ -66,6 +70,7 @@ fn main() -> Result<()> {
         Some("bench-reference") => reference::run(ReferenceCli::parse_from(std::env::args().skip(1)).args),
         Some("render-report") => render::run(&args[1..]),
         Some("fixtures") => fixtures(),
+        Some("bench-data") if args.iter().any(|a| a == "--large") => large::run(&args[1..]),
         Some("bench-data") => {
             let samples = flag(&args, "--samples").unwrap_or(2000);
             let markers = flag(&args, "--markers").unwrap_or(50_000);
@@ -74,7 +79,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | tidy | compare [--help] | same-results A B | render-report PAGE.html... [--out DIR] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M]>"
+                "usage: cargo xtask <ci | tidy | compare [--help] | same-results A B | render-report PAGE.html... [--out DIR] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M] | bench-data --large [--sizes NxM,...] [--models A,B] [--folds K] [--only-fold K] [--genopred BIN]>"
             );
             bail!("unknown or missing xtask command")
         }

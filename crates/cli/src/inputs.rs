@@ -118,9 +118,9 @@ impl FitArgs {
         if !removed.is_empty() {
             eprintln!("sample QC: removed {} sample(s) with missing rate > {max_sample_missing}", removed.len());
         }
-        let geno = if removed.is_empty() { geno_all } else { geno_all.select_samples(&kept_rows) };
+        let geno = if removed.is_empty() { geno_all } else { geno_all.retain_samples(&kept_rows) };
         let pheno = self.pheno.read()?.context("--pheno is required")?;
-        let (dataset, matched) = genopred_core::Dataset::assemble(&geno, &pheno, &self.trait_name, group_by)?;
+        let (dataset, matched) = genopred_core::Dataset::assemble_owned(geno, &pheno, &self.trait_name, group_by)?;
         eprintln!(
             "matched: {} of {} genotyped and {} phenotyped samples; {} without '{}'; using {}",
             matched.matched,

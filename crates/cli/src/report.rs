@@ -123,6 +123,16 @@ fn markdown(s: &RunSummary) -> Result<(String, Vec<Figure>)> {
     if let Some(par) = &p.parallelism {
         writeln!(md, "| folds at once × threads each | {} × {} |", par.jobs, par.threads_per_job)?;
     }
+    // Models that compute REML more than one way (GBLUP) say which ran in their fit report.
+    let methods: std::collections::BTreeMap<&str, usize> =
+        s.folds.iter().filter_map(|f| f.fit.details.get("method")?.as_str()).fold(Default::default(), |mut m, k| {
+            *m.entry(k).or_default() += 1;
+            m
+        });
+    if !methods.is_empty() {
+        let list: Vec<String> = methods.iter().map(|(k, n)| format!("{} ({n} folds)", text(k))).collect();
+        writeln!(md, "| REML computation | {} |", list.join(", "))?;
+    }
     if p.resumed_folds > 0 {
         writeln!(md, "| folds read back from an earlier run | {} |", p.resumed_folds)?;
     }

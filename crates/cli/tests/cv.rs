@@ -114,6 +114,31 @@ fn summary_has_the_documented_fields_and_sane_accuracy() {
         assert!(html.contains(&format!("<a href=\"{file}\">")), "{file}");
     }
     assert!(!html.contains(" src=") && !html.contains("tuning.csv"));
+    // 286 lines and 472 markers: exact REML in the space of lines, said per fold and on the page.
+    assert!(folds.iter().all(|f| f["fit"]["method"] == "individual"), "{}", folds[0]["fit"]);
+    assert!(html.contains("<td>REML computation</td><td>individual (5 folds)</td>"), "{html}");
+}
+
+#[test]
+fn gblup_matrix_free_from_the_config_agrees_with_the_exact_fit() {
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "method = \"matrix-free\"\nprobes = 40\n").unwrap();
+    let (exact, o) = cv("maize300/maize300.bed", &["--folds", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (free, o) = cv("maize300/maize300.bed", &["--folds", "3", "--config", config.path().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (e, f) = (summary(exact.path()), summary(free.path()));
+    for (a, b) in e["folds"].as_array().unwrap().iter().zip(f["folds"].as_array().unwrap()) {
+        assert_eq!(b["fit"]["method"], "matrix-free");
+        assert_eq!(b["fit"]["matrix_free"]["probes"], 40);
+        assert!(b["fit"]["matrix_free"]["iterations"].as_u64().unwrap() > 0);
+        let h2 = |x: &serde_json::Value| x["fit"]["reml"]["h2"].as_f64().unwrap();
+        assert!((h2(a) - h2(b)).abs() < 0.1, "h² {} vs exact {}", h2(b), h2(a));
+    }
+    let r = |s: &serde_json::Value| s["metrics"]["pearson"]["mean"].as_f64().unwrap();
+    assert!((r(&e) - r(&f)).abs() < 0.01, "r {} vs exact {}", r(&f), r(&e));
+    let html = std::fs::read_to_string(free.path().join("report.html")).unwrap();
+    assert!(html.contains("<td>REML computation</td><td>matrix-free (3 folds)</td>"), "{html}");
 }
 
 #[test]

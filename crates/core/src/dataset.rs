@@ -48,6 +48,43 @@ impl Dataset {
         trait_name: &str,
         group_by: Option<&str>,
     ) -> Result<(Dataset, MatchReport)> {
+        let (rows, y, groups, report) = Self::match_rows(geno, pheno, trait_name, group_by)?;
+        let dataset = Dataset {
+            geno: geno.select_samples(&rows),
+            y,
+            trait_name: trait_name.to_string(),
+            groups: group_by.map(|_| groups),
+        };
+        Ok((dataset, report))
+    }
+
+    /// [`assemble`](Self::assemble) taking the genotypes, whose calls are compacted in place
+    /// (no second copy of the data while loading).
+    pub fn assemble_owned(
+        geno: GenotypeMatrix,
+        pheno: &Phenotypes,
+        trait_name: &str,
+        group_by: Option<&str>,
+    ) -> Result<(Dataset, MatchReport)> {
+        let (rows, y, groups, report) = Self::match_rows(&geno, pheno, trait_name, group_by)?;
+        let dataset = Dataset {
+            geno: geno.retain_samples(&rows),
+            y,
+            trait_name: trait_name.to_string(),
+            groups: group_by.map(|_| groups),
+        };
+        Ok((dataset, report))
+    }
+
+    /// The genotype rows (increasing) with a trait value, the values, the group labels, and the
+    /// matching report.
+    #[allow(clippy::type_complexity)]
+    fn match_rows(
+        geno: &GenotypeMatrix,
+        pheno: &Phenotypes,
+        trait_name: &str,
+        group_by: Option<&str>,
+    ) -> Result<(Vec<usize>, Vec<f64>, Vec<String>, MatchReport)> {
         let values = pheno.trait_values(trait_name)?;
         let labels = group_by.map(|g| pheno.labels(g)).transpose()?;
         let pheno_row: HashMap<&str, usize> = pheno.ids().iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
@@ -112,13 +149,7 @@ impl Dataset {
                 y.len()
             )));
         }
-        let dataset = Dataset {
-            geno: geno.select_samples(&rows),
-            y,
-            trait_name: trait_name.to_string(),
-            groups: group_by.map(|_| groups),
-        };
-        Ok((dataset, report))
+        Ok((rows, y, groups, report))
     }
 
     /// Number of samples.
@@ -175,6 +206,9 @@ mod tests {
         assert_eq!(d.y[3], 4.0);
         assert_eq!(d.groups.as_ref().unwrap()[3], "F0");
         assert_eq!(d.geno.row(3), [100]);
+        // The owned form compacts the same rows in place.
+        let (owned, r2) = Dataset::assemble_owned(geno(12), &pheno(&text), "y", Some("fam")).unwrap();
+        assert_eq!((owned.geno, owned.y, owned.groups, r2.used), (d.geno, d.y, d.groups, 11));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Instant;
 use crate::cv::{Fold, Purpose, derive_seed, validation_split};
 use crate::dataset::Dataset;
 use crate::error::{CoreError, Result};
+use crate::genotype::GenotypeMatrix;
 use crate::metrics::{MetricSummaries, Metrics};
 use crate::predictor::{EpochRecord, FitContext, FitInfo, FitObserver, Predictor, TrainSet};
 use crate::qc::{MarkerQc, QcConfig, QcReport};
@@ -112,7 +113,7 @@ pub fn run_fold(
     };
     // QC sees the whole training fold (fit + validation rows), never the test rows.
     let qc = MarkerQc::fit(&dataset.geno, &fold.train, &options.qc)?;
-    let geno = dataset.geno.select_markers(&qc.kept);
+    let geno = kept_markers(&dataset.geno, &qc.kept);
     let pick = |rows: &[usize]| rows.iter().map(|&r| dataset.y[r]).collect::<Vec<f64>>();
     let (y_fit, y_valid) = (pick(&fit_rows), pick(&valid_rows));
     let train = TrainSet { geno: &geno, rows: &fit_rows, y: &y_fit };
@@ -167,6 +168,16 @@ pub fn run_fold(
     })
 }
 
+/// The genotypes at the markers QC kept: the dataset's own matrix, borrowed, when QC kept every
+/// marker in order (no copy of the genotypes per fold), else a copy of the kept columns.
+fn kept_markers<'a>(geno: &'a GenotypeMatrix, kept: &[usize]) -> std::borrow::Cow<'a, GenotypeMatrix> {
+    if kept.len() == geno.n_markers() && kept.iter().enumerate().all(|(i, &k)| i == k) {
+        std::borrow::Cow::Borrowed(geno)
+    } else {
+        std::borrow::Cow::Owned(geno.select_markers(kept))
+    }
+}
+
 /// A model fitted once on every sample of a dataset, for predicting new samples
 /// (`genopred train`).
 #[derive(Debug, Clone)]
@@ -215,7 +226,7 @@ pub fn fit_final(
         (all.clone(), Vec::new())
     };
     let qc = MarkerQc::fit(&dataset.geno, &all, &options.qc)?;
-    let geno = dataset.geno.select_markers(&qc.kept);
+    let geno = kept_markers(&dataset.geno, &qc.kept);
     let marker_means = crate::qc::MarkerStats::compute(&geno, &all).mean;
     let pick = |rows: &[usize]| rows.iter().map(|&r| dataset.y[r]).collect::<Vec<f64>>();
     let (y_fit, y_valid) = (pick(&fit_rows), pick(&valid_rows));

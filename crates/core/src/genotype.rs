@@ -145,6 +145,27 @@ impl GenotypeMatrix {
         }
     }
 
+    /// [`select_samples`](Self::select_samples) for strictly increasing `rows`, compacting the
+    /// calls in place: no second copy of the genotypes exists (loading keeps one byte per call
+    /// at its peak, not two).
+    pub fn retain_samples(mut self, rows: &[usize]) -> GenotypeMatrix {
+        assert!(
+            rows.windows(2).all(|w| w[0] < w[1]) && rows.last().is_none_or(|&r| r < self.samples.len()),
+            "retain_samples needs strictly increasing rows within the matrix"
+        );
+        let m = self.markers.len();
+        for (i, &r) in rows.iter().enumerate() {
+            if i != r {
+                self.codes.copy_within(r * m..(r + 1) * m, i * m);
+            }
+        }
+        self.codes.truncate(rows.len() * m);
+        self.codes.shrink_to_fit();
+        let mut samples = std::mem::take(&mut self.samples);
+        self.samples = rows.iter().map(|&r| std::mem::take(&mut samples[r])).collect();
+        self
+    }
+
     /// Keeps only the given markers (in the given order).
     pub fn select_markers(&self, cols: &[usize]) -> GenotypeMatrix {
         let mut codes = Vec::with_capacity(self.samples.len() * cols.len());
@@ -225,6 +246,10 @@ mod tests {
         let s = g.select_samples(&[2, 0]);
         assert_eq!(s.samples(), ["c", "a"]);
         assert_eq!(s.row(0), [100, 0]);
+        let kept = g.clone().retain_samples(&[0, 2]);
+        assert_eq!(kept, g.select_samples(&[0, 2]));
+        assert_eq!(g.clone().retain_samples(&[0, 1, 2]), g);
+        assert_eq!(g.clone().retain_samples(&[]).n_samples(), 0);
         let m = g.select_markers(&[1]);
         assert_eq!(m.row(1), [MISSING]);
         assert_eq!(m.markers()[0].id, "m2");

@@ -42,6 +42,37 @@ impl Encoded {
     }
 }
 
+/// Inputs the trainer reads a batch at a time: an [`Encoded`] matrix held whole, or an encoding
+/// applied to each batch as it is read (so that a large encoded input — DLGWAS's one-hot is 16
+/// bytes per genotype — never exists for the whole training set).
+pub trait Inputs {
+    /// Number of samples.
+    fn n(&self) -> usize;
+    /// `(channels, length)` per sample.
+    fn shape(&self) -> (usize, usize);
+    /// The values of samples `rows` (indices in `0..n`), in that order, sample-major.
+    fn gather(&self, rows: &[usize]) -> Result<Vec<f32>, TrainError>;
+}
+
+impl Inputs for Encoded {
+    fn n(&self) -> usize {
+        self.n
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        (self.channels, self.length)
+    }
+
+    fn gather(&self, rows: &[usize]) -> Result<Vec<f32>, TrainError> {
+        let w = self.width();
+        let mut data = Vec::with_capacity(rows.len() * w);
+        for &r in rows {
+            data.extend_from_slice(&self.data[r * w..(r + 1) * w]);
+        }
+        Ok(data)
+    }
+}
+
 /// What an input encoding may be fitted on.
 #[derive(Debug, Clone, Copy)]
 pub struct InputContext<'a> {

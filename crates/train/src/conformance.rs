@@ -71,6 +71,8 @@ pub fn check_param_count<A: Architecture>(config: &A::Config, shape: (usize, usi
 }
 
 struct Run {
+    /// Training and validation loss per epoch.
+    losses: Vec<(f64, Option<f64>)>,
     predictions: Vec<f64>,
     first_loss: f64,
     last_loss: f64,
@@ -83,6 +85,18 @@ fn fit_once<A: Architecture>(
     y: &[f64],
     seed: u64,
 ) -> (NeuralPredictor<A>, Run) {
+    fit_once_holding::<A>(config, device, geno, y, seed, crate::predictor::HOLD_INPUTS_UP_TO_BYTES)
+}
+
+/// [`fit_once`] with encoded inputs held whole only up to `hold` bytes (0: every batch streamed).
+fn fit_once_holding<A: Architecture>(
+    config: &A::Config,
+    device: &Device,
+    geno: &GenotypeMatrix,
+    y: &[f64],
+    seed: u64,
+    hold: usize,
+) -> (NeuralPredictor<A>, Run) {
     let n = geno.n_samples();
     let (n_fit, n_valid) = (n * 7 / 10, n / 10);
     let fit_rows: Vec<usize> = (0..n_fit).collect();
@@ -91,7 +105,9 @@ fn fit_once<A: Architecture>(
     let all: Vec<usize> = (0..n).collect();
     let pick = |rows: &[usize]| rows.iter().map(|&r| y[r]).collect::<Vec<_>>();
     let (y_fit, y_valid) = (pick(&fit_rows), pick(&valid_rows));
-    let mut model = NeuralPredictor::<A>::new(config.clone(), device.clone()).expect("config passes its checks");
+    let mut model = NeuralPredictor::<A>::new(config.clone(), device.clone())
+        .expect("config passes its checks")
+        .with_inputs_held_up_to(hold);
     model
         .fit(
             &TrainSet { geno, rows: &fit_rows, y: &y_fit },
@@ -101,10 +117,12 @@ fn fit_once<A: Architecture>(
         .unwrap_or_else(|e| panic!("{}: fit failed: {e}", A::NAME));
     let history = model.take_history();
     assert!(!history.is_empty(), "{}: no training history", A::NAME);
+    let losses = history.iter().map(|h| (h.train_loss, h.val_loss)).collect();
     let predictions = model.predict(geno, &test_rows).unwrap_or_else(|e| panic!("{}: predict failed: {e}", A::NAME));
     assert_eq!(predictions.len(), test_rows.len());
     assert!(predictions.iter().all(|p| p.is_finite()), "{}: non-finite predictions", A::NAME);
     let run = Run {
+        losses,
         predictions,
         first_loss: history[0].train_loss,
         last_loss: history.iter().map(|h| h.train_loss).fold(f64::INFINITY, f64::min),
@@ -112,11 +130,15 @@ fn fit_once<A: Architecture>(
     (model, run)
 }
 
-/// Same seed → bit-identical predictions; another seed → different ones.
+/// Same seed → bit-identical predictions; another seed → different ones. Inputs encoded a batch
+/// at a time (streamed) give the same losses and predictions as inputs held whole.
 pub fn check_determinism<A: Architecture>(config: &A::Config, device: &Device, n_markers: usize) {
     let (geno, y) = simulated(60, n_markers, 3);
     let (_, a) = fit_once::<A>(config, device, &geno, &y, 11);
     let (_, b) = fit_once::<A>(config, device, &geno, &y, 11);
+    let (_, streamed) = fit_once_holding::<A>(config, device, &geno, &y, 11, 0);
+    assert_eq!(a.losses, streamed.losses, "{}: streamed batches trained differently", A::NAME);
+    assert_eq!(a.predictions, streamed.predictions, "{}: streamed batches predicted differently", A::NAME);
     let (_, c) = fit_once::<A>(config, device, &geno, &y, 12);
     assert_eq!(a.predictions, b.predictions, "{}: same seed gave different predictions", A::NAME);
     assert_ne!(a.predictions, c.predictions, "{}: another seed gave the same predictions", A::NAME);

@@ -20,7 +20,7 @@ pub mod predictor;
 pub mod saliency;
 pub mod trainer;
 
-pub use arch::{Architecture, Encoded, InputContext, Network};
+pub use arch::{Architecture, Encoded, InputContext, Inputs, Network};
 pub use config::{
     LossKind, Monitor, OptimizerKind, PlateauMonitor, TrainConfig, read_config_table, resolve_arch_config,
     resolve_arch_table, resolve_config, resolve_config_with, resolve_table, resolve_table_with,

@@ -10,7 +10,7 @@ use genopred_core::{
     EpochRecord, FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, SaliencyOptions, TrainSet,
 };
 
-use crate::arch::{Architecture, Encoded, InputContext};
+use crate::arch::{Architecture, Encoded, InputContext, Inputs};
 use crate::error::TrainError;
 use crate::trainer::{TrainData, TrainRun, predict_batches, train};
 
@@ -96,6 +96,13 @@ pub struct Fitted<A: Architecture> {
     pub scaling: TargetScaling,
 }
 
+/// Encoded inputs up to this size are built once and held; larger ones are encoded a batch at a
+/// time as the trainer reads them (each epoch), so the fit holds the genotypes' one-byte codes
+/// and a few batches instead of, e.g., DLGWAS's 16 bytes per genotype. Either way the batches
+/// hold the same numbers (every encoding encodes each sample on its own), so the choice never
+/// changes a result.
+pub const HOLD_INPUTS_UP_TO_BYTES: usize = 256 << 20;
+
 /// A neural architecture as a [`Predictor`].
 #[derive(Debug)]
 pub struct NeuralPredictor<A: Architecture> {
@@ -103,13 +110,81 @@ pub struct NeuralPredictor<A: Architecture> {
     device: Device,
     fitted: Option<Fitted<A>>,
     history: Vec<EpochRecord>,
+    hold_inputs_up_to: usize,
+}
+
+/// An encoding applied to each batch as it is read: the rows of `geno` in `rows`, encoded by
+/// the fitted `input`.
+struct Streamed<'a, A: Architecture> {
+    input: &'a A::Input,
+    geno: &'a GenotypeMatrix,
+    rows: &'a [usize],
+}
+
+impl<A: Architecture> Inputs for Streamed<'_, A> {
+    fn n(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        A::input_shape(self.input)
+    }
+
+    fn gather(&self, rows: &[usize]) -> Result<Vec<f32>, TrainError> {
+        let picked: Vec<usize> = rows.iter().map(|&r| self.rows[r]).collect();
+        Ok(NeuralPredictor::<A>::encode_checked(self.input, self.geno, &picked)?.data)
+    }
+}
+
+/// Inputs held whole or streamed.
+enum Prepared<'a, A: Architecture> {
+    Held(Encoded),
+    Streamed(Streamed<'a, A>),
+}
+
+impl<A: Architecture> Prepared<'_, A> {
+    fn inputs(&self) -> &dyn Inputs {
+        match self {
+            Prepared::Held(x) => x,
+            Prepared::Streamed(s) => s,
+        }
+    }
 }
 
 impl<A: Architecture> NeuralPredictor<A> {
     /// A model with `config` that trains on `device` (a plain device; autodiff is added here).
     pub fn new(config: A::Config, device: Device) -> Result<Self, TrainError> {
         A::check(&config)?;
-        Ok(NeuralPredictor { config, device, fitted: None, history: Vec::new() })
+        Ok(NeuralPredictor {
+            config,
+            device,
+            fitted: None,
+            history: Vec::new(),
+            hold_inputs_up_to: HOLD_INPUTS_UP_TO_BYTES,
+        })
+    }
+
+    /// The same model, holding encoded inputs whole only up to `bytes` (default
+    /// [`HOLD_INPUTS_UP_TO_BYTES`]; 0 streams every batch).
+    pub fn with_inputs_held_up_to(mut self, bytes: usize) -> Self {
+        self.hold_inputs_up_to = bytes;
+        self
+    }
+
+    /// `rows` of `geno` encoded by `input`: held whole when small, else streamed.
+    fn prepare<'a>(
+        &self,
+        input: &'a A::Input,
+        geno: &'a GenotypeMatrix,
+        rows: &'a [usize],
+    ) -> Result<Prepared<'a, A>, TrainError> {
+        let (channels, length) = A::input_shape(input);
+        let bytes = rows.len().saturating_mul(channels).saturating_mul(length).saturating_mul(4);
+        Ok(if bytes <= self.hold_inputs_up_to {
+            Prepared::Held(Self::encode_checked(input, geno, rows)?)
+        } else {
+            Prepared::Streamed(Streamed { input, geno, rows })
+        })
     }
 
     /// The configuration.
@@ -201,10 +276,10 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
             &InputContext { geno: train_set.geno, train_rows: train_set.rows, genotyped_rows: context.genotyped_rows },
         )?;
         let scaling = TargetScaling::fit(train_set.y, tc.standardise_y);
-        let x = Self::encode_checked(&input, train_set.geno, train_set.rows)?;
+        let x = self.prepare(&input, train_set.geno, train_set.rows)?;
         let y = scaling.forward(train_set.y);
         let valid = match valid_set {
-            Some(v) => Some((Self::encode_checked(&input, v.geno, v.rows)?, scaling.forward(v.y))),
+            Some(v) => Some((self.prepare(&input, v.geno, v.rows)?, scaling.forward(v.y))),
             None => None,
         };
         let shape = A::input_shape(&input);
@@ -216,8 +291,15 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
         let ad = self.device.clone().autodiff();
         let shuffle = derive_seed(context.seed, Purpose::Shuffle, &[]);
         let run = TrainRun { seed: shuffle, label: A::NAME, observer: context.observer };
-        let outcome =
-            train(net, &tc, TrainData { x: &x, y: &y }, valid.as_ref().map(|(x, y)| TrainData { x, y }), &ad, &run)?;
+        let outcome = train(
+            net,
+            &tc,
+            TrainData { x: x.inputs(), y: &y },
+            valid.as_ref().map(|(x, y)| TrainData { x: x.inputs(), y }),
+            &ad,
+            &run,
+        )?;
+        drop((x, valid));
         let report = NeuralFitReport {
             input: A::describe_input(&input),
             input_shape: [shape.0, shape.1],
@@ -237,9 +319,9 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
     fn predict(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError> {
         let fitted =
             self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: predict before fit", A::NAME)))?;
-        let x = Self::encode_checked(&fitted.input, geno, rows)?;
+        let x = self.prepare(&fitted.input, geno, rows)?;
         let batch = A::train_config(&self.config).batch_size.max(256);
-        let out = predict_batches(&fitted.net, &x, batch, &self.device)?;
+        let out = predict_batches(&fitted.net, x.inputs(), batch, &self.device)?;
         Ok(out.into_iter().map(|p| fitted.scaling.back(p)).collect())
     }
 

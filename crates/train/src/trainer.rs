@@ -8,19 +8,25 @@ use burn::prelude::*;
 use genopred_core::{EpochRecord, FitObserver};
 use rand::seq::SliceRandom;
 
-use crate::arch::{Encoded, Network};
+use crate::arch::{Inputs, Network};
 use crate::config::{LossKind, Monitor, OptimizerKind, PlateauMonitor, TrainConfig};
 use crate::early_stopping::{EarlyStopping, Verdict};
 use crate::error::TrainError;
 use crate::plateau::ReduceLrOnPlateau;
 
 /// Encoded inputs and (already scaled) targets of a training or validation set.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct TrainData<'a> {
     /// Inputs.
-    pub x: &'a Encoded,
+    pub x: &'a dyn Inputs,
     /// Targets, one per sample.
     pub y: &'a [f32],
+}
+
+impl std::fmt::Debug for TrainData<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainData").field("n", &self.x.n()).field("shape", &self.x.shape()).finish()
+    }
 }
 
 /// What a training run is called and who follows it, beside its data and settings.
@@ -70,13 +76,18 @@ pub fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-fn batch_tensor(x: &Encoded, rows: &[usize], device: &Device) -> Tensor<3> {
-    let w = x.width();
-    let mut data = Vec::with_capacity(rows.len() * w);
-    for &r in rows {
-        data.extend_from_slice(&x.data[r * w..(r + 1) * w]);
+fn batch_tensor(x: &dyn Inputs, rows: &[usize], device: &Device) -> Result<Tensor<3>, TrainError> {
+    let (channels, length) = x.shape();
+    let data = x.gather(rows)?;
+    if data.len() != rows.len() * channels * length {
+        return Err(TrainError::Usage(format!(
+            "a batch of {} samples of shape {:?} came with {} values",
+            rows.len(),
+            (channels, length),
+            data.len()
+        )));
     }
-    Tensor::from_data(TensorData::new(data, [rows.len(), x.channels, x.length]), device)
+    Ok(Tensor::from_data(TensorData::new(data, [rows.len(), channels, length]), device))
 }
 
 /// One optimisation step on one batch (`x: [batch, channels, length]`, `y: [batch, 1]`, both on
@@ -118,14 +129,14 @@ pub(crate) fn data_loss(out: Tensor<2>, y: Tensor<2>, cfg: &TrainConfig) -> Tens
 /// Predicts every sample of `x` with `net` (call on a validation-mode network), `batch` at a time.
 pub fn predict_batches<N: Network>(
     net: &N,
-    x: &Encoded,
+    x: &dyn Inputs,
     batch: usize,
     device: &Device,
 ) -> Result<Vec<f32>, TrainError> {
-    let mut out = Vec::with_capacity(x.n);
-    let rows: Vec<usize> = (0..x.n).collect();
+    let mut out = Vec::with_capacity(x.n());
+    let rows: Vec<usize> = (0..x.n()).collect();
     for chunk in rows.chunks(batch.max(1)) {
-        let pred = net.forward(batch_tensor(x, chunk, device));
+        let pred = net.forward(batch_tensor(x, chunk, device)?);
         let values = pred
             .into_data()
             .convert::<f32>()
@@ -181,8 +192,8 @@ pub fn train<N: Network>(
     run: &TrainRun<'_>,
 ) -> Result<Outcome<N>, TrainError> {
     cfg.check()?;
-    if data.x.n == 0 || data.x.n != data.y.len() {
-        return Err(TrainError::Data(format!("{}: {} inputs but {} targets", run.label, data.x.n, data.y.len())));
+    if data.x.n() == 0 || data.x.n() != data.y.len() {
+        return Err(TrainError::Data(format!("{}: {} inputs but {} targets", run.label, data.x.n(), data.y.len())));
     }
     run.observer.start(run.label, cfg.epochs);
     let outcome = epochs(net, cfg, data, valid, device, run);
@@ -202,7 +213,7 @@ fn epochs<N: Network>(
     let plain = device.clone().without_autodiff();
     let mut optim = optimizer(cfg);
     let mut rng = genopred_core::cv::seed::rng(run.seed);
-    let mut order: Vec<usize> = (0..data.x.n).collect();
+    let mut order: Vec<usize> = (0..data.x.n()).collect();
     let mut lr = cfg.learning_rate;
     let mut history = Vec::new();
     let mut stopping = EarlyStopping::new(cfg.patience, cfg.min_delta);
@@ -218,7 +229,7 @@ fn epochs<N: Network>(
         let mut sum = Tensor::<1>::zeros([1], device);
         let mut sum_objective = Tensor::<1>::zeros([1], device);
         for (b, chunk) in order.chunks(cfg.batch_size).enumerate() {
-            let x = batch_tensor(data.x, chunk, device);
+            let x = batch_tensor(data.x, chunk, device)?;
             let y: Vec<f32> = chunk.iter().map(|&r| data.y[r]).collect();
             let y = Tensor::<2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
             let (next, fit, objective) = step(net, &mut optim, x, y, cfg, lr);
@@ -233,7 +244,7 @@ fn epochs<N: Network>(
             sum = sum + fit.detach().mul_scalar(chunk.len() as f64);
             sum_objective = sum_objective + objective.mul_scalar(chunk.len() as f64);
         }
-        let train_loss = f64::from(sum.into_scalar::<f32>()) / data.x.n as f64;
+        let train_loss = f64::from(sum.into_scalar::<f32>()) / data.x.n() as f64;
         if !train_loss.is_finite() {
             return Err(TrainError::NonFinite { model: label.into(), epoch, batch: 0, value: train_loss as f32 });
         }
@@ -262,7 +273,7 @@ fn epochs<N: Network>(
         // objective averaged over the epoch's samples) as DNNGP's released code does.
         let watched = match cfg.plateau_monitor {
             PlateauMonitor::Validation => record.val_metric,
-            PlateauMonitor::TrainLoss => Some(f64::from(sum_objective.into_scalar::<f32>()) / data.x.n as f64),
+            PlateauMonitor::TrainLoss => Some(f64::from(sum_objective.into_scalar::<f32>()) / data.x.n() as f64),
         };
         if let Some(value) = watched {
             lr = plateau.update(value, lr);
@@ -287,6 +298,7 @@ mod tests {
     use burn::nn::Linear;
 
     use super::*;
+    use crate::arch::Encoded;
     use crate::init::{WeightInit, linear};
 
     #[derive(Module, Debug)]

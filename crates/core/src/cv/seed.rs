@@ -39,6 +39,8 @@ pub enum Purpose {
     Tuning = 0x5455_4e45,
     /// An ensemble's weight search (its particle swarm; derived from the fit's seed).
     Weights = 0x5745_4947,
+    /// The random probes of a matrix-free REML's trace estimate (derived from the fit's seed).
+    TraceProbes = 0x5452_4143,
 }
 
 /// A seed derived from `seed` for `purpose`, under a path of integers (e.g. `[repeat, fold]`).

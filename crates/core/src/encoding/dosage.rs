@@ -89,6 +89,59 @@ impl DosageEncoder {
         out
     }
 
+    /// [`transform_markers`](Self::transform_markers) transposed: a `markers.len() × rows`
+    /// matrix, one column per sample (each sample's calls are contiguous in the genotypes and
+    /// in this column-major result, so it is the cheaper one to build for many samples).
+    pub fn transform_markers_t(
+        &self,
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        markers: std::ops::Range<usize>,
+    ) -> Mat<f64> {
+        let mut out = Mat::<f64>::zeros(markers.len(), rows.len());
+        self.transform_markers_t_into(geno, rows, markers, out.as_mut());
+        out
+    }
+
+    /// [`transform_markers_t`](Self::transform_markers_t) into `out` (`markers.len() × rows`,
+    /// column-major), so that a caller decoding block after block reuses one buffer.
+    pub fn transform_markers_t_into(
+        &self,
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        markers: std::ops::Range<usize>,
+        out: faer::MatMut<'_, f64>,
+    ) {
+        use rayon::prelude::*;
+        assert_eq!(geno.n_markers(), self.n_markers(), "encoder fitted on a different marker set");
+        assert!(markers.end <= self.n_markers(), "markers {markers:?} beyond {}", self.n_markers());
+        assert_eq!((out.nrows(), out.ncols()), (markers.len(), rows.len()), "output of the wrong shape");
+        // Stored code → dosage, the same division `value` does, once per code instead of once
+        // per call (the centred case, which GBLUP and PCA decode many times).
+        let dosage: Vec<f64> = (0..=u8::MAX).map(|c| f64::from(c) / DOSAGE_SCALE).collect();
+        let means = &self.means[markers.clone()];
+        // Samples are decoded in parallel (rayon's current pool: the job's threads under
+        // `--jobs`); every value is computed alone, so the result does not depend on the threads.
+        const SAMPLES_PER_TASK: usize = 64;
+        out.par_col_chunks_mut(SAMPLES_PER_TASK).enumerate().for_each(|(chunk, mut columns)| {
+            for i in 0..columns.ncols() {
+                let r = rows[chunk * SAMPLES_PER_TASK + i];
+                let mut column = columns.as_mut().col_mut(i);
+                let column = column.as_mut().try_as_col_major_mut().expect("the output is column-major").as_slice_mut();
+                let calls = &geno.row(r)[markers.clone()];
+                if self.scaling == Scaling::Centred {
+                    for ((slot, &c), &mean) in column.iter_mut().zip(calls).zip(means) {
+                        *slot = if c == MISSING { 0.0 } else { dosage[usize::from(c)] - mean };
+                    }
+                } else {
+                    for (k, (slot, &c)) in column.iter_mut().zip(calls).enumerate() {
+                        *slot = self.value(c, markers.start + k);
+                    }
+                }
+            }
+        });
+    }
+
     /// A linear model's predictions `intercept + Σⱼ value(xⱼ) effectsⱼ` for `rows` (GBLUP's and
     /// BayesB's marker effects); an error when the genotypes or effects have another marker count.
     pub fn linear(
@@ -168,6 +221,25 @@ mod tests {
         assert_eq!([frac[(0, 0)], frac[(0, 1)], frac[(1, 0)], frac[(2, 0)]], [0.0, 0.5, 0.5, 1.0]);
         let parsed: Scaling = serde_json::from_str("\"allele_fraction\"").unwrap();
         assert_eq!(parsed, Scaling::AlleleFraction);
+    }
+
+    #[test]
+    fn the_transposed_blocks_are_the_transform_bit_for_bit() {
+        // 150 samples (three parallel tasks of 64), fractional dosages and missing calls.
+        let codes: Vec<u8> = (0..150 * 7).map(|i| if i % 11 == 3 { MISSING } else { ((i * 37) % 201) as u8 }).collect();
+        let g = GenotypeMatrix::with_generated_names(150, 7, codes).unwrap();
+        let rows: Vec<usize> = (0..150).rev().filter(|i| i % 4 != 1).collect();
+        for scaling in [Scaling::Raw, Scaling::Centred, Scaling::Standardised, Scaling::AlleleFraction] {
+            let enc = DosageEncoder::fit(&g, &rows[..90], scaling);
+            let whole = enc.transform(&g, &rows);
+            let block = enc.transform_markers_t(&g, &rows, 2..6);
+            assert_eq!((block.nrows(), block.ncols()), (4, rows.len()));
+            for i in 0..rows.len() {
+                for k in 0..4 {
+                    assert_eq!(block[(k, i)].to_bits(), whole[(i, k + 2)].to_bits(), "{scaling:?} ({i}, {k})");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Principal-component scores of the centred dosage matrix (DNNGP's input), fitted on the
-//! training rows with `faer`'s thin SVD and applied to any rows with the training loadings.
+//! training rows with `faer`'s thin SVD — or, for matrices too large to hold in f64, from the
+//! eigendecomposition of the smaller Gram matrix built a block at a time — and applied to any
+//! rows with the training loadings.
 
-use faer::Mat;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, get_global_parallelism};
 
 use super::dosage::{DosageEncoder, Scaling};
 use crate::error::{CoreError, Result};
@@ -34,18 +37,69 @@ impl Pca {
     /// Fits on `rows`. Component signs are fixed (largest-magnitude loading positive) so that the
     /// same data give the same scores on every run.
     pub fn fit(geno: &GenotypeMatrix, rows: &[usize], components: PcaComponents) -> Result<Self> {
+        Self::fit_dense_up_to(geno, rows, components, DENSE_SVD_BYTES)
+    }
+
+    /// [`fit`](Self::fit), decomposing the centred matrix whole only up to `dense_bytes` (of f64).
+    pub fn fit_dense_up_to(
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        components: PcaComponents,
+        dense_bytes: usize,
+    ) -> Result<Self> {
         if rows.len() < 2 {
             return Err(CoreError::Data("PCA needs at least 2 training samples".into()));
         }
         let centre = DosageEncoder::fit(geno, rows, Scaling::Centred);
-        let x = centre.transform(geno, rows);
-        let svd = x.thin_svd().map_err(|e| CoreError::Numerical(format!("SVD for PCA did not converge: {e:?}")))?;
-        let s = svd.S().column_vector();
-        let v = svd.V();
-        let r = s.nrows();
-        let mut order: Vec<usize> = (0..r).collect();
-        order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
-        let var: Vec<f64> = order.iter().map(|&i| s[i] * s[i]).collect();
+        let (n, m) = (rows.len(), geno.n_markers());
+        // Components by decreasing variance, and a way to get the top k's loadings (m × k).
+        let (var, top): (Vec<f64>, TopLoadings<'_>) = if n * m * 8 <= dense_bytes {
+            let x = centre.transform(geno, rows);
+            let svd = x.thin_svd().map_err(|e| CoreError::Numerical(format!("SVD for PCA did not converge: {e:?}")))?;
+            let s = svd.S().column_vector();
+            let mut order: Vec<usize> = (0..s.nrows()).collect();
+            order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
+            let var = order.iter().map(|&i| s[i] * s[i]).collect();
+            let v = svd.V().to_owned();
+            (var, Box::new(move |k| Mat::from_fn(m, k, |j, c| v[(j, order[c])])))
+        } else if m <= n {
+            // XᵀX = V Λ Vᵀ (m × m), a block of lines at a time: the loadings are V.
+            let per_block = (BLOCK_BYTES / (8 * m.max(1))).max(64);
+            let mut gram = Mat::<f64>::zeros(m, m);
+            for (b, chunk) in rows.chunks(per_block).enumerate() {
+                let xt = centre.transform_markers_t(geno, chunk, 0..m);
+                let accum = if b == 0 { Accum::Replace } else { Accum::Add };
+                matmul(gram.as_mut(), accum, xt.as_ref(), xt.transpose(), 1.0, get_global_parallelism());
+            }
+            let (var, vectors) = descending_eigen(&gram)?;
+            (var, Box::new(move |k| vectors.get(.., 0..k).to_owned()))
+        } else {
+            // XXᵀ = U Λ Uᵀ (n × n), a block of markers at a time; loadings Xᵀ U Λ^(-1/2).
+            let per_block = (BLOCK_BYTES / (8 * n)).max(256);
+            let mut gram = Mat::<f64>::zeros(n, n);
+            for (b, start) in (0..m).step_by(per_block).enumerate() {
+                let xt = centre.transform_markers_t(geno, rows, start..(start + per_block).min(m));
+                let accum = if b == 0 { Accum::Replace } else { Accum::Add };
+                matmul(gram.as_mut(), accum, xt.transpose(), xt.as_ref(), 1.0, get_global_parallelism());
+            }
+            let (var, vectors) = descending_eigen(&gram)?;
+            drop(gram);
+            let lambda = var.clone();
+            let centre = &centre;
+            (
+                var,
+                Box::new(move |k| {
+                    let u = Mat::from_fn(n, k, |i, c| vectors[(i, c)] / lambda[c].max(f64::MIN_POSITIVE).sqrt());
+                    let mut l = Mat::<f64>::zeros(m, k);
+                    for start in (0..m).step_by(per_block) {
+                        let end = (start + per_block).min(m);
+                        let xt = centre.transform_markers_t(geno, rows, start..end);
+                        l.get_mut(start..end, ..).copy_from(&xt * &u);
+                    }
+                    l
+                }),
+            )
+        };
         let total: f64 = var.iter().sum();
         if total <= 0.0 {
             return Err(CoreError::Data("PCA: the training genotypes have no variance".into()));
@@ -76,10 +130,11 @@ impl Pca {
                 k
             }
         };
-        let m = geno.n_markers();
+        let v = top(k);
+        drop(top);
         let mut loadings = vec![0.0; m * k];
-        for (c, &i) in order.iter().take(k).enumerate() {
-            let col = v.col(i);
+        for c in 0..k {
+            let col = v.col(c);
             let mut big = 0usize;
             for j in 0..m {
                 if col[j].abs() > col[big].abs() {
@@ -95,13 +150,53 @@ impl Pca {
         Ok(Pca { centre, loadings, n_components: k, explained })
     }
 
-    /// Scores of `rows`: `rows × components`.
+    /// Scores of `rows`: `rows × components`, a block of markers at a time (one block, the
+    /// plain product, whenever the decoded rows fit in it).
     pub fn transform(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Mat<f64> {
-        let x = self.centre.transform(geno, rows);
-        let k = self.n_components;
-        let l = Mat::from_fn(self.centre.n_markers(), k, |j, c| self.loadings[j * k + c]);
-        &x * &l
+        self.transform_blocked(geno, rows, (BLOCK_BYTES / (8 * rows.len().max(1))).max(256))
     }
+
+    /// [`transform`](Self::transform) with `per_block` markers decoded at a time.
+    pub fn transform_blocked(&self, geno: &GenotypeMatrix, rows: &[usize], per_block: usize) -> Mat<f64> {
+        let (k, m) = (self.n_components, self.centre.n_markers());
+        let l = Mat::from_fn(m, k, |j, c| self.loadings[j * k + c]);
+        let per_block = per_block.max(1);
+        if per_block >= m {
+            return self.centre.transform(geno, rows) * &l;
+        }
+        let mut scores = Mat::<f64>::zeros(rows.len(), k);
+        for start in (0..m).step_by(per_block) {
+            let end = (start + per_block).min(m);
+            let xt = self.centre.transform_markers_t(geno, rows, start..end);
+            matmul(scores.as_mut(), Accum::Add, xt.transpose(), l.get(start..end, ..), 1.0, get_global_parallelism());
+        }
+        scores
+    }
+}
+
+/// Up to this size the centred training matrix (f64) is decomposed whole by a thin SVD; beyond
+/// it PCA works from the smaller Gram matrix (`XᵀX` or `XXᵀ`), built a block at a time, so the
+/// n × m matrix never exists.
+pub const DENSE_SVD_BYTES: usize = 512 << 20;
+
+/// About this many bytes of decoded genotypes exist at a time in the blocked paths.
+const BLOCK_BYTES: usize = 64 << 20;
+
+/// The loadings (m × k) of the top k components, computed once k is known.
+type TopLoadings<'a> = Box<dyn Fn(usize) -> Mat<f64> + 'a>;
+
+/// Eigenvalues (clamped at 0) in decreasing order and the matching eigenvectors of a symmetric
+/// matrix.
+fn descending_eigen(a: &Mat<f64>) -> Result<(Vec<f64>, Mat<f64>)> {
+    let evd = a
+        .self_adjoint_eigen(faer::Side::Lower)
+        .map_err(|e| CoreError::Numerical(format!("eigendecomposition for PCA failed: {e:?}")))?;
+    let (u, s) = (evd.U(), evd.S().column_vector());
+    let d = s.nrows();
+    // faer returns them increasing.
+    let var = (0..d).rev().map(|i| s[i].max(0.0)).collect();
+    let vectors = Mat::from_fn(a.nrows(), d, |i, c| u[(i, d - 1 - c)]);
+    Ok((var, vectors))
 }
 
 #[cfg(test)]
@@ -161,5 +256,34 @@ mod tests {
         assert_ne!(pca.centre.means, all.centre.means);
         let s = pca.transform(&g, &[15, 16]);
         assert_eq!((s.nrows(), s.ncols()), (2, 2));
+    }
+
+    #[test]
+    fn the_gram_paths_give_the_svd_components() {
+        // Random dosages with a little structure, both shapes: more markers than lines (XXᵀ)
+        // and fewer (XᵀX), with a missing call.
+        for (n, m) in [(30, 80), (80, 30)] {
+            let mut codes: Vec<u8> = (0..n * m).map(|i| ((i * 7919 + i / m * 31) % 3) as u8 * 100).collect();
+            codes[5] = crate::genotype::MISSING;
+            let g = GenotypeMatrix::with_generated_names(n, m, codes).unwrap();
+            let rows: Vec<usize> = (0..n).filter(|i| i % 6 != 0).collect();
+            for comps in [PcaComponents::Count(5), PcaComponents::VarianceFraction(0.6)] {
+                let svd = Pca::fit(&g, &rows, comps).unwrap();
+                let gram = Pca::fit_dense_up_to(&g, &rows, comps, 0).unwrap();
+                assert_eq!(svd.n_components, gram.n_components, "{n} × {m}");
+                for (a, b) in svd.explained.iter().zip(&gram.explained) {
+                    assert!((a - b).abs() < 1e-10, "{n} × {m}: explained {a} vs {b}");
+                }
+                for (a, b) in svd.loadings.iter().zip(&gram.loadings) {
+                    assert!((a - b).abs() < 1e-8, "{n} × {m}: loading {a} vs {b}");
+                }
+                let (s1, s2) = (svd.transform(&g, &[0, 6, 7]), gram.transform_blocked(&g, &[0, 6, 7], 7));
+                for i in 0..3 {
+                    for c in 0..svd.n_components {
+                        assert!((s1[(i, c)] - s2[(i, c)]).abs() < 1e-8);
+                    }
+                }
+            }
+        }
     }
 }

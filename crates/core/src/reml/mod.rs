@@ -16,6 +16,7 @@ use faer::{Mat, get_global_parallelism};
 use crate::check::{ConfigError, at_least, below, finite};
 use crate::error::CoreError;
 
+pub mod matrix_free;
 #[cfg(any(test, feature = "reference"))]
 pub mod reference;
 
@@ -82,7 +83,7 @@ impl Spectral {
         let lambda: Vec<f64> = s.column_vector().iter().map(|&l| l.max(0.0)).collect();
         let uy = u.transpose() * Mat::from_fn(n, 1, |i, _| y[i]);
         let ux = u.transpose() * Mat::from_fn(n, 1, |_, _| 1.0);
-        Ok(Spectral { u, rotated: Rotated { lambda, uy: (0..n).map(|i| uy[(i, 0)]).collect(), ux } })
+        Ok(Spectral { u, rotated: Rotated { lambda, uy: (0..n).map(|i| uy[(i, 0)]).collect(), ux, null: None } })
     }
 
     /// REML over `δ`; returns the fit and the intercept `β̂`.
@@ -143,6 +144,46 @@ pub struct Rotated {
     pub uy: Vec<f64>,
     /// `Uᵀ X`, `n × q`.
     pub ux: Mat<f64>,
+    /// The part of the space where `K` is zero, when only `K`'s non-zero eigenvectors are held
+    /// (a low-rank `K`, e.g. `Z Zᵀ` with fewer markers than lines: FaST-LMM's low-rank form).
+    pub null: Option<NullSpace>,
+}
+
+/// The data's sums over `K`'s null space: there every weight is `1 / δ`, so REML needs only the
+/// dimension and the sums of squares and products, not the vectors.
+#[derive(Debug, Clone)]
+pub struct NullSpace {
+    /// Dimension (`n` less the eigenvectors held).
+    pub dim: usize,
+    /// `‖U₀ᵀ y‖²`.
+    pub yy: f64,
+    /// `X U₀ U₀ᵀ y`, `q`.
+    pub xy: Vec<f64>,
+    /// `Xᵀ U₀ U₀ᵀ X`, `q × q`.
+    pub xx: Mat<f64>,
+}
+
+impl Rotated {
+    /// The rotation for a `K` of which only the eigenpairs `(lambda, U₁)` with non-zero
+    /// eigenvalues are known: `uy = U₁ᵀ y`, `ux = U₁ᵀ X`, and the totals `yᵀy`, `Xᵀy`, `XᵀX`
+    /// over all `n` lines give the null space's sums by difference.
+    pub fn low_rank(
+        lambda: Vec<f64>,
+        uy: Vec<f64>,
+        ux: Mat<f64>,
+        n: usize,
+        (yy, xy, xx): (f64, &[f64], &Mat<f64>),
+    ) -> Self {
+        let (r, q) = (uy.len(), ux.ncols());
+        assert!(r <= n && lambda.len() == r && ux.nrows() == r && xy.len() == q);
+        let null = NullSpace {
+            dim: n - r,
+            yy: (yy - uy.iter().map(|v| v * v).sum::<f64>()).max(0.0),
+            xy: (0..q).map(|i| xy[i] - (0..r).map(|k| ux[(k, i)] * uy[k]).sum::<f64>()).collect(),
+            xx: Mat::from_fn(q, q, |i, j| xx[(i, j)] - (0..r).map(|k| ux[(k, i)] * ux[(k, j)]).sum::<f64>()),
+        };
+        Rotated { lambda, uy, ux, null: Some(null) }
+    }
 }
 
 /// The REML solution.
@@ -170,7 +211,7 @@ struct Eval {
 
 impl Rotated {
     fn n(&self) -> usize {
-        self.uy.len()
+        self.uy.len() + self.null.as_ref().map_or(0, |z| z.dim)
     }
 
     fn q(&self) -> usize {
@@ -179,13 +220,23 @@ impl Rotated {
 
     /// GLS fit at `δ`: likelihood, its slope in `ln δ`, `β̂` and the weighted residual sum `Q`.
     fn eval(&self, delta: f64) -> Result<Eval, CoreError> {
-        let (n, q) = (self.n(), self.q());
+        let (n, q, held) = (self.n(), self.q(), self.uy.len());
         let w: Vec<f64> = self.lambda.iter().map(|&l| 1.0 / (l + delta)).collect();
         // A = Xᵀ W X, b = Xᵀ W y, B = Xᵀ W² X.
-        let a = Mat::from_fn(q, q, |i, j| (0..n).map(|k| w[k] * self.ux[(k, i)] * self.ux[(k, j)]).sum::<f64>());
-        let b = Mat::from_fn(q, 1, |i, _| (0..n).map(|k| w[k] * self.ux[(k, i)] * self.uy[k]).sum::<f64>());
-        let bw2 =
-            Mat::from_fn(q, q, |i, j| (0..n).map(|k| w[k] * w[k] * self.ux[(k, i)] * self.ux[(k, j)]).sum::<f64>());
+        let mut a = Mat::from_fn(q, q, |i, j| (0..held).map(|k| w[k] * self.ux[(k, i)] * self.ux[(k, j)]).sum::<f64>());
+        let mut b = Mat::from_fn(q, 1, |i, _| (0..held).map(|k| w[k] * self.ux[(k, i)] * self.uy[k]).sum::<f64>());
+        let mut bw2 =
+            Mat::from_fn(q, q, |i, j| (0..held).map(|k| w[k] * w[k] * self.ux[(k, i)] * self.ux[(k, j)]).sum::<f64>());
+        let w0 = 1.0 / delta;
+        if let Some(z) = &self.null {
+            for i in 0..q {
+                b[(i, 0)] += w0 * z.xy[i];
+                for j in 0..q {
+                    a[(i, j)] += w0 * z.xx[(i, j)];
+                    bw2[(i, j)] += w0 * w0 * z.xx[(i, j)];
+                }
+            }
+        }
         let llt = a
             .llt(faer::Side::Lower)
             .map_err(|_| CoreError::Numerical("REML: fixed-effect design is rank deficient".into()))?;
@@ -201,12 +252,25 @@ impl Rotated {
         let mut dq = 0.0;
         let mut sum_log = 0.0;
         let mut sum_w = 0.0;
-        for k in 0..n {
+        for k in 0..held {
             let r = self.uy[k] - (0..q).map(|i| self.ux[(k, i)] * beta[i]).sum::<f64>();
             qsum += w[k] * r * r;
             dq += w[k] * w[k] * r * r;
             sum_log += (self.lambda[k] + delta).ln();
             sum_w += w[k];
+        }
+        if let Some(z) = &self.null {
+            // ‖U₀ᵀ (y − Xβ)‖² = yy − 2 βᵀ xy + βᵀ xx β.
+            let r2 = (z.yy - 2.0 * (0..q).map(|i| beta[i] * z.xy[i]).sum::<f64>()
+                + (0..q)
+                    .flat_map(|i| (0..q).map(move |j| (i, j)))
+                    .map(|(i, j)| beta[i] * z.xx[(i, j)] * beta[j])
+                    .sum::<f64>())
+            .max(0.0);
+            qsum += w0 * r2;
+            dq += w0 * w0 * r2;
+            sum_log += z.dim as f64 * delta.ln();
+            sum_w += z.dim as f64 * w0;
         }
         if qsum.is_nan() || qsum <= 0.0 {
             return Err(CoreError::Numerical("the phenotypes are fitted exactly; REML is undefined".into()));

@@ -10,5 +10,8 @@ pub mod model;
 mod tests;
 
 pub use error::GblupError;
-pub use hyperparams::GblupConfig;
-pub use model::{FittedGblup, Gblup, GblupFitReport, RemlSummary, block_markers, marker_effects, relationship};
+pub use hyperparams::{GblupConfig, RemlMethodChoice};
+pub use model::{
+    FittedGblup, Gblup, GblupFitReport, GenomicOperator, MatrixFreeReport, RemlMethod, RemlSummary, block_markers,
+    marker_effects, relationship,
+};

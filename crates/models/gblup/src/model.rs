@@ -7,6 +7,7 @@ use genopred_core::encoding::{DosageEncoder, Scaling};
 use genopred_core::output::read_json_state;
 pub use genopred_core::reml::RemlSummary;
 use genopred_core::reml::Spectral;
+use genopred_core::reml::matrix_free::{Covariance, MatrixFreeReml, MatrixFreeSettings};
 use genopred_core::{FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, TrainSet};
 
 use crate::error::GblupError;
@@ -30,14 +31,64 @@ pub struct FittedGblup {
     pub effects: Vec<f64>,
     /// Variance components.
     pub reml: Option<RemlSummary>,
+    /// Which REML computation ran (models saved before it was recorded ran the exact one).
+    #[serde(default)]
+    pub method: RemlMethod,
+    /// What the matrix-free computation cost, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix_free: Option<MatrixFreeReport>,
+}
+
+/// Which REML computation a fit ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemlMethod {
+    /// Exact REML in G's eigenbasis (n × n, the space of lines).
+    #[default]
+    Individual,
+    /// Exact REML in the eigenbasis of `ZᵀZ` (m × m, the space of markers): the same REML and
+    /// BLUP, for fewer markers than lines.
+    Marker,
+    /// Conjugate gradients on `G + δI` and a stochastic trace, G applied from the genotypes.
+    MatrixFree,
+}
+
+/// The matrix-free computation's cost.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MatrixFreeReport {
+    /// Random probes of the trace estimate.
+    pub probes: usize,
+    /// REML score evaluations (solves at one `δ`).
+    pub evaluations: usize,
+    /// Solver iterations over all evaluations: each is one pass over the training genotypes.
+    pub iterations: usize,
 }
 
 impl FittedGblup {
-    /// Fits GBLUP on `rows` of `geno` with trait values `y`.
+    /// Fits GBLUP on `rows` of `geno` with trait values `y`. `seed` draws the matrix-free
+    /// method's probes (the exact method uses no random numbers).
     ///
     /// `config` is trusted: it must have passed [`GblupConfig::check`] (as every config a
     /// [`Gblup`] holds has; the default does).
-    pub fn fit(geno: &GenotypeMatrix, rows: &[usize], y: &[f64], config: &GblupConfig) -> Result<Self, GblupError> {
+    pub fn fit(
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        y: &[f64],
+        config: &GblupConfig,
+        seed: u64,
+    ) -> Result<Self, GblupError> {
+        Self::fit_with(geno, rows, y, config, seed, config.method_for(rows.len(), geno.n_markers()))
+    }
+
+    /// [`fit`](Self::fit) with the computation given instead of chosen by `config.method`.
+    pub fn fit_with(
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        y: &[f64],
+        config: &GblupConfig,
+        seed: u64,
+        method: RemlMethod,
+    ) -> Result<Self, GblupError> {
         debug_assert!(config.check().is_ok(), "FittedGblup::fit with an unchecked config: {config:?}");
         let n = rows.len();
         if n < MIN_TRAIN {
@@ -50,6 +101,11 @@ impl FittedGblup {
             return Err(GblupError::NoVariation);
         }
         let block = block_markers(n);
+        match method {
+            RemlMethod::Individual => {}
+            RemlMethod::Marker => return Self::fit_marker(geno, rows, y, config, encoder, scale),
+            RemlMethod::MatrixFree => return Self::fit_matrix_free(geno, rows, y, config, seed, encoder, scale),
+        }
         let g = relationship(&encoder, geno, rows, scale, block);
         let mean_diag = (0..n).map(|i| g[(i, i)]).sum::<f64>() / n as f64;
         if mean_diag.is_nan() || mean_diag <= 1e-12 {
@@ -64,7 +120,123 @@ impl FittedGblup {
         if effects.iter().any(|e| !e.is_finite()) {
             return Err(GblupError::Numerical("non-finite marker effects".into()));
         }
-        Ok(FittedGblup { encoder, scale, intercept: beta, effects, reml: Some(RemlSummary::new(&fit, mean_diag)) })
+        Ok(FittedGblup {
+            encoder,
+            scale,
+            intercept: beta,
+            effects,
+            reml: Some(RemlSummary::new(&fit, mean_diag)),
+            method: RemlMethod::Individual,
+            matrix_free: None,
+        })
+    }
+
+    /// Exact REML in marker space, for fewer markers than lines (FaST-LMM's low-rank form; the
+    /// BLUP as rrBLUP): `ZᵀZ = V D Vᵀ` (m × m) gives G's non-zero eigenpairs, `λᵢ = dᵢ / scale`
+    /// with eigenvectors `Z vᵢ / √dᵢ`, and the rest of the space (G's null space) enters REML
+    /// through sums only. The effects are `b = V (D + δ·scale)⁻¹ Vᵀ Zᵀ (y − 1β̂)`, which equal
+    /// the individual form's `Zᵀ α / scale`.
+    fn fit_marker(
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        y: &[f64],
+        config: &GblupConfig,
+        encoder: DosageEncoder,
+        scale: f64,
+    ) -> Result<Self, GblupError> {
+        let (n, m) = (rows.len(), encoder.n_markers());
+        // The trait centred on its mean (REML is unchanged; the null space's sums are then
+        // differences of sums of squares about the mean, not of raw squares).
+        let mean_y = y.iter().sum::<f64>() / n as f64;
+        let yc: Vec<f64> = y.iter().map(|v| v - mean_y).collect();
+        // ZᵀZ and Zᵀ[y 1], a block of lines at a time (≈ BLOCK_BYTES of decoded genotypes).
+        let per_block = (BLOCK_BYTES / (8 * m.max(1))).max(64);
+        let mut gram = Mat::<f64>::zeros(m, m);
+        let mut zt_v = Mat::<f64>::zeros(m, 2);
+        for (k, (chunk, ys)) in rows.chunks(per_block).zip(yc.chunks(per_block)).enumerate() {
+            let wt = encoder.transform_markers_t(geno, chunk, 0..m);
+            let accum = if k == 0 { Accum::Replace } else { Accum::Add };
+            matmul(gram.as_mut(), accum, wt.as_ref(), wt.transpose(), 1.0, get_global_parallelism());
+            let v = Mat::from_fn(chunk.len(), 2, |i, j| if j == 0 { ys[i] } else { 1.0 });
+            matmul(zt_v.as_mut(), Accum::Add, wt.as_ref(), v.as_ref(), 1.0, get_global_parallelism());
+        }
+        let trace = (0..m).map(|j| gram[(j, j)]).sum::<f64>();
+        let mean_diag = trace / (n as f64 * scale);
+        if mean_diag.is_nan() || mean_diag <= 1e-12 {
+            return Err(GblupError::NoVariation);
+        }
+        let evd = gram
+            .self_adjoint_eigen(faer::Side::Lower)
+            .map_err(|e| GblupError::Numerical(format!("eigendecomposition of ZᵀZ failed: {e:?}")))?;
+        drop(gram);
+        let (v, d) = (evd.U(), evd.S().column_vector());
+        // Project Zᵀ[y 1] on the eigenvectors once.
+        let vt_ztv = v.transpose() * &zt_v;
+        let d_max = d.iter().fold(0.0f64, |a, &b| a.max(b));
+        // Eigenvalues at round-off level belong to the null space (collinear markers).
+        let held: Vec<usize> = (0..m).filter(|&i| d[i] > d_max * 1e-12 * m as f64).collect();
+        let lambda = held.iter().map(|&i| d[i] / scale).collect();
+        let uy = held.iter().map(|&i| vt_ztv[(i, 0)] / d[i].sqrt()).collect();
+        let ux = Mat::from_fn(held.len(), 1, |k, _| vt_ztv[(held[k], 1)] / d[held[k]].sqrt());
+        let yy = yc.iter().map(|v| v * v).sum::<f64>();
+        let total_xx = Mat::from_fn(1, 1, |_, _| n as f64);
+        let rotated = genopred_core::reml::Rotated::low_rank(lambda, uy, ux, n, (yy, &[yc.iter().sum()], &total_xx));
+        let (fit, beta) = rotated.fit(&config.search())?;
+        let beta_c = beta[0];
+        // Vᵀ Zᵀ (yc − 1β̂c), weighted by (dᵢ + δ·scale)⁻¹, back through V.
+        let weighted =
+            Mat::from_fn(m, 1, |i, _| (vt_ztv[(i, 0)] - beta_c * vt_ztv[(i, 1)]) / (d[i].max(0.0) + fit.delta * scale));
+        let b = v * &weighted;
+        let effects: Vec<f64> = (0..m).map(|j| b[(j, 0)]).collect();
+        if effects.iter().any(|e| !e.is_finite()) {
+            return Err(GblupError::Numerical("non-finite marker effects".into()));
+        }
+        Ok(FittedGblup {
+            encoder,
+            scale,
+            intercept: beta_c + mean_y,
+            effects,
+            reml: Some(RemlSummary::new(&fit, mean_diag)),
+            method: RemlMethod::Marker,
+            matrix_free: None,
+        })
+    }
+
+    /// The matrix-free fit: G is never formed; it is applied from the stored genotypes.
+    fn fit_matrix_free(
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        y: &[f64],
+        config: &GblupConfig,
+        seed: u64,
+        encoder: DosageEncoder,
+        scale: f64,
+    ) -> Result<Self, GblupError> {
+        let n = rows.len();
+        let operator = GenomicOperator::new(&encoder, geno, rows, scale);
+        let mean_diag = operator.mean_diagonal();
+        if mean_diag.is_nan() || mean_diag <= 1e-12 {
+            return Err(GblupError::NoVariation);
+        }
+        let settings = MatrixFreeSettings { probes: config.probes, seed, ..MatrixFreeSettings::default() };
+        let solved = MatrixFreeReml::new(&operator, y, settings).fit(&config.search())?;
+        let effects = marker_effects(&encoder, geno, rows, &solved.alpha, scale, block_markers(n));
+        if effects.iter().any(|e| !e.is_finite()) {
+            return Err(GblupError::Numerical("non-finite marker effects".into()));
+        }
+        Ok(FittedGblup {
+            encoder,
+            scale,
+            intercept: solved.beta,
+            effects,
+            reml: Some(RemlSummary::new(&solved.fit, mean_diag)),
+            method: RemlMethod::MatrixFree,
+            matrix_free: Some(MatrixFreeReport {
+                probes: config.probes,
+                evaluations: solved.evaluations,
+                iterations: solved.iterations,
+            }),
+        })
     }
 
     /// Predicted trait values (`β̂ + z b`) of `rows`.
@@ -125,6 +297,80 @@ pub fn marker_effects(
     effects
 }
 
+/// VanRaden's G of `rows` as an operator: `G X = Z (Zᵀ X) / scale`, with `Z` decoded from the
+/// stored genotypes a block of markers at a time, so G never exists (matrix-free REML).
+pub struct GenomicOperator<'a> {
+    encoder: &'a DosageEncoder,
+    geno: &'a GenotypeMatrix,
+    rows: &'a [usize],
+    scale: f64,
+    block: usize,
+    /// The decoded block, reused across blocks and applications.
+    buffer: std::cell::RefCell<Mat<f64>>,
+}
+
+impl<'a> GenomicOperator<'a> {
+    /// The operator of `rows`, centred by `encoder`, scaled by `1 / scale`.
+    pub fn new(encoder: &'a DosageEncoder, geno: &'a GenotypeMatrix, rows: &'a [usize], scale: f64) -> Self {
+        GenomicOperator {
+            encoder,
+            geno,
+            rows,
+            scale,
+            block: block_markers(rows.len()),
+            buffer: std::cell::RefCell::new(Mat::zeros(0, 0)),
+        }
+    }
+
+    /// The same operator decoding `block` markers at a time (the default is [`block_markers`]).
+    pub fn with_block(mut self, block: usize) -> Self {
+        self.block = block.max(1);
+        self
+    }
+
+    /// The mean of G's diagonal (`Σᵢ ‖zᵢ‖² / (n · scale)`), one pass over the genotypes.
+    pub fn mean_diagonal(&self) -> f64 {
+        let m = self.encoder.n_markers();
+        let mut sum = 0.0;
+        for start in (0..m).step_by(self.block) {
+            let zt = self.encoder.transform_markers_t(self.geno, self.rows, start..(start + self.block).min(m));
+            sum += zt.squared_norm_l2();
+        }
+        sum / (self.rows.len() as f64 * self.scale)
+    }
+}
+
+impl Covariance for GenomicOperator<'_> {
+    fn n(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn apply(&self, x: faer::MatRef<'_, f64>) -> Mat<f64> {
+        let m = self.encoder.n_markers();
+        let mut out = Mat::<f64>::zeros(x.nrows(), x.ncols());
+        // One decoding buffer for every block (a fresh 64 MiB matrix per block cost page faults).
+        let mut buffer = self.buffer.borrow_mut();
+        if buffer.nrows() != self.block.min(m) || buffer.ncols() != self.rows.len() {
+            *buffer = Mat::zeros(self.block.min(m), self.rows.len());
+        }
+        for start in (0..m).step_by(self.block) {
+            let end = (start + self.block).min(m);
+            let mut zt = buffer.get_mut(0..end - start, ..);
+            self.encoder.transform_markers_t_into(self.geno, self.rows, start..end, zt.as_mut());
+            let t = zt.as_ref() * x;
+            matmul(
+                out.as_mut(),
+                Accum::Add,
+                zt.as_ref().transpose(),
+                t.as_ref(),
+                1.0 / self.scale,
+                get_global_parallelism(),
+            );
+        }
+        out
+    }
+}
+
 /// What a GBLUP fit reports (the model's part of [`FitInfo`]).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GblupFitReport {
@@ -132,6 +378,12 @@ pub struct GblupFitReport {
     pub intercept: f64,
     /// Variance components.
     pub reml: Option<RemlSummary>,
+    /// Which REML computation ran.
+    #[serde(default)]
+    pub method: RemlMethod,
+    /// The matrix-free computation's cost, when it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix_free: Option<MatrixFreeReport>,
 }
 
 /// The GBLUP baseline as a [`Predictor`].
@@ -192,10 +444,18 @@ impl Predictor for Gblup {
         &mut self,
         train: &TrainSet<'_>,
         _valid: Option<&TrainSet<'_>>,
-        _: &FitContext<'_>,
+        context: &FitContext<'_>,
     ) -> Result<FitInfo, ModelError> {
-        let fitted = FittedGblup::fit(train.geno, train.rows, train.y, &self.config)?;
-        let info = FitInfo::new(None, &GblupFitReport { intercept: fitted.intercept, reml: fitted.reml })?;
+        let fitted = FittedGblup::fit(train.geno, train.rows, train.y, &self.config, context.seed)?;
+        let info = FitInfo::new(
+            None,
+            &GblupFitReport {
+                intercept: fitted.intercept,
+                reml: fitted.reml,
+                method: fitted.method,
+                matrix_free: fitted.matrix_free,
+            },
+        )?;
         self.fitted = Some(fitted);
         Ok(info)
     }

@@ -5,7 +5,10 @@ use faer::Mat;
 use genopred_core::genotype::GenotypeMatrix;
 use genopred_core::{FitContext, Predictor, TrainSet};
 
-use crate::{FittedGblup, Gblup, GblupConfig, block_markers, marker_effects, relationship};
+use crate::{
+    FittedGblup, Gblup, GblupConfig, GenomicOperator, RemlMethod, RemlMethodChoice, block_markers, marker_effects,
+    relationship,
+};
 use genopred_core::reml::reference::{ai_reml, rel, simulate};
 
 /// G over all samples from training allele frequencies, built by plain loops.
@@ -29,7 +32,7 @@ fn matches_dense_ai_reml_and_mixed_model_equations() {
         let test: Vec<usize> = (0..100).filter(|i| i % 5 == 0).collect();
         let train: Vec<usize> = (0..100).filter(|i| i % 5 != 0).collect();
         let y: Vec<f64> = train.iter().map(|&i| y_all[i]).collect();
-        let fitted = FittedGblup::fit(&geno, &train, &y, &GblupConfig::default()).unwrap();
+        let fitted = FittedGblup::fit(&geno, &train, &y, &GblupConfig::default(), 1).unwrap();
         let reml = fitted.reml.unwrap();
         let reference = ai_reml(&reference_g(&geno, &train), &train, &test, &y);
         assert!(
@@ -81,7 +84,7 @@ fn bad_inputs_are_errors_not_panics() {
     let (geno, y_all) = simulate(20, 30, 0.5, 4);
     let model = Gblup::default();
     assert!(model.predict(&geno, &[0]).unwrap_err().to_string().contains("before fit"));
-    let few = FittedGblup::fit(&geno, &[0, 1, 2], &y_all[..3], &GblupConfig::default());
+    let few = FittedGblup::fit(&geno, &[0, 1, 2], &y_all[..3], &GblupConfig::default(), 1);
     assert!(few.unwrap_err().to_string().contains("at least 5"));
     let constant = geno.select_markers(&[0]);
     let flat =
@@ -89,10 +92,10 @@ fn bad_inputs_are_errors_not_panics() {
             .unwrap();
     let rows: Vec<usize> = (0..20).collect();
     assert!(matches!(
-        FittedGblup::fit(&flat, &rows, &y_all, &GblupConfig::default()),
+        FittedGblup::fit(&flat, &rows, &y_all, &GblupConfig::default(), 1),
         Err(crate::GblupError::NoVariation)
     ));
-    let fitted = FittedGblup::fit(&geno, &rows, &y_all, &GblupConfig::default()).unwrap();
+    let fitted = FittedGblup::fit(&geno, &rows, &y_all, &GblupConfig::default(), 1).unwrap();
     assert!(fitted.predict(&constant, &[0]).is_err());
     let bad = GblupConfig { grid_points: 1, ..GblupConfig::default() };
     let e = Gblup::new(bad).unwrap_err();
@@ -138,4 +141,134 @@ fn blocks_of_markers_give_the_relationship_and_effects_of_the_whole_matrix() {
     }
     assert_eq!(block_markers(8000), 1048);
     assert_eq!(block_markers(1_000_000), 256);
+}
+
+#[test]
+fn the_operator_applies_the_relationship_matrix_without_forming_it() {
+    use genopred_core::encoding::{DosageEncoder, Scaling};
+    use genopred_core::reml::matrix_free::Covariance;
+    let (geno, _) = simulate(50, 203, 0.5, 6);
+    let rows: Vec<usize> = (0..50).filter(|i| i % 5 != 1).collect();
+    let encoder = DosageEncoder::fit(&geno, &rows, Scaling::Centred);
+    let scale = 1.7;
+    let g = relationship(&encoder, &geno, &rows, scale, 203);
+    let x = Mat::from_fn(rows.len(), 3, |i, j| ((i * 3 + j) as f64 * 0.71).cos());
+    let want = &g * &x;
+    for block in [203, 10, 1] {
+        let op = GenomicOperator::new(&encoder, &geno, &rows, scale).with_block(block);
+        assert_eq!(op.n(), rows.len());
+        let got = op.apply(x.as_ref());
+        let worst = (0..rows.len())
+            .flat_map(|i| (0..3).map(move |j| (i, j)))
+            .map(|(i, j)| (got[(i, j)] - want[(i, j)]).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-12, "block {block}: G x differs by {worst}");
+        let mean_diag = (0..rows.len()).map(|i| g[(i, i)]).sum::<f64>() / rows.len() as f64;
+        assert!(rel(op.mean_diagonal(), mean_diag) < 1e-12);
+    }
+}
+
+#[test]
+fn matrix_free_reml_agrees_with_the_exact_one() {
+    let (geno, y_all) = simulate(400, 800, 0.6, 11);
+    let test: Vec<usize> = (0..400).filter(|i| i % 5 == 0).collect();
+    let train: Vec<usize> = (0..400).filter(|i| i % 5 != 0).collect();
+    let y: Vec<f64> = train.iter().map(|&i| y_all[i]).collect();
+    let exact = FittedGblup::fit(&geno, &train, &y, &GblupConfig::default(), 1).unwrap();
+    assert_eq!(exact.method, RemlMethod::Individual, "320 lines fit in the default 2 GB");
+    let forced = GblupConfig { method: RemlMethodChoice::MatrixFree, ..GblupConfig::default() };
+    let auto_small = GblupConfig { exact_memory_gb: 0.0, ..GblupConfig::default() };
+    for config in [forced, auto_small] {
+        let free = FittedGblup::fit(&geno, &train, &y, &config, 1).unwrap();
+        assert_eq!(free.method, RemlMethod::MatrixFree);
+        let report = free.matrix_free.unwrap();
+        assert_eq!(report.probes, 30);
+        assert!(report.evaluations >= 3 && report.iterations > report.evaluations, "{report:?}");
+        let (a, b) = (exact.reml.unwrap(), free.reml.unwrap());
+        assert!(rel(b.sigma2_g, a.sigma2_g) < 0.1, "σ²g {} vs exact {}", b.sigma2_g, a.sigma2_g);
+        assert!(rel(b.sigma2_e, a.sigma2_e) < 0.1, "σ²e {} vs exact {}", b.sigma2_e, a.sigma2_e);
+        assert!((b.h2 - a.h2).abs() < 0.05, "h² {} vs exact {}", b.h2, a.h2);
+        let (p, q) = (exact.predict(&geno, &test).unwrap(), free.predict(&geno, &test).unwrap());
+        let worst = p.iter().zip(&q).map(|(p, q)| (p - q).abs()).fold(0.0, f64::max);
+        let sd = (p.iter().map(|v| v * v).sum::<f64>() / p.len() as f64
+            - (p.iter().sum::<f64>() / p.len() as f64).powi(2))
+        .sqrt();
+        assert!(worst < 0.05 * sd, "predictions differ by up to {worst} (sd of predictions {sd})");
+        assert!(genopred_core::metrics::pearson(&p, &q) > 0.999);
+    }
+    // Same seed, same numbers; another seed draws other probes.
+    let again = FittedGblup::fit(&geno, &train, &y, &forced, 1).unwrap();
+    let first = FittedGblup::fit(&geno, &train, &y, &forced, 1).unwrap();
+    assert_eq!(again.effects, first.effects);
+    let other = FittedGblup::fit(&geno, &train, &y, &forced, 2).unwrap();
+    assert_ne!(other.reml.unwrap().delta, first.reml.unwrap().delta);
+}
+
+#[test]
+fn the_method_is_chosen_by_the_exact_working_set_and_can_be_forced() {
+    let auto = GblupConfig::default();
+    assert_eq!(auto.method_for(7_000, 50_000), RemlMethod::Individual);
+    assert_eq!(auto.method_for(8_000, 50_000), RemlMethod::MatrixFree, "36 n² bytes against 2 GB");
+    assert_eq!(auto.method_for(50_000, 5_000), RemlMethod::Marker, "fewer markers than lines");
+    assert_eq!(auto.method_for(50_000, 9_000), RemlMethod::MatrixFree);
+    let big = GblupConfig { exact_memory_gb: 100.0, ..GblupConfig::default() };
+    assert_eq!(big.method_for(50_000, 60_000), RemlMethod::Individual);
+    let exact = GblupConfig { method: RemlMethodChoice::Exact, ..GblupConfig::default() };
+    assert_eq!(exact.method_for(1_000_000, 2_000_000), RemlMethod::Individual);
+    assert_eq!(exact.method_for(1_000_000, 20_000), RemlMethod::Marker);
+    let free = GblupConfig { method: RemlMethodChoice::MatrixFree, ..GblupConfig::default() };
+    assert_eq!(free.method_for(10, 5), RemlMethod::MatrixFree);
+    let individual = GblupConfig { method: RemlMethodChoice::Individual, ..GblupConfig::default() };
+    assert_eq!(individual.method_for(50_000, 5_000), RemlMethod::Individual);
+    let marker: GblupConfig = toml::from_str("method = \"marker\"").unwrap();
+    assert_eq!(marker.method_for(100, 60_000), RemlMethod::Marker);
+    let parsed: GblupConfig = toml::from_str("method = \"matrix-free\"\nprobes = 12").unwrap();
+    assert_eq!((parsed.method, parsed.probes), (RemlMethodChoice::MatrixFree, 12));
+    assert!(toml::from_str::<GblupConfig>("method = \"fast\"").is_err());
+    let e = Gblup::new(GblupConfig { probes: 1, ..GblupConfig::default() }).unwrap_err();
+    assert!(e.to_string().contains("probes"), "{e}");
+    let e = Gblup::new(GblupConfig { exact_memory_gb: -1.0, ..GblupConfig::default() }).unwrap_err();
+    assert!(e.to_string().contains("exact_memory_gb"), "{e}");
+}
+
+#[test]
+fn the_marker_form_is_the_individual_form_for_fewer_markers_than_lines() {
+    // 150 markers, 240 training lines, a large trait mean (the null space's sums are taken about
+    // it), and two identical markers (a zero eigenvalue of ZᵀZ, dropped to the null space).
+    let (geno, y_all) = simulate(300, 150, 0.5, 12);
+    let mut codes = Vec::new();
+    for s in 0..300 {
+        codes.extend_from_slice(geno.row(s));
+        codes.push(geno.row(s)[0]);
+    }
+    let geno = GenotypeMatrix::with_generated_names(300, 151, codes).unwrap();
+    let y_all: Vec<f64> = y_all.iter().map(|v| 5000.0 + 10.0 * v).collect();
+    let train: Vec<usize> = (0..300).filter(|i| i % 5 != 2).collect();
+    let test: Vec<usize> = (0..300).filter(|i| i % 5 == 2).collect();
+    let y: Vec<f64> = train.iter().map(|&i| y_all[i]).collect();
+    let config = GblupConfig::default();
+    let marker = FittedGblup::fit(&geno, &train, &y, &config, 1).unwrap();
+    assert_eq!(marker.method, RemlMethod::Marker, "auto picks the marker form");
+    let individual = FittedGblup::fit_with(&geno, &train, &y, &config, 1, RemlMethod::Individual).unwrap();
+    let (a, b) = (individual.reml.unwrap(), marker.reml.unwrap());
+    assert!(!a.at_boundary);
+    for (what, x, y) in [
+        ("σ²g", a.sigma2_g, b.sigma2_g),
+        ("σ²e", a.sigma2_e, b.sigma2_e),
+        ("h²", a.h2, b.h2),
+        ("log-likelihood", a.log_likelihood, b.log_likelihood),
+        ("intercept", individual.intercept, marker.intercept),
+    ] {
+        assert!(rel(y, x) < 1e-7, "{what}: marker {y} vs individual {x}");
+    }
+    let (p, q) = (individual.predict(&geno, &test).unwrap(), marker.predict(&geno, &test).unwrap());
+    for (p, q) in p.iter().zip(&q) {
+        assert!((p - q).abs() < 1e-7 * p.abs(), "prediction {q} vs individual {p}");
+    }
+    for (j, (x, y)) in individual.effects.iter().zip(&marker.effects).enumerate() {
+        assert!(
+            (x - y).abs() < 1e-7 * individual.effects.iter().fold(0.0f64, |a, e| a.max(e.abs())),
+            "effect {j}: {y} vs {x}"
+        );
+    }
 }
