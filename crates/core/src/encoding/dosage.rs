@@ -1,9 +1,26 @@
 //! Dosage encodings: raw, centred or standardised, with missing calls imputed by the training mean.
 
-use faer::Mat;
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, get_global_parallelism};
 
 use crate::genotype::{DOSAGE_SCALE, GenotypeMatrix, MISSING};
 use crate::qc::MarkerStats;
+
+/// About this many bytes of decoded (f64) genotypes exist at a time when a model works through
+/// the stored codes a block at a time (GBLUP's G and effects, matrix-free passes, blocked PCA):
+/// one block, never the n × m matrix (8 bytes per genotype, 5.8 GB at 12,000 × 60,000).
+pub const DECODE_BLOCK_BYTES: usize = 64 << 20;
+
+/// Markers per decoded block for `n` lines (at least 256, so blocks stay wide enough for an
+/// efficient GEMM).
+pub fn markers_per_block(n: usize) -> usize {
+    (DECODE_BLOCK_BYTES / (8 * n.max(1))).max(256)
+}
+
+/// Lines per decoded block for `m` markers (at least 64).
+pub fn lines_per_block(m: usize) -> usize {
+    (DECODE_BLOCK_BYTES / (8 * m.max(1))).max(64)
+}
 
 /// How dosages are scaled after mean imputation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -140,6 +157,33 @@ impl DosageEncoder {
                 }
             }
         });
+    }
+
+    /// `Z Zᵀ` (rows × rows) of the encoded `rows`, accumulated over blocks of `block` markers
+    /// (`Σ_b Z_b Z_bᵀ`; one block when the markers fit in one, which is exactly `Z Zᵀ`), so the
+    /// decoded genotypes held at a time are one block, not the n × m matrix.
+    pub fn gram_of_rows(&self, geno: &GenotypeMatrix, rows: &[usize], block: usize) -> Mat<f64> {
+        let (n, m) = (rows.len(), self.n_markers());
+        let mut g = Mat::<f64>::zeros(n, n);
+        for (k, start) in (0..m).step_by(block.max(1)).enumerate() {
+            let z = self.transform_markers(geno, rows, start..(start + block).min(m));
+            let accum = if k == 0 { Accum::Replace } else { Accum::Add };
+            matmul(g.as_mut(), accum, z.as_ref(), z.transpose(), 1.0, get_global_parallelism());
+        }
+        g
+    }
+
+    /// `Zᵀ Z` (markers × markers) of the encoded `rows`, accumulated over blocks of
+    /// `rows_per_block` lines.
+    pub fn gram_of_markers(&self, geno: &GenotypeMatrix, rows: &[usize], rows_per_block: usize) -> Mat<f64> {
+        let m = self.n_markers();
+        let mut g = Mat::<f64>::zeros(m, m);
+        for (k, chunk) in rows.chunks(rows_per_block.max(1)).enumerate() {
+            let zt = self.transform_markers_t(geno, chunk, 0..m);
+            let accum = if k == 0 { Accum::Replace } else { Accum::Add };
+            matmul(g.as_mut(), accum, zt.as_ref(), zt.transpose(), 1.0, get_global_parallelism());
+        }
+        g
     }
 
     /// A linear model's predictions `intercept + Σⱼ value(xⱼ) effectsⱼ` for `rows` (GBLUP's and

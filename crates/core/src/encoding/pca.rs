@@ -6,7 +6,7 @@
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, get_global_parallelism};
 
-use super::dosage::{DosageEncoder, Scaling};
+use super::dosage::{DosageEncoder, Scaling, lines_per_block, markers_per_block};
 use crate::error::{CoreError, Result};
 use crate::genotype::GenotypeMatrix;
 
@@ -64,24 +64,13 @@ impl Pca {
             (var, Box::new(move |k| Mat::from_fn(m, k, |j, c| v[(j, order[c])])))
         } else if m <= n {
             // XᵀX = V Λ Vᵀ (m × m), a block of lines at a time: the loadings are V.
-            let per_block = (BLOCK_BYTES / (8 * m.max(1))).max(64);
-            let mut gram = Mat::<f64>::zeros(m, m);
-            for (b, chunk) in rows.chunks(per_block).enumerate() {
-                let xt = centre.transform_markers_t(geno, chunk, 0..m);
-                let accum = if b == 0 { Accum::Replace } else { Accum::Add };
-                matmul(gram.as_mut(), accum, xt.as_ref(), xt.transpose(), 1.0, get_global_parallelism());
-            }
+            let gram = centre.gram_of_markers(geno, rows, lines_per_block(m));
             let (var, vectors) = descending_eigen(&gram)?;
             (var, Box::new(move |k| vectors.get(.., 0..k).to_owned()))
         } else {
             // XXᵀ = U Λ Uᵀ (n × n), a block of markers at a time; loadings Xᵀ U Λ^(-1/2).
-            let per_block = (BLOCK_BYTES / (8 * n)).max(256);
-            let mut gram = Mat::<f64>::zeros(n, n);
-            for (b, start) in (0..m).step_by(per_block).enumerate() {
-                let xt = centre.transform_markers_t(geno, rows, start..(start + per_block).min(m));
-                let accum = if b == 0 { Accum::Replace } else { Accum::Add };
-                matmul(gram.as_mut(), accum, xt.transpose(), xt.as_ref(), 1.0, get_global_parallelism());
-            }
+            let per_block = markers_per_block(n);
+            let gram = centre.gram_of_rows(geno, rows, per_block);
             let (var, vectors) = descending_eigen(&gram)?;
             drop(gram);
             let lambda = var.clone();
@@ -153,7 +142,7 @@ impl Pca {
     /// Scores of `rows`: `rows × components`, a block of markers at a time (one block, the
     /// plain product, whenever the decoded rows fit in it).
     pub fn transform(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Mat<f64> {
-        self.transform_blocked(geno, rows, (BLOCK_BYTES / (8 * rows.len().max(1))).max(256))
+        self.transform_blocked(geno, rows, markers_per_block(rows.len()))
     }
 
     /// [`transform`](Self::transform) with `per_block` markers decoded at a time.
@@ -178,9 +167,6 @@ impl Pca {
 /// it PCA works from the smaller Gram matrix (`XᵀX` or `XXᵀ`), built a block at a time, so the
 /// n × m matrix never exists.
 pub const DENSE_SVD_BYTES: usize = 512 << 20;
-
-/// About this many bytes of decoded genotypes exist at a time in the blocked paths.
-const BLOCK_BYTES: usize = 64 << 20;
 
 /// The loadings (m × k) of the top k components, computed once k is known.
 type TopLoadings<'a> = Box<dyn Fn(usize) -> Mat<f64> + 'a>;

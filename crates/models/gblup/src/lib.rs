@@ -12,6 +12,6 @@ mod tests;
 pub use error::GblupError;
 pub use hyperparams::{GblupConfig, RemlMethodChoice};
 pub use model::{
-    FittedGblup, Gblup, GblupFitReport, GenomicOperator, MatrixFreeReport, RemlMethod, RemlSummary, block_markers,
-    marker_effects, relationship,
+    FittedGblup, Gblup, GblupFitReport, GenomicOperator, MatrixFreeReport, RemlMethod, RemlSummary, marker_effects,
+    relationship,
 };

@@ -3,6 +3,7 @@
 
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, get_global_parallelism};
+use genopred_core::encoding::dosage::{lines_per_block, markers_per_block};
 use genopred_core::encoding::{DosageEncoder, Scaling};
 use genopred_core::output::read_json_state;
 pub use genopred_core::reml::RemlSummary;
@@ -100,7 +101,7 @@ impl FittedGblup {
         if scale.is_nan() || scale <= 0.0 {
             return Err(GblupError::NoVariation);
         }
-        let block = block_markers(n);
+        let block = markers_per_block(n);
         match method {
             RemlMethod::Individual => {}
             RemlMethod::Marker => return Self::fit_marker(geno, rows, y, config, encoder, scale),
@@ -149,14 +150,13 @@ impl FittedGblup {
         // differences of sums of squares about the mean, not of raw squares).
         let mean_y = y.iter().sum::<f64>() / n as f64;
         let yc: Vec<f64> = y.iter().map(|v| v - mean_y).collect();
-        // ZᵀZ and Zᵀ[y 1], a block of lines at a time (≈ BLOCK_BYTES of decoded genotypes).
-        let per_block = (BLOCK_BYTES / (8 * m.max(1))).max(64);
-        let mut gram = Mat::<f64>::zeros(m, m);
+        // ZᵀZ, then Zᵀ[y 1] (a second pass, O(nm) against the GEMM's O(nm²)), a block of lines
+        // at a time.
+        let per_block = lines_per_block(m);
+        let gram = encoder.gram_of_markers(geno, rows, per_block);
         let mut zt_v = Mat::<f64>::zeros(m, 2);
-        for (k, (chunk, ys)) in rows.chunks(per_block).zip(yc.chunks(per_block)).enumerate() {
+        for (chunk, ys) in rows.chunks(per_block).zip(yc.chunks(per_block)) {
             let wt = encoder.transform_markers_t(geno, chunk, 0..m);
-            let accum = if k == 0 { Accum::Replace } else { Accum::Add };
-            matmul(gram.as_mut(), accum, wt.as_ref(), wt.transpose(), 1.0, get_global_parallelism());
             let v = Mat::from_fn(chunk.len(), 2, |i, j| if j == 0 { ys[i] } else { 1.0 });
             matmul(zt_v.as_mut(), Accum::Add, wt.as_ref(), v.as_ref(), 1.0, get_global_parallelism());
         }
@@ -220,7 +220,7 @@ impl FittedGblup {
         }
         let settings = MatrixFreeSettings { probes: config.probes, seed, ..MatrixFreeSettings::default() };
         let solved = MatrixFreeReml::new(&operator, y, settings).fit(&config.search())?;
-        let effects = marker_effects(&encoder, geno, rows, &solved.alpha, scale, block_markers(n));
+        let effects = marker_effects(&encoder, geno, rows, &solved.alpha, scale, markers_per_block(n));
         if effects.iter().any(|e| !e.is_finite()) {
             return Err(GblupError::Numerical("non-finite marker effects".into()));
         }
@@ -245,18 +245,6 @@ impl FittedGblup {
     }
 }
 
-/// About this many bytes of decoded (f64) genotypes exist at a time while G and the marker
-/// effects are computed: the training genotypes stay as stored codes and are decoded a block of
-/// markers at a time, so the fit's memory is G (n × n) and its eigenvectors plus one block, not
-/// an n × m matrix of f64 (8 bytes per genotype, 5.8 GB at 12,000 × 60,000).
-const BLOCK_BYTES: usize = 64 << 20;
-
-/// Markers per decoded block for `n` training rows (at least 256, so blocks stay wide enough
-/// for an efficient GEMM).
-pub fn block_markers(n: usize) -> usize {
-    (BLOCK_BYTES / (8 * n.max(1))).max(256)
-}
-
 /// VanRaden's (2008) first genomic relationship matrix `G = Z Zᵀ / (2 Σ p(1 − p))` of `rows`,
 /// with `Z` the dosages centred by `encoder`, accumulated over blocks of `block` markers
 /// (`Σ_b Z_b Z_bᵀ`; one block when the markers fit in one, which is exactly `Z Zᵀ`).
@@ -267,13 +255,7 @@ pub fn relationship(
     scale: f64,
     block: usize,
 ) -> Mat<f64> {
-    let n = rows.len();
-    let mut g = Mat::<f64>::zeros(n, n);
-    for (k, start) in (0..encoder.n_markers()).step_by(block.max(1)).enumerate() {
-        let z = encoder.transform_markers(geno, rows, start..(start + block).min(encoder.n_markers()));
-        let accum = if k == 0 { Accum::Replace } else { Accum::Add };
-        matmul(g.as_mut(), accum, z.as_ref(), z.transpose(), 1.0, get_global_parallelism());
-    }
+    let mut g = encoder.gram_of_rows(geno, rows, block);
     g *= faer::Scale(1.0 / scale);
     g
 }
@@ -317,12 +299,12 @@ impl<'a> GenomicOperator<'a> {
             geno,
             rows,
             scale,
-            block: block_markers(rows.len()),
+            block: markers_per_block(rows.len()),
             buffer: std::cell::RefCell::new(Mat::zeros(0, 0)),
         }
     }
 
-    /// The same operator decoding `block` markers at a time (the default is [`block_markers`]).
+    /// The same operator decoding `block` markers at a time (the default is [`markers_per_block`] of the lines).
     pub fn with_block(mut self, block: usize) -> Self {
         self.block = block.max(1);
         self

@@ -6,9 +6,9 @@ use genopred_core::genotype::GenotypeMatrix;
 use genopred_core::{FitContext, Predictor, TrainSet};
 
 use crate::{
-    FittedGblup, Gblup, GblupConfig, GenomicOperator, RemlMethod, RemlMethodChoice, block_markers, marker_effects,
-    relationship,
+    FittedGblup, Gblup, GblupConfig, GenomicOperator, RemlMethod, RemlMethodChoice, marker_effects, relationship,
 };
+use genopred_core::encoding::dosage::markers_per_block;
 use genopred_core::reml::reference::{ai_reml, rel, simulate};
 
 /// G over all samples from training allele frequencies, built by plain loops.
@@ -139,8 +139,8 @@ fn blocks_of_markers_give_the_relationship_and_effects_of_the_whole_matrix() {
             assert!((b - w).abs() < 1e-12 * w.abs().max(1.0), "block {block}, marker {j}: {b} vs {w}");
         }
     }
-    assert_eq!(block_markers(8000), 1048);
-    assert_eq!(block_markers(1_000_000), 256);
+    assert_eq!(markers_per_block(8000), 1048);
+    assert_eq!(markers_per_block(1_000_000), 256);
 }
 
 #[test]
