@@ -53,7 +53,8 @@ pub struct MatrixFreeSettings {
     /// Rademacher probes for the trace estimate (BOLT-REML uses 15; more cost one vector each
     /// per solver iteration).
     pub probes: usize,
-    /// Relative residual `‖b − Hx‖ / ‖b‖` at which the solves for `y` and `1` stop.
+    /// Relative residual `‖b − Hx‖ / ‖b‖` at which the final solves for `y` and `1` stop (the
+    /// BLUP weights); while δ is searched they stop at `probe_tolerance`.
     pub tolerance: f64,
     /// Relative residual at which the probes' solves stop (their Monte-Carlo error is far larger).
     pub probe_tolerance: f64,
@@ -247,16 +248,21 @@ impl<'a> MatrixFreeReml<'a> {
         self.rhs.nrows()
     }
 
-    fn tolerances(&self) -> Vec<f64> {
+    /// While δ is searched every column stops at `probe_tolerance` (the score's error is the
+    /// probes' Monte-Carlo error, far above it); the final solve takes `y` and `1` to
+    /// `tolerance`, since the BLUP weights come from it.
+    fn tolerances(&self, last: bool) -> Vec<f64> {
         (0..self.rhs.ncols())
-            .map(|j| if j < 2 { self.settings.tolerance } else { self.settings.probe_tolerance })
+            .map(|j| if j < 2 && last { self.settings.tolerance } else { self.settings.probe_tolerance })
             .collect()
     }
 
-    fn eval(&self, delta: f64, warm: Option<&Mat<f64>>, record: bool) -> Result<Eval, CoreError> {
+    /// The score at `δ`. `last` marks the final solve: started from zero (no `warm`), it records
+    /// the probes' Lanczos coefficients and solves `y` and `1` to `tolerance`.
+    fn eval(&self, delta: f64, warm: Option<&Mat<f64>>, last: bool) -> Result<Eval, CoreError> {
         let n = self.n();
         let solved =
-            solve(self.k, delta, self.rhs.as_ref(), warm, &self.tolerances(), self.settings.max_iterations, record)?;
+            solve(self.k, delta, self.rhs.as_ref(), warm, &self.tolerances(last), self.settings.max_iterations, last)?;
         let x = &solved.x;
         let col_dot = |a: usize, b: &dyn Fn(usize) -> f64| (0..n).map(|i| x[(i, a)] * b(i)).sum::<f64>();
         let one_h1 = col_dot(1, &|_| 1.0);
