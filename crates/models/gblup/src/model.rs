@@ -109,27 +109,37 @@ impl FittedGblup {
         }
         let g = relationship(&encoder, geno, rows, scale, block);
         let mean_diag = (0..n).map(|i| g[(i, i)]).sum::<f64>() / n as f64;
-        if mean_diag.is_nan() || mean_diag <= 1e-12 {
-            // Every marker constant in the training set (e.g. all heterozygous): Z = 0.
-            return Err(GblupError::NoVariation);
-        }
+        check_variation(mean_diag)?;
         let spectral = Spectral::new(&g, y)?;
         let (fit, beta) = spectral.fit(&config.search())?;
         // b = Zᵀ α / scale, with α = (G + δI)⁻¹ (y − 1β̂).
         let alpha = spectral.alpha(&fit, beta);
         let effects = marker_effects(&encoder, geno, rows, &alpha, scale, block);
+        FittedGblup::checked(
+            encoder,
+            scale,
+            beta,
+            effects,
+            RemlSummary::new(&fit, mean_diag),
+            RemlMethod::Individual,
+            None,
+        )
+    }
+
+    /// The fitted state, refusing non-finite marker effects (the one check every form ends with).
+    fn checked(
+        encoder: DosageEncoder,
+        scale: f64,
+        intercept: f64,
+        effects: Vec<f64>,
+        reml: RemlSummary,
+        method: RemlMethod,
+        matrix_free: Option<MatrixFreeReport>,
+    ) -> Result<Self, GblupError> {
         if effects.iter().any(|e| !e.is_finite()) {
             return Err(GblupError::Numerical("non-finite marker effects".into()));
         }
-        Ok(FittedGblup {
-            encoder,
-            scale,
-            intercept: beta,
-            effects,
-            reml: Some(RemlSummary::new(&fit, mean_diag)),
-            method: RemlMethod::Individual,
-            matrix_free: None,
-        })
+        Ok(FittedGblup { encoder, scale, intercept, effects, reml: Some(reml), method, matrix_free })
     }
 
     /// Exact REML in marker space, for fewer markers than lines (FaST-LMM's low-rank form; the
@@ -162,9 +172,7 @@ impl FittedGblup {
         }
         let trace = (0..m).map(|j| gram[(j, j)]).sum::<f64>();
         let mean_diag = trace / (n as f64 * scale);
-        if mean_diag.is_nan() || mean_diag <= 1e-12 {
-            return Err(GblupError::NoVariation);
-        }
+        check_variation(mean_diag)?;
         let evd = gram
             .self_adjoint_eigen(faer::Side::Lower)
             .map_err(|e| GblupError::Numerical(format!("eigendecomposition of ZᵀZ failed: {e:?}")))?;
@@ -188,18 +196,8 @@ impl FittedGblup {
             Mat::from_fn(m, 1, |i, _| (vt_ztv[(i, 0)] - beta_c * vt_ztv[(i, 1)]) / (d[i].max(0.0) + fit.delta * scale));
         let b = v * &weighted;
         let effects: Vec<f64> = (0..m).map(|j| b[(j, 0)]).collect();
-        if effects.iter().any(|e| !e.is_finite()) {
-            return Err(GblupError::Numerical("non-finite marker effects".into()));
-        }
-        Ok(FittedGblup {
-            encoder,
-            scale,
-            intercept: beta_c + mean_y,
-            effects,
-            reml: Some(RemlSummary::new(&fit, mean_diag)),
-            method: RemlMethod::Marker,
-            matrix_free: None,
-        })
+        let reml = RemlSummary::new(&fit, mean_diag);
+        FittedGblup::checked(encoder, scale, beta_c + mean_y, effects, reml, RemlMethod::Marker, None)
     }
 
     /// The matrix-free fit: G is never formed; it is applied from the stored genotypes.
@@ -215,28 +213,14 @@ impl FittedGblup {
         let n = rows.len();
         let operator = GenomicOperator::new(&encoder, geno, rows, scale);
         let mean_diag = operator.mean_diagonal();
-        if mean_diag.is_nan() || mean_diag <= 1e-12 {
-            return Err(GblupError::NoVariation);
-        }
+        check_variation(mean_diag)?;
         let settings = MatrixFreeSettings { probes: config.probes, seed, ..MatrixFreeSettings::default() };
         let solved = MatrixFreeReml::new(&operator, y, settings).fit(&config.search())?;
         let effects = marker_effects(&encoder, geno, rows, &solved.alpha, scale, markers_per_block(n));
-        if effects.iter().any(|e| !e.is_finite()) {
-            return Err(GblupError::Numerical("non-finite marker effects".into()));
-        }
-        Ok(FittedGblup {
-            encoder,
-            scale,
-            intercept: solved.beta,
-            effects,
-            reml: Some(RemlSummary::new(&solved.fit, mean_diag)),
-            method: RemlMethod::MatrixFree,
-            matrix_free: Some(MatrixFreeReport {
-                probes: config.probes,
-                evaluations: solved.evaluations,
-                iterations: solved.iterations,
-            }),
-        })
+        let cost =
+            MatrixFreeReport { probes: config.probes, evaluations: solved.evaluations, iterations: solved.iterations };
+        let reml = RemlSummary::new(&solved.fit, mean_diag);
+        FittedGblup::checked(encoder, scale, solved.beta, effects, reml, RemlMethod::MatrixFree, Some(cost))
     }
 
     /// Predicted trait values (`β̂ + z b`) of `rows`.
@@ -277,6 +261,12 @@ pub fn marker_effects(
         effects.extend((0..b.nrows()).map(|j| b[(j, 0)] / scale));
     }
     effects
+}
+
+/// G's mean diagonal is 0 when every marker is constant in the training set (e.g. all
+/// heterozygous): Z = 0 and there is no relationship to fit.
+fn check_variation(mean_diag: f64) -> Result<(), GblupError> {
+    if mean_diag.is_nan() || mean_diag <= 1e-12 { Err(GblupError::NoVariation) } else { Ok(()) }
 }
 
 /// VanRaden's G of `rows` as an operator: `G X = Z (Zᵀ X) / scale`, with `Z` decoded from the
