@@ -59,9 +59,10 @@ pub enum RemlMethod {
 pub struct MatrixFreeReport {
     /// Random probes of the trace estimate.
     pub probes: usize,
-    /// REML score evaluations (solves at one `δ`).
+    /// Searches over δ on the Lanczos tridiagonals (none passes over the genotypes).
     pub evaluations: usize,
-    /// Solver iterations over all evaluations: each is one pass over the training genotypes.
+    /// Solver iterations, Lanczos steps plus the final solve's: each is one pass over the
+    /// training genotypes.
     pub iterations: usize,
 }
 
