@@ -33,7 +33,7 @@
 //! Differences from the exact spectral REML ([`super::Spectral`]): `δ` carries the Monte-Carlo
 //! error of the trace (its relative sd is about `√(2 / (R n))` of `tr H⁻¹` for a well-spread
 //! spectrum, so it shrinks as `n` grows), and a maximum at `δ` below where the runs have
-//! converged is not seen until they converge there: the search keeps stepping while the score
+//! converged is not seen until they converge there: the search keeps stepping while the likelihood
 //! still rises towards smaller `δ`. Given `δ`, the BLUP weights are exact up to the solver's
 //! tolerance.
 //!
