@@ -28,7 +28,8 @@
 //! the optimum. The passes over the genotypes are those of one solve at the optimum, where
 //! solving at each trial `δ` in turn (BOLT-REML's approach, Loh et al. 2015) costs that many
 //! per trial. Finally `y` and `1` are solved at the optimum by conjugate gradients to
-//! `tolerance`, for the BLUP weights.
+//! `tolerance`, for the BLUP weights, starting from the Lanczos runs' own solution there (their
+//! bases are kept for this, n numbers per step each, up to 512 MiB; beyond, from zero).
 //!
 //! Differences from the exact spectral REML ([`super::Spectral`]): `δ` carries the Monte-Carlo
 //! error of the trace (its relative sd is about `√(2 / (R n))` of `tr H⁻¹` for a well-spread
@@ -110,19 +111,28 @@ pub struct MatrixFreeFit {
     pub iterations: usize,
 }
 
-/// Solves `(K + δI) X = B` column by column by conjugate gradients from zero, applying `K` once
-/// per iteration to every column not yet converged; `tolerance` is the relative residual.
-/// Returns the solutions and the iterations taken.
+/// Solves `(K + δI) X = B` column by column by conjugate gradients from `x0` (or zero), applying
+/// `K` once per iteration to every column not yet converged; `tolerance` is the relative
+/// residual. Returns the solutions and the iterations taken.
 fn solve(
     k: &dyn Covariance,
     delta: f64,
     b: MatRef<'_, f64>,
+    x0: Option<Mat<f64>>,
     tolerance: f64,
     max_iterations: usize,
 ) -> Result<(Mat<f64>, usize), CoreError> {
     let (n, cols) = (b.nrows(), b.ncols());
-    let mut x = Mat::zeros(n, cols);
     let mut r = b.to_owned();
+    let x = match x0 {
+        Some(x0) => {
+            r -= k.apply(x0.as_ref());
+            r -= faer::Scale(delta) * x0.as_ref();
+            x0
+        }
+        None => Mat::zeros(n, cols),
+    };
+    let mut x = x;
     let mut p = r.clone();
     let dot = |a: MatRef<'_, f64>, c: MatRef<'_, f64>, j: usize| (0..n).map(|i| a[(i, j)] * c[(i, j)]).sum::<f64>();
     let mut rr: Vec<f64> = (0..cols).map(|j| dot(r.as_ref(), r.as_ref(), j)).collect();
@@ -247,6 +257,52 @@ impl Spectrum {
     }
 }
 
+/// Most bytes kept of the Lanczos bases of `y_c` and `1` (to start the final solve from their
+/// solution at the optimum); beyond, the final solve starts from zero.
+const BASES_UP_TO_BYTES: usize = 512 << 20;
+
+/// What the Lanczos search found.
+struct Searched {
+    runs: Vec<Run>,
+    spectra: Vec<Spectrum>,
+    /// Basis vectors of `y_c`'s and `1`'s runs, one after the other (`None` beyond
+    /// [`BASES_UP_TO_BYTES`]).
+    bases: Option<[Vec<f64>; 2]>,
+    /// The optimum's `ln δ`, and whether it is on the range's edge.
+    t: f64,
+    at_boundary: bool,
+    searches: usize,
+    steps: usize,
+}
+
+impl Searched {
+    /// The Lanczos runs' own solution of `(K + δI) x = b` for `y_c` (0) or `1` (1):
+    /// `‖b‖ V (T + δI)⁻¹ e₁`, as conjugate gradients would have it after the same steps.
+    fn solution(&self, j: usize, delta: f64, n: usize) -> Option<Vec<f64>> {
+        let basis = &self.bases.as_ref()?[j];
+        let run = &self.runs[j];
+        let k = run.alpha.len();
+        // (T + δI) s = e₁ by the Thomas algorithm (T + δI is positive definite).
+        let (mut c, mut d) = (vec![0.0; k], vec![0.0; k]);
+        for i in 0..k {
+            let off_prev = if i > 0 { run.beta[i - 1] } else { 0.0 };
+            let denom = run.alpha[i] + delta - off_prev * if i > 0 { c[i - 1] } else { 0.0 };
+            c[i] = if i + 1 < k { run.beta[i] / denom } else { 0.0 };
+            d[i] = (if i == 0 { 1.0 } else { 0.0 } - off_prev * if i > 0 { d[i - 1] } else { 0.0 }) / denom;
+        }
+        for i in (0..k.saturating_sub(1)).rev() {
+            d[i] -= c[i] * d[i + 1];
+        }
+        let mut x = vec![0.0; n];
+        for (i, &si) in d.iter().enumerate() {
+            for (xr, &v) in x.iter_mut().zip(&basis[i * n..(i + 1) * n]) {
+                *xr += run.norm * si * v;
+            }
+        }
+        Some(x)
+    }
+}
+
 /// The REML score and log-likelihood at one `δ`, from the runs' spectra.
 struct Point {
     /// d loglik / d ln δ.
@@ -285,9 +341,8 @@ impl<'a> MatrixFreeReml<'a> {
     }
 
     /// Lanczos steps on every right-hand side, in step, until the search over `δ` on their
-    /// tridiagonals finds the optimum where all have converged. Returns the runs, the optimum's
-    /// `ln δ` (and whether it is on the range's edge), searches made and steps taken.
-    fn lanczos_search(&self, search: &RemlSearch) -> Result<(Vec<Spectrum>, f64, bool, usize, usize), CoreError> {
+    /// tridiagonals finds the optimum where all have converged.
+    fn lanczos_search(&self, search: &RemlSearch) -> Result<Searched, CoreError> {
         let (n, cols) = (self.n(), self.rhs.ncols());
         let mut runs: Vec<Run> = (0..cols).map(|_| Run::default()).collect();
         let mut v = self.rhs.clone();
@@ -304,6 +359,7 @@ impl<'a> MatrixFreeReml<'a> {
         }
         let mut v_prev = Mat::<f64>::zeros(n, cols);
         let mut active: Vec<usize> = (0..cols).collect();
+        let mut bases: Option<[Vec<f64>; 2]> = Some([Vec::new(), Vec::new()]);
         // Scale of K (largest Lanczos diagonal so far), for telling an exhausted run.
         let mut scale = 0.0f64;
         let (mut steps, mut searches, mut next_check) = (0, 0, 1);
@@ -325,6 +381,11 @@ impl<'a> MatrixFreeReml<'a> {
                     let beta_prev = run.beta.last().copied().unwrap_or(0.0);
                     if j == 0 {
                         run.ones.push((0..n).map(|i| va[(i, a)]).sum());
+                    }
+                    if j < 2
+                        && let Some(kept) = &mut bases
+                    {
+                        kept[j].extend((0..n).map(|i| va[(i, a)]));
                     }
                     let alpha = (0..n).map(|i| w[(i, a)] * va[(i, a)]).sum::<f64>();
                     for i in 0..n {
@@ -350,6 +411,9 @@ impl<'a> MatrixFreeReml<'a> {
                     still.push(j);
                 }
                 active = still;
+                if bases.as_ref().is_some_and(|b| (b[0].len() + b[1].len()) * 8 > BASES_UP_TO_BYTES) {
+                    bases = None;
+                }
                 if !active.is_empty() && steps < next_check && steps < self.settings.max_iterations {
                     continue;
                 }
@@ -360,7 +424,7 @@ impl<'a> MatrixFreeReml<'a> {
             searches += 1;
             let spectra: Vec<Spectrum> = runs.iter().map(Spectrum::of).collect::<Result<_, _>>()?;
             if let Some((t, at_boundary)) = self.search(&spectra, search, steps)? {
-                return Ok((spectra, t, at_boundary, searches, steps));
+                return Ok(Searched { runs, spectra, bases, t, at_boundary, searches, steps });
             }
             if active.is_empty() {
                 return Err(CoreError::Numerical(
@@ -480,12 +544,21 @@ impl<'a> MatrixFreeReml<'a> {
 
     /// Finds the REML `δ` in `search`'s range and returns the fit with the BLUP weights.
     pub fn fit(&self, search: &RemlSearch) -> Result<MatrixFreeFit, CoreError> {
-        let (spectra, t, at_boundary, evaluations, steps) = self.lanczos_search(search)?;
+        let searched = self.lanczos_search(search)?;
+        let (t, at_boundary, evaluations, steps) =
+            (searched.t, searched.at_boundary, searched.searches, searched.steps);
         let n = self.n();
         let delta = t.exp();
-        // y and 1 solved at the optimum to the final tolerance.
+        // y and 1 solved at the optimum to the final tolerance, from the Lanczos runs' own
+        // solution there (y = y_c + ȳ1).
         let b = Mat::from_fn(n, 2, |i, j| if j == 0 { self.y[i] } else { 1.0 });
-        let (x, cg) = solve(self.k, delta, b.as_ref(), self.settings.tolerance, self.settings.max_iterations)?;
+        let mean = self.y[0] - self.rhs[(0, 0)];
+        let x0 = searched
+            .solution(0, delta, n)
+            .zip(searched.solution(1, delta, n))
+            .map(|(xc, x1)| Mat::from_fn(n, 2, |i, j| if j == 0 { xc[i] + mean * x1[i] } else { x1[i] }));
+        let (x, cg) = solve(self.k, delta, b.as_ref(), x0, self.settings.tolerance, self.settings.max_iterations)?;
+        let spectra = searched.spectra;
         let one_h1: f64 = (0..n).map(|i| x[(i, 1)]).sum();
         let one_hy: f64 = (0..n).map(|i| x[(i, 0)]).sum();
         let beta = one_hy / one_h1;
@@ -582,11 +655,12 @@ mod tests {
         let (k, y) = problem(n, m, 5);
         let dense = Dense(k.clone());
         let reml = MatrixFreeReml::new(&dense, &y, MatrixFreeSettings { probes: 4, ..Default::default() });
-        let (spectra, t, _, _, steps) = reml.lanczos_search(&RemlSearch::default()).unwrap();
+        let searched = reml.lanczos_search(&RemlSearch::default()).unwrap();
+        let (spectra, t, steps) = (&searched.spectra, searched.t, searched.steps);
         assert!(steps < n, "{steps} steps");
         let col = |a: &Mat<f64>, j: usize, b: &Mat<f64>, l: usize| (0..n).map(|i| a[(i, j)] * b[(i, l)]).sum::<f64>();
         for delta in [t.exp(), 3.0 * t.exp()] {
-            assert!(reml.converged(&spectra, delta));
+            assert!(reml.converged(spectra, delta));
             let h = &k + Mat::<f64>::identity(n, n) * faer::Scale(delta);
             let x = faer::prelude::Solve::solve(&h.llt(faer::Side::Lower).unwrap(), &reml.rhs);
             let (c, bb) = (col(&x, 1, &reml.rhs, 1), col(&x, 0, &reml.rhs, 1));
@@ -595,7 +669,7 @@ mod tests {
             let py2: f64 = (0..n).map(|i| (x[(i, 0)] - beta * x[(i, 1)]).powi(2)).sum();
             let trace_h = (2..6).map(|j| col(&x, j, &reml.rhs, j)).sum::<f64>() / 4.0;
             let slope = -0.5 * (trace_h - col(&x, 1, &x, 1) / c - (n - 1) as f64 * py2 / q) * delta;
-            let lanczos = reml.point(&spectra, delta).slope;
+            let lanczos = reml.point(spectra, delta).slope;
             // Relative to the score's two terms, which nearly cancel at the optimum.
             assert!((lanczos - slope).abs() < 1e-6 * trace_h * delta, "δ {delta}: score {lanczos} vs dense {slope}");
             let exact: f64 =
@@ -604,7 +678,18 @@ mod tests {
             assert!((estimate - exact).abs() < 0.2 * exact.abs().max(10.0), "ln|H| {estimate} vs {exact}");
         }
         // Far below the optimum (h² ≈ 1) the runs have not converged, and the check says so.
-        assert!(!reml.converged(&spectra, RemlSearch::default().log_delta_min.exp()));
+        assert!(!reml.converged(spectra, RemlSearch::default().log_delta_min.exp()));
+        // The runs' own solutions for y_c and 1 at the optimum, which start the final solve.
+        let delta = t.exp();
+        let h = &k + Mat::<f64>::identity(n, n) * faer::Scale(delta);
+        for j in 0..2 {
+            let x = searched.solution(j, delta, n).unwrap();
+            let hx = &h * Mat::from_fn(n, 1, |i, _| x[i]);
+            let b = reml.rhs.col(j);
+            let residual = (0..n).map(|i| (hx[(i, 0)] - b[i]).powi(2)).sum::<f64>().sqrt();
+            let norm = (0..n).map(|i| b[i] * b[i]).sum::<f64>().sqrt();
+            assert!(residual < 2e-5 * norm, "column {j}: relative residual {}", residual / norm);
+        }
     }
 
     #[test]
@@ -612,7 +697,7 @@ mod tests {
         let (k, y) = problem(200, 300, 5);
         let dense = Dense(k.clone());
         let b = Mat::from_fn(200, 1, |i, _| y[i]);
-        let (x, iterations) = solve(&dense, 0.7, b.as_ref(), 1e-10, 1000).unwrap();
+        let (x, iterations) = solve(&dense, 0.7, b.as_ref(), None, 1e-10, 1000).unwrap();
         assert!(iterations > 1);
         let h = &k + Mat::<f64>::identity(200, 200) * faer::Scale(0.7);
         let hx = &h * &x;
