@@ -124,7 +124,7 @@ fn solve(
 ) -> Result<(Mat<f64>, usize), CoreError> {
     let (n, cols) = (b.nrows(), b.ncols());
     let mut r = b.to_owned();
-    let x = match x0 {
+    let mut x = match x0 {
         Some(x0) => {
             r -= k.apply(x0.as_ref());
             r -= faer::Scale(delta) * x0.as_ref();
@@ -132,7 +132,6 @@ fn solve(
         }
         None => Mat::zeros(n, cols),
     };
-    let mut x = x;
     let mut p = r.clone();
     let dot = |a: MatRef<'_, f64>, c: MatRef<'_, f64>, j: usize| (0..n).map(|i| a[(i, j)] * c[(i, j)]).sum::<f64>();
     let mut rr: Vec<f64> = (0..cols).map(|j| dot(r.as_ref(), r.as_ref(), j)).collect();
@@ -193,6 +192,24 @@ struct Run {
     done: bool,
 }
 
+impl Run {
+    /// `T + δI`, dense (`k × k`).
+    fn tridiagonal(&self, delta: f64) -> Mat<f64> {
+        let k = self.alpha.len();
+        Mat::from_fn(k, k, |i, j| {
+            if i == j {
+                self.alpha[i] + delta
+            } else if i + 1 == j {
+                self.beta[i]
+            } else if j + 1 == i {
+                self.beta[j]
+            } else {
+                0.0
+            }
+        })
+    }
+}
+
 /// A run's `T` in its eigenbasis, `T = U Θ Uᵀ`: every function of `T + δI` needed is a sum over
 /// the eigenpairs.
 struct Spectrum {
@@ -209,18 +226,8 @@ struct Spectrum {
 impl Spectrum {
     fn of(run: &Run) -> Result<Spectrum, CoreError> {
         let k = run.alpha.len();
-        let t = Mat::from_fn(k, k, |i, j| {
-            if i == j {
-                run.alpha[i]
-            } else if i + 1 == j {
-                run.beta[i]
-            } else if j + 1 == i {
-                run.beta[j]
-            } else {
-                0.0
-            }
-        });
-        let evd = t
+        let evd = run
+            .tridiagonal(0.0)
             .self_adjoint_eigen(faer::Side::Lower)
             .map_err(|e| CoreError::Numerical(format!("matrix-free REML: Lanczos tridiagonal: {e:?}")))?;
         let (u, s) = (evd.U(), evd.S().column_vector());
@@ -282,21 +289,13 @@ impl Searched {
         let basis = &self.bases.as_ref()?[j];
         let run = &self.runs[j];
         let k = run.alpha.len();
-        // (T + δI) s = e₁ by the Thomas algorithm (T + δI is positive definite).
-        let (mut c, mut d) = (vec![0.0; k], vec![0.0; k]);
-        for i in 0..k {
-            let off_prev = if i > 0 { run.beta[i - 1] } else { 0.0 };
-            let denom = run.alpha[i] + delta - off_prev * if i > 0 { c[i - 1] } else { 0.0 };
-            c[i] = if i + 1 < k { run.beta[i] / denom } else { 0.0 };
-            d[i] = (if i == 0 { 1.0 } else { 0.0 } - off_prev * if i > 0 { d[i - 1] } else { 0.0 }) / denom;
-        }
-        for i in (0..k.saturating_sub(1)).rev() {
-            d[i] -= c[i] * d[i + 1];
-        }
+        // (T + δI) s = e₁; T + δI is positive definite.
+        let e1 = Mat::from_fn(k, 1, |i, _| if i == 0 { 1.0 } else { 0.0 });
+        let s = faer::prelude::Solve::solve(&run.tridiagonal(delta).llt(faer::Side::Lower).ok()?, &e1);
         let mut x = vec![0.0; n];
-        for (i, &si) in d.iter().enumerate() {
+        for i in 0..k {
             for (xr, &v) in x.iter_mut().zip(&basis[i * n..(i + 1) * n]) {
-                *xr += run.norm * si * v;
+                *xr += run.norm * s[(i, 0)] * v;
             }
         }
         Some(x)
@@ -314,6 +313,8 @@ struct Point {
 pub struct MatrixFreeReml<'a> {
     k: &'a dyn Covariance,
     y: Vec<f64>,
+    /// `ȳ`: `y = y_c + ȳ 1`.
+    mean: f64,
     /// Right-hand sides of the Lanczos runs: `y_c`, `1`, then the probes.
     rhs: Mat<f64>,
     settings: MatrixFreeSettings,
@@ -333,7 +334,7 @@ impl<'a> MatrixFreeReml<'a> {
             1 => 1.0,
             _ => signs[(j - 2) * n + i],
         });
-        MatrixFreeReml { k, y: y.to_vec(), rhs, settings }
+        MatrixFreeReml { k, y: y.to_vec(), mean, rhs, settings }
     }
 
     fn n(&self) -> usize {
@@ -552,11 +553,10 @@ impl<'a> MatrixFreeReml<'a> {
         // y and 1 solved at the optimum to the final tolerance, from the Lanczos runs' own
         // solution there (y = y_c + ȳ1).
         let b = Mat::from_fn(n, 2, |i, j| if j == 0 { self.y[i] } else { 1.0 });
-        let mean = self.y[0] - self.rhs[(0, 0)];
         let x0 = searched
             .solution(0, delta, n)
             .zip(searched.solution(1, delta, n))
-            .map(|(xc, x1)| Mat::from_fn(n, 2, |i, j| if j == 0 { xc[i] + mean * x1[i] } else { x1[i] }));
+            .map(|(xc, x1)| Mat::from_fn(n, 2, |i, j| if j == 0 { xc[i] + self.mean * x1[i] } else { x1[i] }));
         let (x, cg) = solve(self.k, delta, b.as_ref(), x0, self.settings.tolerance, self.settings.max_iterations)?;
         let spectra = searched.spectra;
         let one_h1: f64 = (0..n).map(|i| x[(i, 1)]).sum();
