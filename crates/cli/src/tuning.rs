@@ -13,7 +13,8 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::Device;
 use clap::Args;
 use genopred_core::Dataset;
-use genopred_core::evaluation::{CvOptions, run_fold};
+use genopred_core::evaluation::{CvOptions, run_fold_sharing};
+use genopred_core::gram::SharedWork;
 use genopred_core::output::write_atomic;
 use genopred_core::tuning::{
     SearchSeeds, SearchSpace, TrialRecord, TuneMetric, TuneSettings, TuningRecord, Values, halving_rungs, inner_folds,
@@ -104,6 +105,8 @@ pub struct Search<'a> {
     pub plan: JobPlan,
     /// Folder for the trials' config files (`OUT/tuning`).
     pub dir: PathBuf,
+    /// What the fits of every trial, inner fold and outer fold share (GBLUP's `X Xᵀ`).
+    pub work: SharedWork,
 }
 
 impl<'a> Search<'a> {
@@ -130,7 +133,19 @@ impl<'a> Search<'a> {
         };
         let max_epochs =
             resolved.get("train").and_then(|t| t.get("epochs")).and_then(|e| e.as_u64()).map(|e| e as usize);
-        let search = Search { entry, device, base, space, settings, max_epochs, dataset, options, plan, dir };
+        let search = Search {
+            entry,
+            device,
+            base,
+            space,
+            settings,
+            max_epochs,
+            dataset,
+            options,
+            plan,
+            dir,
+            work: SharedWork::new(),
+        };
         // One draw over the base, built in memory (no file: fold tasks of one run may share
         // the folder).
         let probe = search.space.draws(1, 0).remove(0);
@@ -196,8 +211,10 @@ impl<'a> Search<'a> {
             let fits = run_all(&tasks, self.plan, |&(a, k)| {
                 let t0 = Instant::now();
                 let mut model = self.entry.build(Some(&configs[a]), self.device)?.model;
-                let result = run_fold(self.dataset, &inner[k], model.as_mut(), &inner_options, &genopred_core::Quiet)
-                    .with_context(|| format!("{label}: trial {} on inner fold {}", alive[a] + 1, k + 1))?;
+                let quiet = &genopred_core::Quiet;
+                let result =
+                    run_fold_sharing(self.dataset, &inner[k], model.as_mut(), &inner_options, quiet, Some(&self.work))
+                        .with_context(|| format!("{label}: trial {} on inner fold {}", alive[a] + 1, k + 1))?;
                 Ok((result.metrics, t0.elapsed().as_secs_f64()))
             })?;
             last.clear();

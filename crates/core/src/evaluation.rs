@@ -95,6 +95,20 @@ pub fn run_fold(
     options: &CvOptions,
     observer: &dyn FitObserver,
 ) -> Result<FoldResult> {
+    run_fold_sharing(dataset, fold, model, options, observer, None)
+}
+
+/// [`run_fold`] for a runner that fits several folds of `dataset` in this process: the fit may
+/// share `work` with the others (GBLUP's `X Xᵀ` of every line, [`crate::gram`]). The results
+/// equal [`run_fold`]'s to rounding.
+pub fn run_fold_sharing(
+    dataset: &Dataset,
+    fold: &Fold,
+    model: &mut dyn Predictor,
+    options: &CvOptions,
+    observer: &dyn FitObserver,
+    work: Option<&crate::gram::SharedWork>,
+) -> Result<FoldResult> {
     let started = Instant::now();
     let name = model.name().to_string();
     let model_err = |source: crate::predictor::ModelError| CoreError::Model {
@@ -123,6 +137,7 @@ pub fn run_fold(
         seed: derive_seed(options.seed, Purpose::Fit, &[fold.repeat as u64, fold.index as u64]),
         genotyped_rows: &genotyped_rows,
         observer,
+        shared: work.map(|work| crate::gram::Shared { geno: &dataset.geno, kept: &qc.kept, work }),
     };
     let info = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
     let history = model.take_history();
@@ -170,7 +185,7 @@ pub fn run_fold(
 
 /// The genotypes at the markers QC kept: the dataset's own matrix, borrowed, when QC kept every
 /// marker in order (no copy of the genotypes per fold), else a copy of the kept columns.
-fn kept_markers<'a>(geno: &'a GenotypeMatrix, kept: &[usize]) -> std::borrow::Cow<'a, GenotypeMatrix> {
+pub fn kept_markers<'a>(geno: &'a GenotypeMatrix, kept: &[usize]) -> std::borrow::Cow<'a, GenotypeMatrix> {
     if kept.len() == geno.n_markers() && kept.iter().enumerate().all(|(i, &k)| i == k) {
         std::borrow::Cow::Borrowed(geno)
     } else {
@@ -232,7 +247,12 @@ pub fn fit_final(
     let (y_fit, y_valid) = (pick(&fit_rows), pick(&valid_rows));
     let train = TrainSet { geno: &geno, rows: &fit_rows, y: &y_fit };
     let valid = TrainSet { geno: &geno, rows: &valid_rows, y: &y_valid };
-    let context = FitContext { seed: derive_seed(options.seed, Purpose::Fit, &[0, 0]), genotyped_rows: &all, observer };
+    let context = FitContext {
+        seed: derive_seed(options.seed, Purpose::Fit, &[0, 0]),
+        genotyped_rows: &all,
+        observer,
+        shared: None,
+    };
     let fit = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
     let history = model.take_history();
     let metrics_of = |rows: &[usize], y: &[f64]| -> Result<Metrics> {

@@ -13,6 +13,7 @@ pub mod encoding;
 pub mod error;
 pub mod evaluation;
 pub mod genotype;
+pub mod gram;
 pub mod gwas;
 pub mod metrics;
 pub mod output;
@@ -24,6 +25,7 @@ pub mod readers;
 pub mod records;
 pub mod reml;
 pub mod run_dir;
+pub mod saliency_stats;
 pub mod tuning;
 
 pub use dataset::{Dataset, MatchReport};

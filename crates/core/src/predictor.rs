@@ -76,6 +76,9 @@ pub struct FitContext<'a> {
     pub genotyped_rows: &'a [usize],
     /// Who follows the fit's progress ([`Quiet`] for nobody).
     pub observer: &'a dyn FitObserver,
+    /// Work shared with the run's other fits in this process (GBLUP's `X Xᵀ`), when the runner
+    /// fits several folds of one dataset here; `None` for a fit on its own.
+    pub shared: Option<crate::gram::Shared<'a>>,
 }
 
 impl std::fmt::Debug for dyn FitObserver + '_ {
@@ -165,13 +168,37 @@ pub trait Predictor {
     /// Per-sample marker saliency of a fitted model: `|∂ prediction / ∂ dosage|` for each of
     /// `rows` and each marker, row-major (`rows × markers`), in trait units per allele copy.
     /// `None` for models without input gradients.
+    ///
+    /// This holds the whole `rows × markers` matrix; [`saliency_blocks`](Self::saliency_blocks)
+    /// streams it.
     fn saliency(
+        &self,
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        options: &SaliencyOptions,
+    ) -> Result<Option<Vec<f32>>, ModelError> {
+        let mut all = Vec::new();
+        let has = self.saliency_blocks(geno, rows, options, &mut |block| {
+            all.extend_from_slice(block);
+            Ok(())
+        })?;
+        Ok(has.then_some(all))
+    }
+
+    /// The same saliency as [`saliency`](Self::saliency), passed to `sink` a block of
+    /// consecutive rows at a time (row-major `block rows × markers`, the blocks in the order of
+    /// `rows`), so that memory stays that of a block. The values do not depend on how the rows
+    /// are cut into blocks: SmoothGrad's noise is drawn per row (from the seed and the row's
+    /// position in `rows`) with one scale for all of `rows`. Returns `false`, without calling
+    /// `sink`, for models without input gradients.
+    fn saliency_blocks(
         &self,
         _geno: &GenotypeMatrix,
         _rows: &[usize],
         _options: &SaliencyOptions,
-    ) -> Result<Option<Vec<f32>>, ModelError> {
-        Ok(None)
+        _sink: &mut dyn FnMut(&[f32]) -> Result<(), ModelError>,
+    ) -> Result<bool, ModelError> {
+        Ok(false)
     }
 
     /// Additive marker effects of a fitted linear model (trait units per allele copy), `None` for

@@ -112,7 +112,7 @@ fn fit_once_holding<A: Architecture>(
         .fit(
             &TrainSet { geno, rows: &fit_rows, y: &y_fit },
             Some(&TrainSet { geno, rows: &valid_rows, y: &y_valid }),
-            &FitContext { seed, genotyped_rows: &all, observer: &genopred_core::Quiet },
+            &FitContext { seed, genotyped_rows: &all, observer: &genopred_core::Quiet, shared: None },
         )
         .unwrap_or_else(|e| panic!("{}: fit failed: {e}", A::NAME));
     let history = model.take_history();
@@ -192,7 +192,7 @@ pub fn check_round_trip<A: Architecture>(config: &A::Config, device: &Device, n_
         "{}: reloaded predictions differ",
         A::NAME
     );
-    check_saliency::<A>(&model, &loaded, &geno, &test);
+    check_saliency::<A>(&model, loaded, &geno, &test);
 }
 
 /// A model trained and saved on one backend loads on another (`to`) and predicts the same, up to
@@ -215,10 +215,11 @@ pub fn check_cross_backend<A: Architecture>(config: &A::Config, from: &Device, t
 /// Marker saliency: one finite value ≥ 0 per test sample and marker, the same after reloading,
 /// and — for inputs whose channels move with the dosage (not one-hot) — equal to finite
 /// differences of the predictions, which checks each model's chain rule back to the dosages
-/// (through standardisation, or DNNGP's PCA).
+/// (through standardisation, or DNNGP's PCA). Streamed in blocks of a few rows, plain and
+/// SmoothGrad saliency equal the whole call's.
 pub fn check_saliency<A: Architecture>(
     model: &NeuralPredictor<A>,
-    loaded: &NeuralPredictor<A>,
+    loaded: NeuralPredictor<A>,
     geno: &GenotypeMatrix,
     rows: &[usize],
 ) {
@@ -229,6 +230,29 @@ pub fn check_saliency<A: Architecture>(
     assert!(sal.iter().all(|v| v.is_finite() && *v >= 0.0), "{}: saliency finite and >= 0", A::NAME);
     assert!(sal.iter().any(|v| *v > 0.0), "{}: saliency all zero", A::NAME);
     assert_eq!(loaded.saliency(geno, rows, &options).unwrap().unwrap(), sal, "{}: reloaded saliency", A::NAME);
+    // Blocks of one to three rows (a working set of 1 KiB per block): the same values, to f32
+    // rounding of the smaller batches, with and without SmoothGrad's noise.
+    let smooth = genopred_core::SaliencyOptions { smoothgrad: 3, noise: 0.2, seed: 7 };
+    let whole_smooth = model.saliency(geno, rows, &smooth).unwrap().unwrap();
+    let blocked = loaded.with_inputs_held_up_to(1024);
+    for (opts, whole) in [(options, &sal), (smooth, &whole_smooth)] {
+        let mut blocks = 0;
+        let mut streamed = Vec::new();
+        let has = blocked
+            .saliency_blocks(geno, rows, &opts, &mut |block| {
+                assert_eq!(block.len() % m, 0, "{}: a block of whole rows", A::NAME);
+                blocks += 1;
+                streamed.extend_from_slice(block);
+                Ok(())
+            })
+            .expect("saliency in blocks");
+        assert!(has && blocks > 1, "{}: {blocks} blocks", A::NAME);
+        let scale = whole.iter().fold(0f32, |a, &b| a.max(b));
+        assert_eq!(streamed.len(), whole.len(), "{}: streamed saliency shape", A::NAME);
+        for (k, (a, b)) in streamed.iter().zip(whole.iter()).enumerate() {
+            assert!((a - b).abs() <= 1e-4 * scale, "{}: value {k} is {a} in blocks, {b} whole", A::NAME);
+        }
+    }
     let fitted = model.fitted().expect("fitted");
     if A::input_shape(&fitted.input).0 != 1 {
         return;

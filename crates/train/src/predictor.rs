@@ -345,31 +345,53 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
         A::MEAN_IMPUTES_MISSING
     }
 
-    fn saliency(
+    fn saliency_blocks(
         &self,
         geno: &GenotypeMatrix,
         rows: &[usize],
         options: &SaliencyOptions,
-    ) -> Result<Option<Vec<f32>>, ModelError> {
+        sink: &mut dyn FnMut(&[f32]) -> Result<(), ModelError>,
+    ) -> Result<bool, ModelError> {
         let fitted =
             self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: saliency before fit", A::NAME)))?;
-        let x = Self::encode_checked(&fitted.input, geno, rows)?;
+        // A block's working set: its encoded input, a noisy copy and the gradients (f32 each),
+        // and the per-marker saliency handed to `sink`.
+        let (channels, length) = A::input_shape(&fitted.input);
+        let per_row = 4 * (3 * channels * length + geno.n_markers());
+        let block = (self.hold_inputs_up_to / per_row.max(1)).max(1);
         let batch = A::train_config(&self.config).batch_size.max(256);
-        let grad = crate::saliency::input_gradients(&fitted.net, &x, batch, &self.device, options)?;
-        let mut per_marker = A::marker_saliency(&fitted.input, &grad, rows.len());
-        if per_marker.len() != rows.len() * geno.n_markers() {
-            return Err(TrainError::Usage(format!(
-                "{}: marker_saliency returned {} values for {} samples × {} markers",
-                A::NAME,
-                per_marker.len(),
-                rows.len(),
-                geno.n_markers()
-            ))
-            .into());
-        }
+        // SmoothGrad's noise scale comes from the range of every row's input, not a block's.
+        let noise_sd = if options.smoothgrad > 0 {
+            let mut range = (f32::INFINITY, f32::NEG_INFINITY);
+            for chunk in rows.chunks(block) {
+                let (lo, hi) = crate::saliency::input_range(&Self::encode_checked(&fitted.input, geno, chunk)?);
+                range = (range.0.min(lo), range.1.max(hi));
+            }
+            crate::saliency::noise_sd(options.noise, range)
+        } else {
+            0.0
+        };
         // Back to trait units: the network predicts the standardised trait.
         let sd = fitted.scaling.sd as f32;
-        per_marker.iter_mut().for_each(|v| *v *= sd);
-        Ok(Some(per_marker))
+        for (k, chunk) in rows.chunks(block).enumerate() {
+            let x = Self::encode_checked(&fitted.input, geno, chunk)?;
+            let grad =
+                crate::saliency::input_gradients(&fitted.net, &x, k * block, noise_sd, batch, &self.device, options)?;
+            drop(x);
+            let mut per_marker = A::marker_saliency(&fitted.input, &grad, chunk.len());
+            if per_marker.len() != chunk.len() * geno.n_markers() {
+                return Err(TrainError::Usage(format!(
+                    "{}: marker_saliency returned {} values for {} samples × {} markers",
+                    A::NAME,
+                    per_marker.len(),
+                    chunk.len(),
+                    geno.n_markers()
+                ))
+                .into());
+            }
+            per_marker.iter_mut().for_each(|v| *v *= sd);
+            sink(&per_marker)?;
+        }
+        Ok(true)
     }
 }

@@ -19,11 +19,16 @@ use genopred_core::predictor::SaliencyOptions;
 /// The network runs in inference mode (no dropout, batch norm with its running statistics), so
 /// each sample's prediction depends on its own input only and one backward pass of the batch's
 /// summed predictions gives every sample's gradient. With `options.smoothgrad > 0` the gradient
-/// is averaged over that many copies of the input with Gaussian noise of sd
-/// `options.noise × (max − min of the input)`, drawn from `options.seed`.
+/// is averaged over that many copies of the input with Gaussian noise of sd `noise_sd` (the
+/// caller's `options.noise × (max − min)` of the whole input, [`noise_sd`]). Sample `i` of `x`
+/// is sample `first + i` of the caller's rows: its noise comes from a generator of its own,
+/// seeded by `options.seed` and that position, so the gradients do not depend on how the caller
+/// cuts its rows into calls, nor on `batch`'s grouping beyond float rounding.
 pub fn input_gradients<N: Network>(
     net: &N,
     x: &Encoded,
+    first: usize,
+    noise_sd: f32,
     batch: usize,
     device: &Device,
     options: &SaliencyOptions,
@@ -33,17 +38,35 @@ pub fn input_gradients<N: Network>(
     let net = net.valid().fork(&ad);
     let w = x.width();
     let draws = options.smoothgrad.max(1);
-    let (lo, hi) = x.data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let sd = if options.smoothgrad > 0 { (options.noise * f64::from(hi - lo).max(0.0)) as f32 } else { 0.0 };
-    let mut rng = genopred_core::cv::seed::rng(options.seed);
+    let sd = if options.smoothgrad > 0 { noise_sd } else { 0.0 };
     let mut out = vec![0f32; x.data.len()];
     let rows: Vec<usize> = (0..x.n).collect();
     for chunk in rows.chunks(batch.max(1)) {
         let start = chunk[0] * w;
         let clean = &x.data[start..start + chunk.len() * w];
+        let mut rngs: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                let seed = genopred_core::cv::seed::derive_seed(
+                    options.seed,
+                    genopred_core::cv::seed::Purpose::SmoothGrad,
+                    &[(first + i) as u64],
+                );
+                genopred_core::cv::seed::rng(seed)
+            })
+            .collect();
         for _ in 0..draws {
             let data: Vec<f32> = if sd > 0.0 {
-                clean.iter().map(|&v| v + sd * Distribution::<f32>::sample(&StandardNormal, &mut rng)).collect()
+                clean
+                    .chunks(w)
+                    .zip(rngs.iter_mut())
+                    .flat_map(|(sample, rng)| {
+                        sample
+                            .iter()
+                            .map(|&v| v + sd * Distribution::<f32>::sample(&StandardNormal, rng))
+                            .collect::<Vec<f32>>()
+                    })
+                    .collect()
             } else {
                 clean.to_vec()
             };
@@ -64,6 +87,18 @@ pub fn input_gradients<N: Network>(
         }
     }
     Ok(out)
+}
+
+/// The smallest and largest value of encoded input (`(+∞, −∞)` for none), to be combined over
+/// every block of a call before [`noise_sd`].
+pub fn input_range(x: &Encoded) -> (f32, f32) {
+    x.data.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+}
+
+/// SmoothGrad's noise sd: `noise` times the input's range `(lo, hi)` (0 for an empty or
+/// constant input).
+pub fn noise_sd(noise: f64, (lo, hi): (f32, f32)) -> f32 {
+    (noise * f64::from(hi - lo).max(0.0)) as f32
 }
 
 /// The default map from input gradients to marker saliency for inputs laid out
@@ -102,6 +137,46 @@ mod tests {
         }
     }
 
+    /// `ŷ = w · (x ∘ x)`: its gradient `2 w ∘ x` moves with the input, so SmoothGrad's noise shows.
+    #[derive(Module, Debug)]
+    struct Square {
+        layer: Linear,
+    }
+
+    impl Network for Square {
+        fn forward(&self, x: Tensor<3>) -> Tensor<2> {
+            let [b, c, l] = x.dims();
+            self.layer.forward((x.clone() * x).reshape([b, c * l]))
+        }
+    }
+
+    #[test]
+    fn smoothgrad_noise_is_drawn_per_sample_whatever_the_blocks() {
+        let device = Device::flex();
+        let net = Square { layer: LinearConfig::new(4, 1).init(&device) };
+        let x = Encoded { data: (0..28).map(|v| (v % 5) as f32 / 2.0).collect(), n: 7, channels: 1, length: 4 };
+        let smooth = SaliencyOptions { smoothgrad: 5, noise: 0.2, seed: 3 };
+        let sd = noise_sd(smooth.noise, input_range(&x));
+        let whole = input_gradients(&net, &x, 0, sd, 7, &device, &smooth).unwrap();
+        let plain = input_gradients(&net, &x, 0, sd, 7, &device, &SaliencyOptions { smoothgrad: 0, ..smooth }).unwrap();
+        assert!(whole.iter().zip(&plain).any(|(a, b)| (a - b).abs() > 1e-3), "the noise changed nothing");
+        // Rows 0..3 and 3..7 in two calls, batches of 2 inside: the same numbers.
+        let part = |rows: std::ops::Range<usize>| Encoded {
+            data: x.data[rows.start * 4..rows.end * 4].to_vec(),
+            n: rows.len(),
+            channels: 1,
+            length: 4,
+        };
+        let mut blocked = input_gradients(&net, &part(0..3), 0, sd, 2, &device, &smooth).unwrap();
+        blocked.extend(input_gradients(&net, &part(3..7), 3, sd, 2, &device, &smooth).unwrap());
+        for (a, b) in blocked.iter().zip(&whole) {
+            assert!((a - b).abs() < 1e-5, "{a} in blocks, {b} whole");
+        }
+        // Another seed draws other noise.
+        let other = input_gradients(&net, &x, 0, sd, 7, &device, &SaliencyOptions { seed: 4, ..smooth }).unwrap();
+        assert_ne!(other, whole);
+    }
+
     #[test]
     fn gradients_of_a_linear_net_are_its_weights() {
         let device = Device::flex();
@@ -109,7 +184,7 @@ mod tests {
         let w: Vec<f32> = net.layer.weight.val().into_data().convert::<f32>().try_to_vec().unwrap();
         let x = Encoded { data: (0..18).map(|v| v as f32 / 7.0).collect(), n: 3, channels: 2, length: 3 };
         let plain = SaliencyOptions { smoothgrad: 0, noise: 0.15, seed: 1 };
-        let g = input_gradients(&net, &x, 2, &device, &plain).unwrap();
+        let g = input_gradients(&net, &x, 0, 0.0, 2, &device, &plain).unwrap();
         for i in 0..3 {
             for k in 0..6 {
                 assert!((g[i * 6 + k] - w[k]).abs() < 1e-6, "sample {i} input {k}");
@@ -117,9 +192,11 @@ mod tests {
         }
         // SmoothGrad of a linear net is the same gradient, and it repeats with the seed.
         let smooth = SaliencyOptions { smoothgrad: 4, ..plain };
-        let s = input_gradients(&net, &x, 3, &device, &smooth).unwrap();
+        let sd = noise_sd(smooth.noise, input_range(&x));
+        assert!((sd - 0.15 * 17.0 / 7.0).abs() < 1e-6);
+        let s = input_gradients(&net, &x, 0, sd, 3, &device, &smooth).unwrap();
         assert!(s.iter().zip(&g).all(|(a, b)| (a - b).abs() < 1e-5));
-        assert_eq!(s, input_gradients(&net, &x, 3, &device, &smooth).unwrap());
+        assert_eq!(s, input_gradients(&net, &x, 0, sd, 3, &device, &smooth).unwrap());
         let m = max_over_channels(&g, 3, 2, 3);
         assert_eq!(m.len(), 9);
         assert!((m[1] - w[1].abs().max(w[4].abs())).abs() < 1e-6);

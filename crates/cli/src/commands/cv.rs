@@ -6,7 +6,8 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use clap::Args;
 use genopred_core::cv::{FoldRequest, plan_folds};
-use genopred_core::evaluation::run_fold;
+use genopred_core::evaluation::run_fold_sharing;
+use genopred_core::gram::SharedWork;
 use genopred_core::output::write_atomic;
 use genopred_core::records::{InputHashes, Parallelism, Provenance, RunSettings};
 use genopred_core::run_dir::{RunDir, RunFacts};
@@ -141,11 +142,13 @@ pub fn run(args: &CvArgs) -> Result<()> {
     let progress = Progress::new(format!("{name} cv"), folds.len());
     progress.already_done(resumed);
     let (entry, device, config) = (setup.entry, &setup.device, args.fit.config.as_deref());
+    // Folds fitted here share work (GBLUP's X Xᵀ) when there are several of them.
+    let work = (pending.len() > 1).then(SharedWork::new);
     let fresh = match tuning {
         None => run_all(&pending, plan, |fold| {
             let observer = progress.fold(format!("fold {} (repeat {})", fold.label, fold.repeat));
             let mut model = entry.build(config, device)?.model;
-            let result = run_fold(&dataset, fold, model.as_mut(), &options, &observer)?;
+            let result = run_fold_sharing(&dataset, fold, model.as_mut(), &options, &observer, work.as_ref())?;
             dir.record(&result, peak_rss_bytes())?;
             Ok(result)
         }),
@@ -171,7 +174,8 @@ pub fn run(args: &CvArgs) -> Result<()> {
                     let mut result = run_all(&[fold], one, |fold| {
                         let observer = progress.fold(label.clone());
                         let mut model = entry.build(Some(&chosen), device)?.model;
-                        Ok(run_fold(&dataset, fold, model.as_mut(), &options, &observer)?)
+                        let work = Some(&search.work);
+                        Ok(run_fold_sharing(&dataset, fold, model.as_mut(), &options, &observer, work)?)
                     })?
                     .remove(0);
                     result.seconds += record.seconds;

@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use genopred_core::cv::{FoldRequest, Purpose, derive_seed, plan_folds};
-use genopred_core::evaluation::{CvOptions, run_fold, summarise};
+use genopred_core::evaluation::{CvOptions, kept_markers, run_fold_sharing, summarise};
+use genopred_core::gram::SharedWork;
 use genopred_core::gwas::marker_tests;
 use genopred_core::metrics::spearman;
 use genopred_core::output::write_csv;
 use genopred_core::qc::MarkerQc;
 use genopred_core::records::{GwasSummary, ImportanceRecord, Recall};
+use genopred_core::saliency_stats::SaliencyStats;
 use genopred_core::{Marker, SaliencyOptions};
 use genopred_plot::{ManhattanPoint, manhattan};
 
@@ -58,10 +60,11 @@ pub struct ImportanceArgs {
     out: PathBuf,
 }
 
-/// What one fold contributes: the saliency of its test samples (`test × kept markers`, neural
-/// models) or the marker effects of its fit (GBLUP).
+/// What one fold contributes: running statistics of its test samples' saliency over its kept
+/// markers (neural models; never the `test × markers` matrix) or the marker effects of its fit
+/// (GBLUP).
 enum FoldScores {
-    Saliency(Vec<f32>),
+    Saliency(SaliencyStats),
     Effects(Vec<f64>),
 }
 
@@ -73,7 +76,8 @@ struct ImportanceRow<'a> {
     pos: u64,
     score: Option<f64>,
     rank: Option<usize>,
-    /// Neural models: median saliency over samples.
+    /// Neural models: median saliency over samples (estimated to 1.6 %, see
+    /// `genopred_core::saliency_stats`).
     median: Option<f64>,
     /// GBLUP: the signed effect (mean over folds).
     effect: Option<f64>,
@@ -114,15 +118,6 @@ fn recall_at(ranks: &[Option<usize>], causal: &[usize], k: usize) -> f64 {
     causal.iter().filter(|&&j| ranks[j].is_some_and(|r| r <= k)).count() as f64 / causal.len() as f64
 }
 
-fn median(values: &mut [f32]) -> f64 {
-    values.sort_by(f32::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 { f64::from(values[n / 2]) } else { (f64::from(values[n / 2 - 1]) + f64::from(values[n / 2])) / 2.0 }
-}
-
 /// Runs the analysis and writes `importance.csv`, `gwas.csv`, `importance.json` and the plots.
 pub fn run(args: &ImportanceArgs) -> Result<()> {
     let started = std::time::Instant::now();
@@ -147,8 +142,9 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     let (folds, _) = plan_folds(&dataset, &request)?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
 
-    // Per marker: saliency of every test sample (neural), or the effect per fold (GBLUP).
-    let mut values: Vec<Vec<f32>> = vec![Vec::new(); m];
+    // Per marker: running statistics of every test sample's saliency (neural), or the effect per
+    // fold (GBLUP).
+    let mut saliency = SaliencyStats::new(m);
     let mut effects: Vec<Vec<f64>> = vec![Vec::new(); m];
     let saliency_options = SaliencyOptions {
         smoothgrad: args.smoothgrad,
@@ -160,16 +156,31 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     let (entry, device, config) = (setup.entry, &setup.device, args.fit.config.as_deref());
     // Each job returns its fold's result and its scores; they are gathered in fold order, so
     // the output does not depend on --jobs.
+    // The folds share work (GBLUP's X Xᵀ).
+    let work = SharedWork::new();
     let per_fold = run_all(&folds, plan, |fold| {
         let observer = progress.fold(format!("fold {}", fold.label));
         let mut model = entry.build(config, device)?.model;
-        let result = run_fold(&dataset, fold, model.as_mut(), &options, &observer)?;
-        let fold_geno = dataset.geno.select_markers(&result.kept);
-        let scores = if let Some(sal) = model
-            .saliency(&fold_geno, &fold.test, &saliency_options)
-            .map_err(|e| anyhow::anyhow!("saliency of {name} on fold {}: {e}", fold.label))?
-        {
-            FoldScores::Saliency(sal)
+        let result = run_fold_sharing(&dataset, fold, model.as_mut(), &options, &observer, Some(&work))?;
+        // The test rows at the fold's kept markers (a copy of those rows only), streamed through
+        // the model in blocks of rows into per-marker statistics. Each fold draws its own
+        // SmoothGrad noise.
+        let test_geno = dataset.geno.select_samples(&fold.test).select_markers(&result.kept);
+        let test_rows: Vec<usize> = (0..fold.test.len()).collect();
+        let fold_options = SaliencyOptions {
+            seed: derive_seed(saliency_options.seed, Purpose::SmoothGrad, &[fold.repeat as u64, fold.index as u64]),
+            ..saliency_options
+        };
+        let mut stats = SaliencyStats::new(result.kept.len());
+        let has_saliency = model
+            .saliency_blocks(&test_geno, &test_rows, &fold_options, &mut |block| {
+                stats.add_rows(block);
+                Ok(())
+            })
+            .map_err(|e| anyhow::anyhow!("saliency of {name} on fold {}: {e}", fold.label))?;
+        drop(test_geno);
+        let scores = if has_saliency {
+            FoldScores::Saliency(stats)
         } else if let Some(e) = model.marker_effects() {
             FoldScores::Effects(e)
         } else {
@@ -179,15 +190,12 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     });
     progress.finish();
     let mut results = Vec::with_capacity(folds.len());
-    for (fold, (result, scores)) in folds.iter().zip(per_fold?) {
-        let mk = result.kept.len();
+    let mut neural = false;
+    for (result, scores) in per_fold? {
         match scores {
-            FoldScores::Saliency(sal) => {
-                for i in 0..fold.test.len() {
-                    for (jj, &j) in result.kept.iter().enumerate() {
-                        values[j].push(sal[i * mk + jj]);
-                    }
-                }
+            FoldScores::Saliency(stats) => {
+                neural = true;
+                saliency.merge_into(&stats, &result.kept);
             }
             FoldScores::Effects(e) => {
                 for (jj, &j) in result.kept.iter().enumerate() {
@@ -198,22 +206,18 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
         results.push(result);
     }
     let cv_summary = summarise(&results, options.ndcg_top);
-    let (method, scores, column): (&str, Vec<Option<f64>>, Vec<Option<f64>>) = if values.iter().any(|v| !v.is_empty()) {
+    let (method, scores, column): (&str, Vec<Option<f64>>, Vec<Option<f64>>) = if neural {
         let method = if args.smoothgrad > 0 { "smoothgrad" } else { "saliency" };
-        let scores = values
-            .iter()
-            .map(|v| (!v.is_empty()).then(|| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len() as f64))
-            .collect();
-        let medians = values.iter_mut().map(|v| (!v.is_empty()).then(|| median(v))).collect();
+        let scores = (0..m).map(|j| saliency.mean(j)).collect();
+        let medians = (0..m).map(|j| saliency.median(j)).collect();
         (method, scores, medians)
     } else {
         let mean_effect: Vec<Option<f64>> =
             effects.iter().map(|e| (!e.is_empty()).then(|| e.iter().sum::<f64>() / e.len() as f64)).collect();
         ("marker_effects", mean_effect.iter().map(|e| e.map(f64::abs)).collect(), mean_effect)
     };
-    let counts: Vec<usize> = (0..m).map(|j| values[j].len().max(effects[j].len())).collect();
+    let counts: Vec<usize> = (0..m).map(|j| (saliency.count(j) as usize).max(effects[j].len())).collect();
     let importance_ranks = ranks(&scores);
-    let neural = method != "marker_effects";
     let rows = (0..m).map(|j| ImportanceRow {
         marker: &markers[j].id,
         chrom: &markers[j].chrom,
@@ -230,7 +234,7 @@ pub fn run(args: &ImportanceArgs) -> Result<()> {
     // evaluation), after the same marker QC.
     let all: Vec<usize> = (0..dataset.len()).collect();
     let gwas_qc = MarkerQc::fit(&dataset.geno, &all, &qc)?;
-    let gwas = marker_tests(&dataset.geno.select_markers(&gwas_qc.kept), &all, &dataset.y, args.gwas_pcs)?;
+    let gwas = marker_tests(&kept_markers(&dataset.geno, &gwas_qc.kept), &all, &dataset.y, args.gwas_pcs)?;
     let mut gwas_by_marker = vec![None; m];
     for (jj, &j) in gwas_qc.kept.iter().enumerate() {
         gwas_by_marker[j] = gwas.tests[jj];

@@ -67,7 +67,7 @@ fn finds_large_qtl_predicts_held_out_lines_repeats_with_its_seed_and_saves() {
     let mut model = BayesB::new(config.clone()).unwrap();
     assert!(!model.wants_validation());
     let all: Vec<usize> = (0..200).collect();
-    let ctx = FitContext { seed: 5, genotyped_rows: &all, observer: &genopred_core::Quiet };
+    let ctx = FitContext { seed: 5, genotyped_rows: &all, observer: &genopred_core::Quiet, shared: None };
     let info = model.fit(&TrainSet { geno: &geno, rows: &train, y: &y }, None, &ctx).unwrap();
     let report: crate::BayesBFitReport = serde_json::from_value(info.details.clone().into()).unwrap();
     assert_eq!(report.samples, 500);

@@ -65,7 +65,7 @@ fn weights_favour_the_right_member_and_come_from_the_validation_rows_only() {
     let (yf, yv) = (pick(&fit_rows), pick(&valid_rows));
     let train = TrainSet { geno: &g, rows: &fit_rows, y: &yf };
     let valid = TrainSet { geno: &g, rows: &valid_rows, y: &yv };
-    let ctx = FitContext { seed: 4, genotyped_rows: &[], observer: &Quiet };
+    let ctx = FitContext { seed: 4, genotyped_rows: &[], observer: &Quiet, shared: None };
     let info = e.fit(&train, Some(&valid), &ctx).unwrap();
     let w = e.weights().unwrap().to_vec();
     assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);

@@ -5,6 +5,7 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, get_global_parallelism};
 use genopred_core::encoding::dosage::{lines_per_block, markers_per_block};
 use genopred_core::encoding::{DosageEncoder, Scaling};
+use genopred_core::gram::{MAX_MISSING_RATE, Shared, SharedWork, missing_rate};
 use genopred_core::output::read_json_state;
 pub use genopred_core::reml::RemlSummary;
 use genopred_core::reml::Spectral;
@@ -12,7 +13,7 @@ use genopred_core::reml::matrix_free::{Covariance, MatrixFreeReml, MatrixFreeSet
 use genopred_core::{FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, TrainSet};
 
 use crate::error::GblupError;
-use crate::hyperparams::GblupConfig;
+use crate::hyperparams::{EXACT_BYTES_PER_LINE_SQUARED, GblupConfig};
 
 /// Fewest training samples accepted (two parameters of variance plus an intercept need more
 /// than a handful of records to mean anything).
@@ -82,6 +83,24 @@ impl FittedGblup {
         Self::fit_with(geno, rows, y, config, seed, config.method_for(rows.len(), geno.n_markers()))
     }
 
+    /// [`fit`](Self::fit) inside a run that shares work between its fits: the exact form in the
+    /// space of lines derives G from the run's `X Xᵀ` ([`genopred_core::gram`]) instead of a GEMM
+    /// of its own, when that matrix (8 bytes per pair of the run's lines) fits in
+    /// `exact_memory_gb` beside the exact form's own working set, the fold's QC dropped at most
+    /// a fifth of the markers and at most 5 % of its genotypes are missing calls. The fit equals
+    /// [`fit`](Self::fit)'s to rounding.
+    pub fn fit_sharing(
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        y: &[f64],
+        config: &GblupConfig,
+        seed: u64,
+        shared: Option<Shared<'_>>,
+    ) -> Result<Self, GblupError> {
+        let method = config.method_for(rows.len(), geno.n_markers());
+        Self::fit_full(geno, rows, y, config, seed, method, shared)
+    }
+
     /// [`fit`](Self::fit) with the computation given instead of chosen by `config.method`.
     pub fn fit_with(
         geno: &GenotypeMatrix,
@@ -90,6 +109,18 @@ impl FittedGblup {
         config: &GblupConfig,
         seed: u64,
         method: RemlMethod,
+    ) -> Result<Self, GblupError> {
+        Self::fit_full(geno, rows, y, config, seed, method, None)
+    }
+
+    fn fit_full(
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        y: &[f64],
+        config: &GblupConfig,
+        seed: u64,
+        method: RemlMethod,
+        shared: Option<Shared<'_>>,
     ) -> Result<Self, GblupError> {
         debug_assert!(config.check().is_ok(), "FittedGblup::fit with an unchecked config: {config:?}");
         let n = rows.len();
@@ -108,7 +139,22 @@ impl FittedGblup {
             RemlMethod::Marker => return Self::fit_marker(geno, rows, y, config, encoder, scale),
             RemlMethod::MatrixFree => return Self::fit_matrix_free(geno, rows, y, config, seed, encoder, scale),
         }
-        let g = relationship(&encoder, geno, rows, scale, block);
+        let shared = shared.filter(|s| {
+            let (lines, exact) = (s.geno.n_samples() as f64, n as f64);
+            s.kept.len() == geno.n_markers()
+                && s.geno.n_samples() == geno.n_samples()
+                && SharedWork::worth_it(s.kept.len(), s.geno.n_markers())
+                && 8.0 * lines * lines + EXACT_BYTES_PER_LINE_SQUARED * exact * exact <= config.exact_memory_gb * 1e9
+                && missing_rate(geno, rows) <= MAX_MISSING_RATE
+        });
+        let derived = shared.and_then(|s| s.work.gram(s.geno).centred(s.geno, s.kept, rows, &encoder.means));
+        let g = match derived {
+            Some(mut g) => {
+                g *= faer::Scale(1.0 / scale);
+                g
+            }
+            None => relationship(&encoder, geno, rows, scale, block),
+        };
         let mean_diag = (0..n).map(|i| g[(i, i)]).sum::<f64>() / n as f64;
         check_variation(mean_diag)?;
         let spectral = Spectral::new(&g, y)?;
@@ -419,7 +465,8 @@ impl Predictor for Gblup {
         _valid: Option<&TrainSet<'_>>,
         context: &FitContext<'_>,
     ) -> Result<FitInfo, ModelError> {
-        let fitted = FittedGblup::fit(train.geno, train.rows, train.y, &self.config, context.seed)?;
+        let fitted =
+            FittedGblup::fit_sharing(train.geno, train.rows, train.y, &self.config, context.seed, context.shared)?;
         let info = FitInfo::new(
             None,
             &GblupFitReport {

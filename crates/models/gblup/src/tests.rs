@@ -60,7 +60,7 @@ fn predicts_held_out_samples_better_than_the_mean() {
     let mut model = Gblup::default();
     assert!(!model.wants_validation());
     let all: Vec<usize> = (0..150).collect();
-    let ctx = FitContext { seed: 1, genotyped_rows: &all, observer: &genopred_core::Quiet };
+    let ctx = FitContext { seed: 1, genotyped_rows: &all, observer: &genopred_core::Quiet, shared: None };
     let info = model.fit(&TrainSet { geno: &geno, rows: &train, y: &y }, None, &ctx).unwrap();
     let report: crate::GblupFitReport = serde_json::from_value(info.details.clone().into()).unwrap();
     assert!(report.reml.unwrap().h2 > 0.2);
@@ -271,4 +271,54 @@ fn the_marker_form_is_the_individual_form_for_fewer_markers_than_lines() {
             "effect {j}: {y} vs {x}"
         );
     }
+}
+
+#[test]
+fn folds_sharing_one_raw_gram_fit_what_each_fits_alone() {
+    use genopred_core::gram::{Shared, SharedWork};
+    let (geno, y_all) = simulate(120, 400, 0.6, 21);
+    // Missing calls, and a fold whose QC dropped some markers: the shared X Xᵀ is corrected for
+    // both.
+    let mut codes: Vec<u8> = (0..120).flat_map(|i| geno.row(i).to_vec()).collect();
+    for k in (0..codes.len()).step_by(37) {
+        codes[k] = genopred_core::genotype::MISSING;
+    }
+    let geno = GenotypeMatrix::new(geno.samples().to_vec(), geno.markers().to_vec(), codes).unwrap();
+    let all: Vec<usize> = (0..120).collect();
+    let work = SharedWork::new();
+    for (f, kept) in [(0usize, (0..400).collect::<Vec<_>>()), (1, (0..400).filter(|j| j % 11 != 4).collect())] {
+        let train: Vec<usize> = all.iter().copied().filter(|i| i % 4 != f).collect();
+        let test: Vec<usize> = all.iter().copied().filter(|i| i % 4 == f).collect();
+        let y: Vec<f64> = train.iter().map(|&i| y_all[i]).collect();
+        let sub = geno.select_markers(&kept);
+        let set = TrainSet { geno: &sub, rows: &train, y: &y };
+        let fit = |shared| {
+            let mut model = Gblup::default();
+            let ctx = FitContext { seed: 1, genotyped_rows: &all, observer: &genopred_core::Quiet, shared };
+            model.fit(&set, None, &ctx).unwrap();
+            let reml = model.fitted().unwrap().reml.unwrap();
+            (model.predict(&sub, &test).unwrap(), reml)
+        };
+        let (alone, reml_alone) = fit(None);
+        let (shared, reml_shared) = fit(Some(Shared { geno: &geno, kept: &kept, work: &work }));
+        assert!(work.computed(), "fold {f}: the shared X Xᵀ was not used");
+        assert!(rel(reml_shared.sigma2_g, reml_alone.sigma2_g) < 1e-8, "fold {f}: {reml_shared:?} vs {reml_alone:?}");
+        let sd = (alone.iter().map(|p| p * p).sum::<f64>() / alone.len() as f64).sqrt();
+        for (a, b) in alone.iter().zip(&shared) {
+            assert!((a - b).abs() < 1e-8 * sd, "fold {f}: {a} alone, {b} shared");
+        }
+    }
+    // A fold that dropped more than a fifth of the markers computes its own G.
+    let few: Vec<usize> = (0..300).collect();
+    let fresh = SharedWork::new();
+    let (sub, train) = (geno.select_markers(&few), (0..90).collect::<Vec<_>>());
+    let y: Vec<f64> = train.iter().map(|&i| y_all[i]).collect();
+    let ctx = FitContext {
+        seed: 1,
+        genotyped_rows: &all,
+        observer: &genopred_core::Quiet,
+        shared: Some(Shared { geno: &geno, kept: &few, work: &fresh }),
+    };
+    Gblup::default().fit(&TrainSet { geno: &sub, rows: &train, y: &y }, None, &ctx).unwrap();
+    assert!(!fresh.computed());
 }

@@ -288,13 +288,20 @@ impl Predictor for Rkhs {
 
     /// The kernel predictor's exact input gradient (SmoothGrad does not apply: the kernel is
     /// already smooth, so `options` are not used).
-    fn saliency(
+    fn saliency_blocks(
         &self,
         geno: &GenotypeMatrix,
         rows: &[usize],
         _options: &SaliencyOptions,
-    ) -> Result<Option<Vec<f32>>, ModelError> {
-        Ok(Some(self.state("saliency")?.gradients(geno, rows)?))
+        sink: &mut dyn FnMut(&[f32]) -> Result<(), ModelError>,
+    ) -> Result<bool, ModelError> {
+        let state = self.state("saliency")?;
+        // Each row's gradient is its own: blocks of about 64 MiB of output.
+        let block = ((64usize << 20) / (4 * geno.n_markers()).max(1)).max(1);
+        for chunk in rows.chunks(block) {
+            sink(&state.gradients(geno, chunk)?)?;
+        }
+        Ok(true)
     }
 
     fn save(&self, dir: &std::path::Path) -> Result<(), ModelError> {

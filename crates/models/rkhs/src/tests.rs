@@ -141,7 +141,7 @@ fn predicts_held_out_lines_and_saves() {
     let mut model = Rkhs::default();
     assert!(!model.wants_validation());
     let all: Vec<usize> = (0..150).collect();
-    let ctx = FitContext { seed: 1, genotyped_rows: &all, observer: &genopred_core::Quiet };
+    let ctx = FitContext { seed: 1, genotyped_rows: &all, observer: &genopred_core::Quiet, shared: None };
     let info = model.fit(&TrainSet { geno: &geno, rows: &train, y: &y }, None, &ctx).unwrap();
     let report: crate::RkhsFitReport = serde_json::from_value(info.details.clone().into()).unwrap();
     assert_eq!(report.profile.len(), 7);
