@@ -28,6 +28,12 @@ fn ops(c: &mut Criterion) {
         group.bench_function("maxpool4_fwd_bwd", |b| b.iter(|| pool.forward(x.clone()).sum().backward()));
         let conv = Conv1dConfig::new(shape[1], shape[1], 20).with_padding(PaddingConfig1d::Same).init(&device);
         group.bench_function("conv1d_k20_same_fwd_bwd", |b| b.iter(|| conv.forward(x.clone()).sum().backward()));
+        group.bench_function("conv1d_gemm_k20_same_fwd_bwd", |b| {
+            b.iter(|| genopred_benches::conv::conv1d_gemm(&conv, x.clone()).sum().backward())
+        });
+        group.bench_function("conv1d_gemm_flat_k20_same_fwd_bwd", |b| {
+            b.iter(|| genopred_benches::conv::conv1d_gemm_flat(&conv, x.clone()).sum().backward())
+        });
         group.bench_function("relu_fwd_bwd", |b| b.iter(|| burn::tensor::activation::relu(x.clone()).sum().backward()));
         group.bench_function("mul_fwd_bwd", |b| b.iter(|| (x.clone() * x.clone()).sum().backward()));
         group.finish();
@@ -38,8 +44,17 @@ fn ops(c: &mut Criterion) {
     let x = Tensor::<3>::random([64, 64, 215], Distribution::Default, &device).require_grad();
     let conv = Conv1dConfig::new(64, 64, 4).with_padding(PaddingConfig1d::Same).init(&device);
     group.bench_function("conv1d_k4_same_fwd_bwd", |b| b.iter(|| conv.forward(x.clone()).sum().backward()));
+    group.bench_function("conv1d_gemm_k4_same_fwd_bwd", |b| {
+        b.iter(|| genopred_benches::conv::conv1d_gemm(&conv, x.clone()).sum().backward())
+    });
+    group.bench_function("conv1d_gemm_flat_k4_same_fwd_bwd", |b| {
+        b.iter(|| genopred_benches::conv::conv1d_gemm_flat(&conv, x.clone()).sum().backward())
+    });
     let bn = BatchNormConfig::new(64).with_momentum(0.01).with_epsilon(1e-3).init(&device);
     group.bench_function("batch_norm_train_fwd_bwd", |b| b.iter(|| bn.forward(x.clone()).sum().backward()));
+    group.bench_function("genopred_batch_norm_fwd_bwd", |b| {
+        b.iter(|| genopred_train::batch_norm(&bn, x.clone()).sum().backward())
+    });
     let dropout = DropoutConfig::new(0.5).init();
     group.bench_function("mask_dropout_fwd_bwd", |b| {
         b.iter(|| genopred_train::dropout(&dropout, x.clone()).sum().backward())
@@ -49,5 +64,32 @@ fn ops(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ops);
+/// flex's single-precision GEMM alone: a square product (the machine's practical peak) and the
+/// product inside DNNGP's convolution layer (`[64, 256] × [256, 64 · 215]`).
+fn gemm(c: &mut Criterion) {
+    let device = Device::flex();
+    device.seed(1);
+    let mut group = c.benchmark_group("ops_gemm");
+    group.sample_size(20);
+    for (label, [m, k, n]) in [
+        ("square_1024", [1024usize, 1024, 1024]),
+        ("dnngp_conv", [64, 256, 64 * 215]),
+        ("dnngp_conv_channels_last", [64 * 215, 256, 64]),
+        ("dnngp_conv_weight_grad", [64, 64 * 215, 256]),
+    ] {
+        let a = Tensor::<2>::random([m, k], Distribution::Default, &device);
+        let b = Tensor::<2>::random([k, n], Distribution::Default, &device);
+        let flops = 2.0 * (m * k * n) as f64;
+        group.throughput(criterion::Throughput::Elements(flops as u64));
+        group.bench_function(label, |bench| bench.iter(|| a.clone().matmul(b.clone()).into_data()));
+    }
+    // One product per sample, as burn's batched matmul runs DNNGP's layer.
+    let a = Tensor::<3>::random([1, 64, 256], Distribution::Default, &device);
+    let b = Tensor::<3>::random([64, 256, 215], Distribution::Default, &device);
+    group.throughput(criterion::Throughput::Elements(2 * 64 * 256 * 64 * 215));
+    group.bench_function("dnngp_conv_batched", |bench| bench.iter(|| a.clone().matmul(b.clone()).into_data()));
+    group.finish();
+}
+
+criterion_group!(benches, ops, gemm);
 criterion_main!(benches);

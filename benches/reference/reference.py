@@ -54,6 +54,7 @@ TRAIN_DEFAULT = {
     "min_delta": 0.0,
     "restore_best": True,
     "plateau_factor": 0.0,
+    "plateau_monitor": "validation",
     "plateau_patience": 10,
     "plateau_min_delta": 1e-4,
     "min_learning_rate": 0.0,

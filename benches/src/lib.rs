@@ -1,6 +1,8 @@
 //! Data for the criterion benchmarks: simulated PLINK file sets made with `plink1.9
 //! --simulate-qt` (a Debian package), cached under `target/bench-data/`.
 
+pub mod conv;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

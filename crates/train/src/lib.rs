@@ -26,6 +26,6 @@ pub use config::{
     resolve_arch_table, resolve_config, resolve_config_with, resolve_table, resolve_table_with,
 };
 pub use error::TrainError;
-pub use layers::{dropout, seed_dropout};
+pub use layers::{batch_norm, dropout, seed_dropout};
 pub use predictor::{NeuralFitReport, NeuralPredictor};
 pub use trainer::{Outcome, TrainData, TrainRun, optimizer, predict_batches, step, train};

@@ -10,10 +10,10 @@ use burn::tensor::activation::relu;
 use genopred_core::GenotypeMatrix;
 use genopred_core::check::{fraction, non_negative, positive, positive_fraction, rate};
 use genopred_core::encoding::{Pca, PcaComponents};
-use genopred_train::dropout;
 use genopred_train::init::{WeightInit, conv1d_same, l2, linear, sum_penalties};
 use genopred_train::inputs::{check_counts, check_markers};
 use genopred_train::{Architecture, Encoded, InputContext, Network, PlateauMonitor, TrainConfig, TrainError};
+use genopred_train::{batch_norm, dropout};
 use serde::{Deserialize, Serialize};
 
 /// Which DNNGP network.
@@ -138,14 +138,14 @@ pub struct DnngpNet {
 
 impl Network for DnngpNet {
     fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let x = self.bn1.forward(dropout(&self.drop1, relu(self.conv1.forward(x))));
+        let x = batch_norm(&self.bn1, dropout(&self.drop1, relu(self.conv1.forward(x))));
         let mut x = dropout(&self.drop2, relu(self.conv2.forward(x)));
         if let Some(bn) = &self.bn2 {
-            x = bn.forward(x);
+            x = batch_norm(bn, x);
         }
         let mut x = relu(self.conv3.forward(x));
         if let Some(bn) = &self.bn3 {
-            x = bn.forward(x);
+            x = batch_norm(bn, x);
         }
         let mut x: Tensor<2> = x.flatten(1, 2);
         if let (Some(head), Some(drop)) = (&self.head, &self.head_drop) {
