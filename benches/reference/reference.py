@@ -6,11 +6,17 @@ serde JSON of the Rust config, and times on the CPU, at a fixed thread count:
 
 - one training step: forward, data loss (MSE or L1, times ``loss_scale``) plus the model's
   Keras-style L2 penalties, backward, optimiser step, zero_grad (as ``genopred_train::step``);
-- one inference batch: ``model.eval()`` under ``torch.no_grad()``.
+- one inference batch: ``model.eval()`` under ``torch.no_grad()``;
+- with ``--epochs E`` (epoch mode), for entries whose spec names ``epoch_data`` (the fold the Rust
+  side encoded, written by ``step-times --epochs``): E whole epochs as ``genopred_train::train``
+  runs them (shuffle, last partial batch, validation pass, early-stopping and plateau
+  bookkeeping, best weights copied on improvement), early stopping off, then a prediction of the
+  test rows; then the same epochs taken apart (batches, steps alone, validation pass).
 
 Usage (called by ``cargo xtask bench-reference``; never run in CI):
 
-    python reference.py --spec SPEC.json --threads T [--steps 20] [--warmup 3] [--out RESULT.json]
+    python reference.py --spec SPEC.json --threads T [--steps 20] [--warmup 3] [--epochs E]
+                        [--device cpu|cuda] [--out RESULT.json]
     python reference.py --self-test
 
 SPEC.json is a list of ``{"label", "model", "batch", "channels", "length", "config"}`` objects,
@@ -189,6 +195,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, help="intra-op CPU threads (torch.set_num_threads)")
     p.add_argument("--steps", type=int, default=20, help="timed training steps and inference batches")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps (and batches) before timing")
+    p.add_argument("--epochs", type=int, default=0, help="epoch mode: whole epochs per model (0: off)")
+    p.add_argument("--device", default="cpu", help="torch device to time on (cpu, cuda)")
     p.add_argument("--out", help="also write the result JSON here")
     p.add_argument("--seed", type=int, default=1, help="torch.manual_seed before each entry")
     p.add_argument(
@@ -203,8 +211,8 @@ def parse_args(argv=None):
         p.error("--threads is required with --spec")
     if a.threads is not None and a.threads < 1:
         p.error("--threads must be at least 1")
-    if a.steps < 1 or a.warmup < 0:
-        p.error("--steps must be >= 1 and --warmup >= 0")
+    if a.steps < 1 or a.warmup < 0 or a.epochs < 0:
+        p.error("--steps must be >= 1, --warmup and --epochs >= 0")
     return a
 
 
@@ -458,15 +466,21 @@ def data_loss(out, y, t):
     return loss if t["loss_scale"] == 1.0 else loss * t["loss_scale"]
 
 
-def train_step(net, opt, x, y, t):
+def step(net, opt, x, y, t):
+    """One optimisation step (genopred_train::step); returns the data loss and the objective,
+    on the device."""
     fit = data_loss(net(x), y, t)
     pen = net.penalty()
     loss = fit if pen is None else fit + pen
     loss.backward()
     opt.step()
     opt.zero_grad()
+    return fit, loss
+
+
+def train_step(net, opt, x, y, t):
     # The Rust bench reads the data loss back (`into_scalar`); on the CPU this is free.
-    return fit.item()
+    return step(net, opt, x, y, t)[0].item()
 
 
 def param_counts(net):
@@ -488,7 +502,13 @@ def ms(seconds):
     return seconds * 1000.0
 
 
-def bench_entry(entry, threads, steps, warmup, seed):
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def bench_entry(entry, threads, steps, warmup, seed, device=None):
+    device = device or torch.device("cpu")
     for key in ("label", "model", "channels", "length", "config"):
         if key not in entry:
             raise SystemExit(f"spec entry {entry.get('label', '?')!r} lacks {key!r}")
@@ -500,11 +520,11 @@ def bench_entry(entry, threads, steps, warmup, seed):
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    net = build(model, cfg, channels, length)
+    net = build(model, cfg, channels, length).to(device)
     net.train()
     opt = make_optimizer(net, t)
-    x = torch.rand(batch, channels, length) * 2.0  # uniform 0..2
-    y = torch.randn(batch, 1)
+    x = (torch.rand(batch, channels, length) * 2.0).to(device)  # uniform 0..2
+    y = torch.randn(batch, 1).to(device)
 
     for _ in range(warmup):
         train_step(net, opt, x, y, t)
@@ -523,6 +543,7 @@ def bench_entry(entry, threads, steps, warmup, seed):
         for _ in range(steps):
             t0 = time.perf_counter()
             out = net(x)
+            sync(device)
             infer_times.append(time.perf_counter() - t0)
     assert tuple(out.shape) == (batch, 1), out.shape
 
@@ -549,6 +570,173 @@ def bench_entry(entry, threads, steps, warmup, seed):
     }
 
 
+# ---------------------------------------------------------------------------------------------
+# Epoch mode (crates/train/src/trainer.rs: epochs(); genopred_zoo::harness::StepBench::epochs)
+# ---------------------------------------------------------------------------------------------
+
+
+def load_fold(entry):
+    """The fold the Rust side encoded: (fit_x, fit_y, valid_x, valid_y, test_x) on the CPU."""
+    d = entry["epoch_data"]
+    c, length = int(d["channels"]), int(d["length"])
+    n_fit, n_valid, n_test = int(d["n_fit"]), int(d["n_valid"]), int(d["n_test"])
+    with open(d["file"], "rb") as fh:
+        raw = bytearray(fh.read())
+    values = torch.frombuffer(raw, dtype=torch.float32)  # little-endian, as written
+    sizes = [n_fit * c * length, n_fit, n_valid * c * length, n_valid, n_test * c * length]
+    if values.numel() != sum(sizes):
+        raise SystemExit(f"{d['file']}: {values.numel()} values, expected {sum(sizes)}")
+    parts = list(torch.split(values.clone(), sizes))
+    shapes = [(n_fit, c, length), (n_fit, 1), (n_valid, c, length), (n_valid, 1), (n_test, c, length)]
+    return [p.reshape(s) for p, s in zip(parts, shapes)]
+
+
+class Plateau:
+    """genopred_train::plateau::ReduceLrOnPlateau (Keras's ReduceLROnPlateau, mode min)."""
+
+    def __init__(self, t):
+        self.factor, self.patience = t["plateau_factor"], t["plateau_patience"]
+        self.min_delta, self.min_lr = t["plateau_min_delta"], t["min_learning_rate"]
+        self.best, self.wait = float("inf"), 0
+
+    def update(self, value, lr):
+        if self.factor <= 0.0:
+            return lr
+        if value < self.best - self.min_delta:
+            self.best, self.wait = value, 0
+            return lr
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.wait = 0
+            return max(lr * self.factor, self.min_lr)
+        return lr
+
+
+def predict(net, x, batch, device):
+    net.eval()
+    with torch.no_grad():
+        out = torch.cat([net(x[i : i + batch].to(device)) for i in range(0, x.shape[0], batch)]).cpu()
+    net.train()
+    return out
+
+
+def validation_scores(net, vx, vy, t, device):
+    pred = predict(net, vx, max(t["batch_size"], 256), device)
+    d = pred.double() - vy.double()
+    mse, mae = float(d.square().mean()), float(d.abs().mean())
+    data = (mse if t["loss"] == "mse" else mae) * t["loss_scale"]
+    with torch.no_grad():
+        pen = net.penalty()
+    loss = data + (float(pen) if pen is not None else 0.0)
+    return {"val_loss": loss, "val_mse": mse, "val_mae": mae}
+
+
+def train_epochs(net, opt, t, fold, epochs, seed, device):
+    """E epochs as trainer.rs runs them, early stopping off; returns the epoch wall times."""
+    fit_x, fit_y, vx, vy, _ = fold
+    n, bs = fit_x.shape[0], t["batch_size"]
+    gen = torch.Generator().manual_seed(seed)
+    plateau, lr = Plateau(t), t["learning_rate"]
+    best, best_state, times = float("inf"), None, []
+    net.train()
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        order = torch.randperm(n, generator=gen) if t["shuffle"] else torch.arange(n)
+        total = torch.zeros((), device=device)
+        total_obj = torch.zeros((), device=device)
+        for b, start in enumerate(range(0, n, bs)):
+            idx = order[start : start + bs]
+            x, y = fit_x[idx].to(device), fit_y[idx].to(device)
+            fit, loss = step(net, opt, x, y, t)
+            if b == 0 and not torch.isfinite(fit).item():
+                raise SystemExit(f"non-finite loss at epoch {epoch + 1}")
+            total += fit.detach() * len(idx)
+            total_obj += loss.detach() * len(idx)
+        train_loss = total.item() / n
+        scores = validation_scores(net, vx, vy, t, device)
+        value = scores[t["monitor"]]
+        if value < best - t["min_delta"]:
+            best = value
+            if t["restore_best"]:
+                best_state = copy.deepcopy(net.state_dict())
+        watched = value if t["plateau_monitor"] == "validation" else total_obj.item() / n
+        new_lr = plateau.update(watched, lr)
+        if new_lr != lr:
+            lr = new_lr
+            for g in opt.param_groups:
+                g["lr"] = lr
+        assert train_loss == train_loss, "NaN training loss"
+        times.append(time.perf_counter() - t0)
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    return times
+
+
+def settled(times):
+    """Median without the first epoch (allocation and warm-up), in ms."""
+    return ms(statistics.median(times[1:] if len(times) > 1 else times))
+
+
+def epoch_entry(entry, threads, epochs, seed, device):
+    model = entry["model"]
+    cfg = resolve_config(model, entry["config"])
+    t = cfg["train"]
+    fold = load_fold(entry)
+    channels, length = fold[0].shape[1], fold[0].shape[2]
+    torch.set_num_threads(threads)
+
+    # The trainer's run: a fresh network, E epochs, then the test rows predicted.
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    net = build(model, cfg, channels, length).to(device)
+    opt = make_optimizer(net, t)
+    epoch_times = train_epochs(net, opt, t, fold, epochs, seed, device)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    predict(net, fold[4], max(t["batch_size"], 256), device)
+    predict_s = time.perf_counter() - t0
+
+    # The same epochs taken apart.
+    torch.manual_seed(seed)
+    net = build(model, cfg, channels, length).to(device)
+    opt = make_optimizer(net, t)
+    gen = torch.Generator().manual_seed(seed)
+    fit_x, fit_y, vx, vy, _ = fold
+    n, bs = fit_x.shape[0], t["batch_size"]
+    steps, batches_t, valid_t = [], [], []
+    net.train()
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        order = torch.randperm(n, generator=gen)
+        batches = [(fit_x[order[s : s + bs]].to(device), fit_y[order[s : s + bs]].to(device)) for s in range(0, n, bs)]
+        sync(device)
+        batches_t.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        total = torch.zeros((), device=device)
+        for x, y in batches:
+            total += step(net, opt, x, y, t)[0].detach()
+        total.item()
+        steps.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        validation_scores(net, vx, vy, t, device)
+        valid_t.append(time.perf_counter() - t0)
+    epoch_ms, steps_ms = settled(epoch_times), settled(steps)
+    return {
+        "label": entry["label"],
+        "model": model,
+        "epochs": epochs,
+        "epoch_ms_median": epoch_ms,
+        "steps_ms_median": steps_ms,
+        "batches_ms_median": settled(batches_t),
+        "valid_ms_median": settled(valid_t),
+        "non_step_share": 1.0 - steps_ms / epoch_ms,
+        "epoch_ms": [ms(v) for v in epoch_times],
+        "steps_ms": [ms(v) for v in steps],
+        "fit_ms": ms(fit_s),
+        "predict_ms": ms(predict_s),
+    }
+
+
 def _loadavg():
     try:
         return round(os.getloadavg()[0], 2)
@@ -562,16 +750,25 @@ def run_spec(args):
     if not isinstance(spec, list):
         raise SystemExit(f"{args.spec}: expected a JSON list of entries")
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     load_before = _loadavg()
-    results = []
+    results, epoch_results = [], []
     for entry in spec:
-        r = bench_entry(entry, args.threads, args.steps, args.warmup, args.seed)
+        r = bench_entry(entry, args.threads, args.steps, args.warmup, args.seed, device)
         print(
             f"{r['label']:>12}: train {r['train_step_ms_median']:8.2f} ms (min {r['train_step_ms_min']:.2f}), "
             f"infer {r['infer_ms_median']:8.2f} ms, params {r['params_total']:,}",
             file=sys.stderr,
         )
         results.append(r)
+        if args.epochs and "epoch_data" in entry:
+            e = epoch_entry(entry, args.threads, args.epochs, args.seed, device)
+            print(
+                f"{e['label']:>12}: epoch {e['epoch_ms_median']:9.1f} ms, steps alone {e['steps_ms_median']:9.1f} ms, "
+                f"not steps {100 * e['non_step_share']:5.1f} %, fit {e['fit_ms']:8.0f} ms",
+                file=sys.stderr,
+            )
+            epoch_results.append(e)
     report = {
         "torch_version": torch.__version__,
         "threads": args.threads,
@@ -587,7 +784,10 @@ def run_spec(args):
         # processes compete for the cores, so a busy machine shows here.
         "loadavg_1m_before": load_before,
         "loadavg_1m_after": _loadavg(),
+        "device": str(device),
         "results": results,
+        "epochs": args.epochs,
+        "epoch_results": epoch_results,
     }
     text = json.dumps(report, indent=2)
     if args.out:

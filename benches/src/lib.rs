@@ -59,7 +59,9 @@ pub fn backends() -> Vec<(&'static str, burn::prelude::Device)> {
     list.push(("wgpu", burn::prelude::Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)));
     #[cfg(feature = "cuda")]
     list.push(("cuda", burn::prelude::Device::cuda(0usize)));
+    // burn 0.22 marks burn-tch deprecated; it stays a backend here while burn ships it.
     #[cfg(feature = "tch")]
+    #[allow(deprecated)]
     list.push(("tch", burn::prelude::Device::libtorch()));
     list
 }

@@ -11,9 +11,9 @@
 //!   `--executor slurm` as a Slurm job array.
 //! - `cargo xtask same-results A B` — whether two compare folders hold the same results
 //!   (bit-identical metrics and predictions per cell), e.g. a Slurm run against a local one.
-//! - `cargo xtask bench-reference [--threads 2] [--features tch]` — ms per training step on
-//!   genopred's backends against the same networks in PyTorch (`benches/reference/`; needs
-//!   Python with torch, never run in CI).
+//! - `cargo xtask bench-reference [--threads 2] [--runs 4] [--epochs E] [--features tch]` — ms
+//!   per training step (and with `--epochs`, per whole epoch) on genopred's backends against the
+//!   same networks in PyTorch (`benches/reference/`; needs Python with torch, never run in CI).
 //! - `cargo xtask bench-data [--samples N] [--markers M]` — simulate a PLINK file set with
 //!   `plink1.9 --simulate-qt` for the reader benchmark, and time `plink2 --make-bed` on it.
 //! - `cargo xtask bench-data --large [--sizes NxM,...] [--models gblup,mlp] [--folds 3]

@@ -35,7 +35,9 @@ pub fn device(name: &str) -> Result<Device> {
         "wgpu" => Device::wgpu(burn::tensor::DeviceKind::DefaultDevice),
         #[cfg(feature = "cuda")]
         "cuda" => Device::cuda(0usize),
+        // burn 0.22 marks burn-tch deprecated; it stays a backend while burn ships it.
         #[cfg(feature = "tch")]
+        #[allow(deprecated)]
         "tch" => Device::libtorch(),
         _ => unreachable!("every compiled backend has a device"),
     })

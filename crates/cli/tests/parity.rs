@@ -22,6 +22,7 @@ fn others() -> Vec<(&'static str, Device)> {
     #[cfg(feature = "cuda")]
     backends.push(("cuda", Device::cuda(0usize)));
     #[cfg(feature = "tch")]
+    #[allow(deprecated)]
     backends.push(("tch", Device::libtorch()));
     backends
 }
