@@ -119,7 +119,7 @@ fn epoch_result(label: &str, backend: &str, t: &EpochTimes, folds: usize) -> Val
         "valid_ms_median": valid, "non_step_share": 1.0 - steps / epoch,
         "epoch_ms": t.epoch_ms, "steps_ms": t.steps_ms,
         "fit_ms": t.fit_ms, "predict_ms": t.predict_ms,
-        "folds": folds, "cv_ms_estimate": folds as f64 * (t.fit_ms + t.predict_ms),
+        "folds": folds,
     })
 }
 

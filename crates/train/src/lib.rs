@@ -28,4 +28,6 @@ pub use config::{
 pub use error::TrainError;
 pub use layers::{batch_norm, dropout, seed_dropout};
 pub use predictor::{NeuralFitReport, NeuralPredictor};
-pub use trainer::{Outcome, TrainData, TrainRun, optimizer, predict_batches, step, train};
+pub use trainer::{
+    Outcome, Scores, TrainData, TrainRun, batch_tensor, optimizer, predict_batches, step, train, validation_scores,
+};

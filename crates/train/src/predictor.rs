@@ -44,7 +44,8 @@ pub struct TargetScaling {
 }
 
 impl TargetScaling {
-    fn fit(y: &[f64], on: bool) -> Self {
+    /// The training mean and sd of `y` (identity when `on` is false, sd 1 for a constant `y`).
+    pub fn fit(y: &[f64], on: bool) -> Self {
         if !on {
             return TargetScaling { mean: 0.0, sd: 1.0 };
         }
@@ -55,7 +56,8 @@ impl TargetScaling {
         TargetScaling { mean, sd }
     }
 
-    fn forward(&self, y: &[f64]) -> Vec<f32> {
+    /// `y` in standardised units, as the network is trained on it.
+    pub fn forward(&self, y: &[f64]) -> Vec<f32> {
         y.iter().map(|v| ((v - self.mean) / self.sd) as f32).collect()
     }
 

@@ -76,7 +76,8 @@ pub fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-fn batch_tensor(x: &dyn Inputs, rows: &[usize], device: &Device) -> Result<Tensor<3>, TrainError> {
+/// Samples `rows` of `x` as one `[rows, channels, length]` tensor on `device` (a training batch).
+pub fn batch_tensor(x: &dyn Inputs, rows: &[usize], device: &Device) -> Result<Tensor<3>, TrainError> {
     let (channels, length) = x.shape();
     let data = x.gather(rows)?;
     if data.len() != rows.len() * channels * length {
@@ -147,13 +148,19 @@ pub fn predict_batches<N: Network>(
     Ok(out)
 }
 
-struct Scores {
-    loss: f64,
-    mse: f64,
-    mae: f64,
+/// One validation pass's numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct Scores {
+    /// The objective (data loss plus penalties), Keras's `val_loss`.
+    pub loss: f64,
+    /// Mean squared error.
+    pub mse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
 }
 
-fn validation_scores<N: Network>(
+/// The validation pass of each epoch: predicts `valid` with `net` (validation mode) and scores it.
+pub fn validation_scores<N: Network>(
     net: &N,
     valid: &TrainData<'_>,
     cfg: &TrainConfig,

@@ -9,7 +9,11 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::prelude::*;
 use genopred_core::{EpochRecord, FitContext, FitObserver, GenotypeMatrix, Predictor, TrainSet};
-use genopred_train::{Architecture, InputContext, Inputs, Network, NeuralPredictor, optimizer, predict_batches, step};
+use genopred_train::predictor::TargetScaling;
+use genopred_train::{
+    Architecture, InputContext, Inputs, Network, NeuralPredictor, TrainData, batch_tensor, optimizer, step,
+    validation_scores,
+};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
@@ -236,17 +240,8 @@ impl<A: Architecture> StepBench for NeuralStep<A> {
             .map_err(|e| err(&e))?;
         let encode = |rows: &[usize]| A::encode(&input, geno, rows).map_err(|e| err(&e));
         let (x, vx, test) = (encode(fold.fit)?, encode(fold.valid)?, encode(fold.test)?);
-        let standardise = |y: &[f64]| -> Vec<f32> {
-            if !tc.standardise_y {
-                return y.iter().map(|&v| v as f32).collect();
-            }
-            let n = fold.fit_y.len() as f64;
-            let mean = fold.fit_y.iter().sum::<f64>() / n;
-            let var = fold.fit_y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-            let sd = if var > 0.0 { var.sqrt() } else { 1.0 };
-            y.iter().map(|v| ((v - mean) / sd) as f32).collect()
-        };
-        let (y, vy) = (standardise(fold.fit_y), standardise(fold.valid_y));
+        let scaling = TargetScaling::fit(fold.fit_y, tc.standardise_y);
+        let (y, vy) = (scaling.forward(fold.fit_y), scaling.forward(fold.valid_y));
         let ad = self.device.clone().autodiff();
         let mut net = {
             let _rng = genopred_train::predictor::device_rng_lock();
@@ -257,16 +252,14 @@ impl<A: Architecture> StepBench for NeuralStep<A> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(fold.seed);
         let mut order: Vec<usize> = (0..x.n).collect();
         let (mut steps_ms, mut batches_ms, mut valid_ms) = (Vec::new(), Vec::new(), Vec::new());
-        let (channels, length) = x.shape();
         for _ in 0..epochs {
             order.shuffle(&mut rng);
             let started = Instant::now();
             let mut batches = Vec::new();
             for chunk in order.chunks(tc.batch_size) {
-                let bx = x.gather(chunk).map_err(|e| err(&e))?;
                 let by: Vec<f32> = chunk.iter().map(|&r| y[r]).collect();
                 batches.push((
-                    Tensor::<3>::from_data(TensorData::new(bx, [chunk.len(), channels, length]), &ad),
+                    batch_tensor(&x, chunk, &ad).map_err(|e| err(&e))?,
                     Tensor::<2>::from_data(TensorData::new(by, [chunk.len(), 1]), &ad),
                 ));
             }
@@ -281,11 +274,8 @@ impl<A: Architecture> StepBench for NeuralStep<A> {
             sum.into_scalar::<f32>();
             steps_ms.push(ms_since(started));
             let started = Instant::now();
-            let eval = net.valid();
-            let pred = predict_batches(&eval, &vx, tc.batch_size.max(256), &self.device).map_err(|e| err(&e))?;
-            let mse = pred.iter().zip(&vy).map(|(p, t)| f64::from(p - t).powi(2)).sum::<f64>();
-            let penalty = eval.penalty().map(|p| p.into_scalar::<f32>());
-            std::hint::black_box((mse, penalty));
+            let valid = TrainData { x: &vx, y: &vy };
+            std::hint::black_box(validation_scores(&net.valid(), &valid, &tc, &self.device).map_err(|e| err(&e))?);
             valid_ms.push(ms_since(started));
         }
         Ok(EpochTimes {
