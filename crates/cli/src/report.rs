@@ -120,6 +120,9 @@ fn markdown(s: &RunSummary) -> Result<(String, Vec<Figure>)> {
             _ => "not measured".into(),
         }
     )?;
+    if let Some(bytes) = p.genotype_bytes {
+        writeln!(md, "| genotypes held in memory | {:.1} MiB |", bytes as f64 / (1 << 20) as f64)?;
+    }
     if let Some(par) = &p.parallelism {
         writeln!(md, "| folds at once × threads each | {} × {} |", par.jobs, par.threads_per_job)?;
     }

@@ -76,10 +76,12 @@ fn summary_has_the_documented_fields_and_sane_accuracy() {
     let inputs = &s["provenance"]["inputs"];
     assert_eq!(inputs["geno"]["sha256"]["bed"].as_str().unwrap().len(), 64);
     // Peak memory, and per genotype held (286 × 472 calls: a few MiB of process for 135,000
-    // one-byte calls is tens of bytes each; the point is the record, read for large data).
+    // stored calls is tens of bytes each; the point is the record, read for large data).
     let peak = s["provenance"]["peak_rss_bytes"].as_f64().unwrap();
     let per = s["provenance"]["bytes_per_genotype"].as_f64().unwrap();
     assert!((per - peak / (286.0 * 472.0)).abs() < 1e-6 * per, "{per} vs {peak}");
+    // The PLINK set's hard calls are held 2 bits each: 118 bytes per sample.
+    assert_eq!(s["provenance"]["genotype_bytes"].as_u64(), Some(286 * 118));
     // Each finished fold is on disk on its own.
     assert_eq!(std::fs::read_dir(dir.path().join("folds")).unwrap().count(), 5);
     // The summary reads back as the typed record tools use (the pooled sd of one repeat is

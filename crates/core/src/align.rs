@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use crate::error::{CoreError, Result};
-use crate::genotype::{GenotypeMatrix, MAX_CODE, MISSING, Marker};
+use crate::genotype::{CallsBuilder, GenotypeMatrix, MAX_CODE, MISSING, Marker};
 
 /// How training markers are found in the new file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -313,15 +313,15 @@ pub fn align(
     }
     let n = new.n_samples();
     let m = reference.len();
-    let mut codes = vec![MISSING; n * m];
+    let mut calls = CallsBuilder::new(n, m);
     for (j, &(status, source)) in report.markers.iter().enumerate() {
         let Some(src) = source.filter(|_| status.is_used()) else { continue };
         for s in 0..n {
             let c = new.code(s, src);
-            codes[s * m + j] = if c != MISSING && status.flips() { MAX_CODE - c } else { c };
+            calls.set(s, j, if c != MISSING && status.flips() { MAX_CODE - c } else { c });
         }
     }
-    let aligned = GenotypeMatrix::new(new.samples().to_vec(), reference.to_vec(), codes)?;
+    let aligned = GenotypeMatrix::from_calls(new.samples().to_vec(), reference.to_vec(), calls)?;
     Ok((aligned, report))
 }
 
@@ -367,9 +367,9 @@ mod tests {
         assert_eq!(report.imputed(), 2);
         assert_eq!(aligned.markers(), reference().as_slice());
         // s1: a=200, b=2-1.5=0.5, c=2-0=2, d missing, e mismatch -> missing
-        assert_eq!(aligned.row(0), [200, 50, 200, MISSING, MISSING]);
+        assert_eq!(*aligned.row(0), [200, 50, 200, MISSING, MISSING]);
         // s2: a=2, b=2-1=1, c missing stays missing
-        assert_eq!(aligned.row(1), [200, 100, MISSING, MISSING, MISSING]);
+        assert_eq!(*aligned.row(1), [200, 100, MISSING, MISSING, MISSING]);
     }
 
     #[test]
@@ -401,7 +401,7 @@ mod tests {
         let options = AlignOptions { match_by: MatchBy::ChromPos, min_overlap: 1.0 };
         let (aligned, report) = align(&reference(), &new, &options).unwrap();
         assert_eq!((report.matched, report.flipped, report.unused), (3, 2, 1));
-        assert_eq!(aligned.row(0), [200, 100, 200, 200, 100]);
+        assert_eq!(*aligned.row(0), [200, 100, 200, 200, 100]);
         // Two records that both fit are ambiguous.
         let dup = GenotypeMatrix::new(
             vec!["s".into()],

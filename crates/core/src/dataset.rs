@@ -205,7 +205,7 @@ mod tests {
         assert_eq!(d.ids()[0], "s0");
         assert_eq!(d.y[3], 4.0);
         assert_eq!(d.groups.as_ref().unwrap()[3], "F0");
-        assert_eq!(d.geno.row(3), [100]);
+        assert_eq!(*d.geno.row(3), [100]);
         // The owned form compacts the same rows in place.
         let (owned, r2) = Dataset::assemble_owned(geno(12), &pheno(&text), "y", Some("fam")).unwrap();
         assert_eq!((owned.geno, owned.y, owned.groups, r2.used), (d.geno, d.y, d.groups, 11));

@@ -51,9 +51,8 @@ fn dosage_or_zero(code: u8) -> f64 {
 fn decode(geno: &GenotypeMatrix, rows: &[usize], markers: &[usize]) -> Mat<f64> {
     let mut x = Mat::<f64>::zeros(rows.len(), markers.len());
     for (i, &r) in rows.iter().enumerate() {
-        let codes = geno.row(r);
         for (jj, &j) in markers.iter().enumerate() {
-            x[(i, jj)] = dosage_or_zero(codes[j]);
+            x[(i, jj)] = dosage_or_zero(geno.code(r, j));
         }
     }
     x
@@ -106,8 +105,9 @@ impl RawGram {
         let mut q = vec![0.0; n];
         // For each kept marker, the lines (positions in `rows`) missing it.
         let mut lines_of: Vec<Vec<u32>> = vec![Vec::new(); m];
+        let mut buf = Vec::new();
         for (i, &r) in rows.iter().enumerate() {
-            let codes = geno.row(r);
+            let codes = geno.calls(r, 0..m, &mut buf);
             let mut s = 0.0;
             for j in 0..m {
                 if codes[j] == MISSING {
@@ -140,7 +140,7 @@ impl RawGram {
             let mut column = vec![0.0; n];
             for (j, lines) in lines_of.iter().enumerate().filter(|(_, lines)| !lines.is_empty()) {
                 for (x, &r) in column.iter_mut().zip(rows) {
-                    *x = dosage_or_zero(geno.row(r)[j]) * mu[j];
+                    *x = dosage_or_zero(geno.code(r, j)) * mu[j];
                 }
                 for &k in lines {
                     for (gik, x) in g.col_as_slice_mut(k as usize).iter_mut().zip(&column) {
@@ -176,7 +176,7 @@ impl RawGram {
 
 /// Share of `rows` × markers of `geno` that are missing calls.
 pub fn missing_rate(geno: &GenotypeMatrix, rows: &[usize]) -> f64 {
-    let missing: usize = rows.iter().map(|&r| geno.row(r).iter().filter(|&&c| c == MISSING).count()).sum();
+    let missing: usize = rows.iter().map(|&r| geno.missing_in_sample(r)).sum();
     missing as f64 / (rows.len() * geno.n_markers()).max(1) as f64
 }
 

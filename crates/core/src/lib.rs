@@ -30,7 +30,7 @@ pub mod tuning;
 
 pub use dataset::{Dataset, MatchReport};
 pub use error::{CoreError, Result};
-pub use genotype::{GenotypeMatrix, Marker};
+pub use genotype::{CallsBuilder, GenotypeMatrix, Marker};
 pub use phenotype::{PhenoOptions, Phenotypes};
 pub use predictor::{
     EpochRecord, FitContext, FitInfo, FitObserver, ModelError, Predictor, Quiet, SaliencyOptions, TrainSet,

@@ -67,8 +67,9 @@ impl MarkerStats {
         let mut sum = vec![0f64; m];
         let mut sum2 = vec![0f64; m];
         let mut count = vec![0u32; m];
+        let mut buf = Vec::new();
         for &r in rows {
-            for (j, &c) in geno.row(r).iter().enumerate() {
+            for (j, &c) in geno.calls(r, 0..m, &mut buf).iter().enumerate() {
                 if c != MISSING {
                     let d = f64::from(c) / crate::genotype::DOSAGE_SCALE;
                     sum[j] += d;
@@ -151,7 +152,7 @@ pub fn filter_samples(geno: &GenotypeMatrix, max_missing: f64) -> (Vec<usize>, V
     let mut kept = Vec::new();
     let mut removed = Vec::new();
     for s in 0..geno.n_samples() {
-        let rate = geno.row(s).iter().filter(|&&c| c == MISSING).count() as f64 / m;
+        let rate = geno.missing_in_sample(s) as f64 / m;
         if rate > max_missing {
             removed.push(geno.samples()[s].clone());
         } else {

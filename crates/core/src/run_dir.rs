@@ -271,6 +271,7 @@ mod tests {
             wall_seconds: 0.0,
             peak_rss_bytes: None,
             bytes_per_genotype: None,
+            genotype_bytes: None,
             resumed_folds: 0,
             inputs: Inputs {
                 geno: GenoInput {

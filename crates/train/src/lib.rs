@@ -29,5 +29,6 @@ pub use error::TrainError;
 pub use layers::{batch_norm, dropout, seed_dropout};
 pub use predictor::{NeuralFitReport, NeuralPredictor};
 pub use trainer::{
-    Outcome, Scores, TrainData, TrainRun, batch_tensor, optimizer, predict_batches, step, train, validation_scores,
+    Outcome, Scores, TrainData, TrainRun, batch_tensor, inference_batch, optimizer, predict_batches, step, train,
+    validation_scores,
 };

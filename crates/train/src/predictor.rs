@@ -12,7 +12,7 @@ use genopred_core::{
 
 use crate::arch::{Architecture, Encoded, InputContext, Inputs};
 use crate::error::TrainError;
-use crate::trainer::{TrainData, TrainRun, predict_batches, train};
+use crate::trainer::{TrainData, TrainRun, inference_batch, predict_batches, train};
 
 static DEVICE_RNG: Mutex<()> = Mutex::new(());
 
@@ -99,7 +99,7 @@ pub struct Fitted<A: Architecture> {
 }
 
 /// Encoded inputs up to this size are built once and held; larger ones are encoded a batch at a
-/// time as the trainer reads them (each epoch), so the fit holds the genotypes' one-byte codes
+/// time as the trainer reads them (each epoch), so the fit holds the genotypes' stored codes (2 bits a hard call)
 /// and a few batches instead of, e.g., DLGWAS's 16 bytes per genotype. Either way the batches
 /// hold the same numbers (every encoding encodes each sample on its own), so the choice never
 /// changes a result.
@@ -322,7 +322,7 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
         let fitted =
             self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: predict before fit", A::NAME)))?;
         let x = self.prepare(&fitted.input, geno, rows)?;
-        let batch = A::train_config(&self.config).batch_size.max(256);
+        let batch = inference_batch(A::train_config(&self.config).batch_size, x.inputs().shape());
         let out = predict_batches(&fitted.net, x.inputs(), batch, &self.device)?;
         Ok(out.into_iter().map(|p| fitted.scaling.back(p)).collect())
     }
@@ -361,7 +361,7 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
         let (channels, length) = A::input_shape(&fitted.input);
         let per_row = 4 * (3 * channels * length + geno.n_markers());
         let block = (self.hold_inputs_up_to / per_row.max(1)).max(1);
-        let batch = A::train_config(&self.config).batch_size.max(256);
+        let batch = inference_batch(A::train_config(&self.config).batch_size, (channels, length));
         // SmoothGrad's noise scale comes from the range of every row's input, not a block's.
         let noise_sd = if options.smoothgrad > 0 {
             let mut range = (f32::INFINITY, f32::NEG_INFINITY);

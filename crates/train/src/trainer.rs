@@ -127,6 +127,19 @@ pub(crate) fn data_loss(out: Tensor<2>, y: Tensor<2>, cfg: &TrainConfig) -> Tens
     if cfg.loss_scale == 1.0 { loss } else { loss.mul_scalar(cfg.loss_scale) }
 }
 
+/// Input values (f32) an inference batch holds at most, 64 MiB: a batch's activations are a
+/// multiple of its input (a convolution's im2col of kernel 18 holds 18 copies), so inputs of
+/// 100,000+ markers are predicted a few dozen rows at a time.
+const INFERENCE_BATCH_VALUES: usize = 16 << 20;
+
+/// Rows per batch when predicting (validation passes, test folds, saliency): the training batch
+/// size, raised to 256 for speed while 256 rows stay within [`INFERENCE_BATCH_VALUES`], and
+/// otherwise to as many as fit in it. Every sample is predicted on its own (validation mode), so
+/// the batch size never changes a prediction.
+pub fn inference_batch(batch_size: usize, (channels, length): (usize, usize)) -> usize {
+    batch_size.max((INFERENCE_BATCH_VALUES / (channels * length).max(1)).clamp(1, 256))
+}
+
 /// Predicts every sample of `x` with `net` (call on a validation-mode network), `batch` at a time.
 pub fn predict_batches<N: Network>(
     net: &N,
@@ -166,7 +179,7 @@ pub fn validation_scores<N: Network>(
     cfg: &TrainConfig,
     device: &Device,
 ) -> Result<Scores, TrainError> {
-    let pred = predict_batches(net, valid.x, cfg.batch_size.max(256), device)?;
+    let pred = predict_batches(net, valid.x, inference_batch(cfg.batch_size, valid.x.shape()), device)?;
     let n = pred.len().max(1) as f64;
     let (mut se, mut ae) = (0.0, 0.0);
     for (p, y) in pred.iter().zip(valid.y) {
@@ -307,6 +320,19 @@ mod tests {
     use super::*;
     use crate::arch::Encoded;
     use crate::init::{WeightInit, linear};
+
+    #[test]
+    fn inference_batches_shrink_for_wide_inputs_but_never_below_the_training_batch() {
+        // wheat599-sized inputs: 256 rows, as before.
+        assert_eq!(inference_batch(32, (1, 1_279)), 256);
+        assert_eq!(inference_batch(32, (4, 4_235)), 256);
+        assert_eq!(inference_batch(512, (1, 1_279)), 512);
+        // 100,000 markers: as many rows as 16 Mi values hold.
+        assert_eq!(inference_batch(32, (1, 100_000)), 167);
+        assert_eq!(inference_batch(16, (4, 100_000)), 41);
+        assert_eq!(inference_batch(64, (4, 100_000)), 64);
+        assert_eq!(inference_batch(1, (4, 50_000_000)), 1);
+    }
 
     #[derive(Module, Debug)]
     struct Tiny {

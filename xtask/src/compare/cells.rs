@@ -416,6 +416,7 @@ pub(super) mod tests {
                 wall_seconds: 4.0,
                 peak_rss_bytes: Some(1_048_576),
                 bytes_per_genotype: None,
+                genotype_bytes: None,
                 resumed_folds: 0,
                 inputs: Inputs {
                     geno: GenoInput {

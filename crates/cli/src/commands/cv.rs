@@ -205,6 +205,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
         wall_seconds: started.elapsed().as_secs_f64(),
         peak_rss_bytes: peak,
         bytes_per_genotype: peak.map(|b| b as f64 / (dataset.len() as f64 * dataset.geno.n_markers() as f64).max(1.0)),
+        genotype_bytes: Some(dataset.geno.stored_bytes() as u64),
         resumed_folds: resumed,
         inputs,
         matching: matched,

@@ -39,6 +39,11 @@ pub fn run(args: &InfoArgs) -> Result<()> {
     }
     println!("chromosomes     {}", chroms.len());
     println!("missing rate    {:.4}", g.missing_rate());
+    println!(
+        "held in memory  {:.1} MiB ({})",
+        g.stored_bytes() as f64 / (1 << 20) as f64,
+        if g.is_packed() { "2 bits per call" } else { "1 byte per call: fractional dosages" }
+    );
     let monomorphic = stats.sd.iter().filter(|&&s| s < 1e-9).count();
     println!("monomorphic     {monomorphic}");
     println!("MAF spectrum");

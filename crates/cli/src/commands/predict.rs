@@ -146,7 +146,7 @@ fn fill_with_means(
     let m = aligned.n_markers();
     let mut codes = Vec::with_capacity(aligned.n_samples() * m);
     for s in 0..aligned.n_samples() {
-        codes.extend_from_slice(aligned.row(s));
+        codes.extend_from_slice(&aligned.row(s));
     }
     for (j, (status, _)) in markers.iter().enumerate() {
         if status.is_used() {
@@ -165,7 +165,7 @@ fn fill_with_means(
 fn warn_about_missing(aligned: &GenotypeMatrix) {
     let m = aligned.n_markers().max(1) as f64;
     let poor: Vec<&str> = (0..aligned.n_samples())
-        .filter(|&s| aligned.row(s).iter().filter(|&&c| c == MISSING).count() as f64 / m > 0.5)
+        .filter(|&s| aligned.missing_in_sample(s) as f64 / m > 0.5)
         .map(|s| aligned.samples()[s].as_str())
         .collect();
     if !poor.is_empty() {

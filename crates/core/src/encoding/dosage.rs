@@ -78,8 +78,9 @@ impl DosageEncoder {
     pub fn transform(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Mat<f64> {
         assert_eq!(geno.n_markers(), self.n_markers(), "encoder fitted on a different marker set");
         let mut out = Mat::<f64>::zeros(rows.len(), self.n_markers());
+        let mut buf = Vec::new();
         for (i, &r) in rows.iter().enumerate() {
-            for (j, &c) in geno.row(r).iter().enumerate() {
+            for (j, &c) in geno.calls(r, 0..self.n_markers(), &mut buf).iter().enumerate() {
                 out[(i, j)] = self.value(c, j);
             }
         }
@@ -98,8 +99,9 @@ impl DosageEncoder {
         assert_eq!(geno.n_markers(), self.n_markers(), "encoder fitted on a different marker set");
         assert!(markers.end <= self.n_markers(), "markers {markers:?} beyond {}", self.n_markers());
         let mut out = Mat::<f64>::zeros(rows.len(), markers.len());
+        let mut buf = Vec::new();
         for (i, &r) in rows.iter().enumerate() {
-            for (k, &c) in geno.row(r)[markers.clone()].iter().enumerate() {
+            for (k, &c) in geno.calls(r, markers.clone(), &mut buf).iter().enumerate() {
                 out[(i, k)] = self.value(c, markers.start + k);
             }
         }
@@ -145,15 +147,12 @@ impl DosageEncoder {
                 let r = rows[chunk * SAMPLES_PER_TASK + i];
                 let mut column = columns.as_mut().col_mut(i);
                 let column = column.as_mut().try_as_col_major_mut().expect("the output is column-major").as_slice_mut();
-                let calls = &geno.row(r)[markers.clone()];
                 if self.scaling == Scaling::Centred {
-                    for ((slot, &c), &mean) in column.iter_mut().zip(calls).zip(means) {
-                        *slot = if c == MISSING { 0.0 } else { dosage[usize::from(c)] - mean };
-                    }
+                    geno.decode_into(r, markers.clone(), column, |k, c| {
+                        if c == MISSING { 0.0 } else { dosage[usize::from(c)] - means[k] }
+                    });
                 } else {
-                    for (k, (slot, &c)) in column.iter_mut().zip(calls).enumerate() {
-                        *slot = self.value(c, markers.start + k);
-                    }
+                    geno.decode_into(r, markers.clone(), column, |k, c| self.value(c, markers.start + k));
                 }
             }
         });
@@ -202,19 +201,22 @@ impl DosageEncoder {
                 geno.n_markers()
             ));
         }
+        let mut buf = Vec::new();
         Ok(rows
             .iter()
             .map(|&r| {
-                intercept + geno.row(r).iter().enumerate().map(|(j, &c)| self.value(c, j) * effects[j]).sum::<f64>()
+                let calls = geno.calls(r, 0..geno.n_markers(), &mut buf);
+                intercept + calls.iter().enumerate().map(|(j, &c)| self.value(c, j) * effects[j]).sum::<f64>()
             })
             .collect())
     }
 
     /// Encodes `rows` into a row-major `f32` buffer (what tensors are built from).
     pub fn transform_f32(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Vec<f32> {
-        let mut out = Vec::with_capacity(rows.len() * self.n_markers());
-        for &r in rows {
-            out.extend(geno.row(r).iter().enumerate().map(|(j, &c)| self.value(c, j) as f32));
+        let m = self.n_markers();
+        let mut out = vec![0f32; rows.len() * m];
+        for (&r, row) in rows.iter().zip(out.chunks_exact_mut(m.max(1))) {
+            geno.decode_into(r, 0..m, row, |j, c| self.value(c, j) as f32);
         }
         out
     }

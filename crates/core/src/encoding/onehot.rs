@@ -31,9 +31,10 @@ impl OneHotEncoder {
         assert_eq!(geno.n_markers(), self.n_markers, "encoder fitted on a different marker set");
         let m = self.n_markers;
         let mut out = vec![0f32; rows.len() * CHANNELS * m];
+        let mut buf = Vec::new();
         for (i, &r) in rows.iter().enumerate() {
             let base = i * CHANNELS * m;
-            for (j, &c) in geno.row(r).iter().enumerate() {
+            for (j, &c) in geno.calls(r, 0..m, &mut buf).iter().enumerate() {
                 out[base + Self::class(c) * m + j] = 1.0;
             }
         }

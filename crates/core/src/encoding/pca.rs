@@ -4,7 +4,7 @@
 //! rows with the training loadings.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, get_global_parallelism};
+use faer::{Accum, Mat, MatMut, MatRef, get_global_parallelism};
 
 use super::dosage::{DosageEncoder, Scaling, lines_per_block, markers_per_block};
 use crate::error::{CoreError, Result};
@@ -61,12 +61,12 @@ impl Pca {
             order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
             let var = order.iter().map(|&i| s[i] * s[i]).collect();
             let v = svd.V().to_owned();
-            (var, Box::new(move |k| Mat::from_fn(m, k, |j, c| v[(j, order[c])])))
+            (var, Box::new(move |k| row_major(m, k, |j, c| v[(j, order[c])])))
         } else if m <= n {
             // XᵀX = V Λ Vᵀ (m × m), a block of lines at a time: the loadings are V.
             let gram = centre.gram_of_markers(geno, rows, lines_per_block(m));
             let (var, vectors) = descending_eigen(&gram)?;
-            (var, Box::new(move |k| vectors.get(.., 0..k).to_owned()))
+            (var, Box::new(move |k| row_major(m, k, |j, c| vectors[(j, c)])))
         } else {
             // XXᵀ = U Λ Uᵀ (n × n), a block of markers at a time; loadings Xᵀ U Λ^(-1/2).
             let per_block = markers_per_block(n);
@@ -79,11 +79,15 @@ impl Pca {
                 var,
                 Box::new(move |k| {
                     let u = Mat::from_fn(n, k, |i, c| vectors[(i, c)] / lambda[c].max(f64::MIN_POSITIVE).sqrt());
-                    let mut l = Mat::<f64>::zeros(m, k);
+                    // Straight into the row-major loadings, a block of markers at a time: the
+                    // m × k loadings (gigabytes for thousands of components over 100,000+
+                    // markers) exist once.
+                    let mut l = vec![0.0; m * k];
                     for start in (0..m).step_by(per_block) {
                         let end = (start + per_block).min(m);
                         let xt = centre.transform_markers_t(geno, rows, start..end);
-                        l.get_mut(start..end, ..).copy_from(&xt * &u);
+                        let block = MatMut::from_row_major_slice_mut(&mut l[start * k..end * k], end - start, k);
+                        matmul(block, Accum::Replace, xt.as_ref(), u.as_ref(), 1.0, get_global_parallelism());
                     }
                     l
                 }),
@@ -119,20 +123,23 @@ impl Pca {
                 k
             }
         };
-        let v = top(k);
+        let mut loadings = top(k);
         drop(top);
-        let mut loadings = vec![0.0; m * k];
-        for c in 0..k {
-            let col = v.col(c);
-            let mut big = 0usize;
-            for j in 0..m {
-                if col[j].abs() > col[big].abs() {
-                    big = j;
+        // Each component's sign: its largest-magnitude loading (the first of ties) positive.
+        let mut big = vec![0usize; k];
+        for j in 0..m {
+            for c in 0..k {
+                if loadings[j * k + c].abs() > loadings[big[c] * k + c].abs() {
+                    big[c] = j;
                 }
             }
-            let sign = if col[big] < 0.0 { -1.0 } else { 1.0 };
-            for j in 0..m {
-                loadings[j * k + c] = sign * col[j];
+        }
+        let flip: Vec<bool> = (0..k).map(|c| loadings[big[c] * k + c] < 0.0).collect();
+        for row in loadings.chunks_exact_mut(k.max(1)) {
+            for (l, &f) in row.iter_mut().zip(&flip) {
+                if f {
+                    *l = -*l;
+                }
             }
         }
         let explained = var.iter().take(k).map(|v| v / total).collect();
@@ -148,10 +155,10 @@ impl Pca {
     /// [`transform`](Self::transform) with `per_block` markers decoded at a time.
     pub fn transform_blocked(&self, geno: &GenotypeMatrix, rows: &[usize], per_block: usize) -> Mat<f64> {
         let (k, m) = (self.n_components, self.centre.n_markers());
-        let l = Mat::from_fn(m, k, |j, c| self.loadings[j * k + c]);
+        let l = MatRef::from_row_major_slice(&self.loadings, m, k);
         let per_block = per_block.max(1);
         if per_block >= m {
-            return self.centre.transform(geno, rows) * &l;
+            return self.centre.transform(geno, rows) * l;
         }
         let mut scores = Mat::<f64>::zeros(rows.len(), k);
         for start in (0..m).step_by(per_block) {
@@ -168,8 +175,13 @@ impl Pca {
 /// n × m matrix never exists.
 pub const DENSE_SVD_BYTES: usize = 512 << 20;
 
-/// The loadings (m × k) of the top k components, computed once k is known.
-type TopLoadings<'a> = Box<dyn Fn(usize) -> Mat<f64> + 'a>;
+/// The loadings of the top k components (m × k, row-major), computed once k is known.
+type TopLoadings<'a> = Box<dyn Fn(usize) -> Vec<f64> + 'a>;
+
+/// An m × k row-major buffer of `f(j, c)`.
+fn row_major(m: usize, k: usize, f: impl Fn(usize, usize) -> f64) -> Vec<f64> {
+    (0..m).flat_map(|j| (0..k).map(move |c| (j, c))).map(|(j, c)| f(j, c)).collect()
+}
 
 /// Eigenvalues (clamped at 0) in decreasing order and the matching eigenvectors of a symmetric
 /// matrix.

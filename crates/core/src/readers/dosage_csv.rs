@@ -137,9 +137,14 @@ mod tests {
         let g = parse("id,m1,m2,m3\na,0,1,2\nb,NA,,0.55\n").unwrap();
         assert_eq!(g.n_samples(), 2);
         assert_eq!(g.n_markers(), 3);
-        assert_eq!(g.row(0), [0, 100, 200]);
-        assert_eq!(g.row(1), [MISSING, MISSING, 55]);
+        assert_eq!(*g.row(0), [0, 100, 200]);
+        assert_eq!(*g.row(1), [MISSING, MISSING, 55]);
         assert_eq!(g.markers()[2].id, "m3");
+        // A fractional dosage keeps one byte per call; hard calls alone are packed.
+        assert!(!g.is_packed());
+        let hard = parse("id,m1,m2,m3\na,0,1,2\nb,NA,,0\n").unwrap();
+        assert!(hard.is_packed());
+        assert_eq!(*hard.row(1), [MISSING, MISSING, 0]);
     }
 
     #[test]

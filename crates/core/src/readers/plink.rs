@@ -7,9 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use bed_reader::{Bed, ReadOptions};
+use rayon::prelude::*;
 
 use crate::error::{CoreError, Result};
-use crate::genotype::{DOSAGE_SCALE, GenotypeMatrix, MISSING, Marker};
+use crate::genotype::{CallsBuilder, GenotypeMatrix, Marker};
 
 /// Bytes of the temporary `i8` buffer per `bed-reader` call: blocks of markers are sized to it,
 /// so memory stays bounded whatever the file's size, and calls are few (each has a set-up cost).
@@ -61,8 +62,8 @@ pub fn read_plink(path: &Path) -> Result<GenotypeMatrix> {
     let markers = read_bim(&paths.bim)?;
     check_bed_header(&paths.bed, samples.len(), markers.len())?;
     check_bed_padding(&paths.bed, samples.len(), &markers)?;
-    let codes = read_bed_codes(&paths, samples.len(), markers.len())?;
-    GenotypeMatrix::new(samples, markers, codes).map_err(|e| CoreError::format(&paths.bed, e.to_string()))
+    let calls = read_bed_calls(&paths, samples.len(), markers.len(), BLOCK_BYTES)?;
+    GenotypeMatrix::from_calls(samples, markers, calls).map_err(|e| CoreError::format(&paths.bed, e.to_string()))
 }
 
 /// Sample ids (the IID column) of a `.fam` file.
@@ -225,7 +226,8 @@ fn byte_at(file: &std::fs::File, offset: u64) -> std::io::Result<u8> {
     Ok(byte[0])
 }
 
-fn read_bed_codes(paths: &PlinkPaths, n_samples: usize, n_markers: usize) -> Result<Vec<u8>> {
+/// The calls of the `.bed`, packed 2 bits each as they arrive (the file holds hard calls only).
+fn read_bed_calls(paths: &PlinkPaths, n_samples: usize, n_markers: usize, block_bytes: usize) -> Result<CallsBuilder> {
     let bed_err = |e: Box<bed_reader::BedErrorPlus>| CoreError::format(&paths.bed, e.to_string());
     let mut bed = Bed::builder(&paths.bed)
         .fam_path(&paths.fam)
@@ -234,36 +236,49 @@ fn read_bed_codes(paths: &PlinkPaths, n_samples: usize, n_markers: usize) -> Res
         .sid_count(n_markers)
         .build()
         .map_err(bed_err)?;
-    let mut codes = vec![MISSING; n_samples * n_markers];
-    let to_code = |v: i8| if v < 0 { MISSING } else { (v as u8).saturating_mul(DOSAGE_SCALE as u8) };
-    let block_markers = (BLOCK_BYTES / n_samples.max(1)).max(1);
+    let mut calls = CallsBuilder::new(n_samples, n_markers);
+    // A multiple of 4 markers per block, so that each block fills whole packed bytes.
+    let block_markers = (block_bytes / n_samples.max(1) / 4 * 4).max(4);
     let mut start = 0;
     while start < n_markers {
         let end = (start + block_markers).min(n_markers);
         // Column-major is bed-reader's native order (each marker's calls contiguous): about 3×
-        // faster than asking it for row-major. The block is transposed here in tiles of
-        // samples, so writes stay within a few cache lines.
+        // faster than asking it for row-major. Each sample's calls of the block are packed four
+        // to a byte straight into its row (every .bed call is a hard call), samples in parallel.
         let block = ReadOptions::builder().sid_index(start..end).count_a1().f().i8().read(&mut bed).map_err(bed_err)?;
         let data = block
             .as_slice_memory_order()
             .ok_or_else(|| CoreError::format(&paths.bed, "bed-reader returned a non-contiguous block"))?;
-        for tile in (0..n_samples).step_by(TILE) {
-            let tile_end = (tile + TILE).min(n_samples);
-            for j in 0..end - start {
-                let column = &data[j * n_samples..(j + 1) * n_samples];
-                for s in tile..tile_end {
-                    codes[s * n_markers + start + j] = to_code(column[s]);
+        let width = end - start;
+        let (bytes, stride) = calls.packed_mut().expect("a new builder is packed");
+        // Tiles of samples: the tile's calls of one marker share cache lines of `data`.
+        bytes.par_chunks_mut(stride * TILE).enumerate().for_each(|(tile, rows)| {
+            for (i, row) in rows.chunks_exact_mut(stride).enumerate() {
+                let s = tile * TILE + i;
+                for (q, byte) in row[start / 4..end.div_ceil(4)].iter_mut().enumerate() {
+                    let mut packed = 0u8;
+                    for k in 0..4.min(width - 4 * q) {
+                        // bed-reader's i8: 0, 1, 2 copies of A1, negative for missing (3 here).
+                        let v = data[(4 * q + k) * n_samples + s];
+                        packed |= (if v < 0 { 3 } else { v as u8 & 3 }) << (2 * k);
+                    }
+                    // The bits after the last marker stay set, as the builder leaves them.
+                    if width - 4 * q < 4 {
+                        packed |= u8::MAX << (2 * (width - 4 * q));
+                    }
+                    *byte = packed;
                 }
             }
-        }
+        });
         start = end;
     }
-    Ok(codes)
+    Ok(calls)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::genotype::MISSING;
 
     /// Writes a PLINK set with 3 samples and 2 markers; returns the folder (kept alive) and prefix.
     fn write_set(fam: &str, bim: &str, bed: &[u8]) -> (tempfile::TempDir, PathBuf) {
@@ -290,9 +305,9 @@ mod tests {
             g.markers()[1],
             Marker { id: "rs2".into(), chrom: "2".into(), pos: 200, counted: "C".into(), other: "T".into() }
         );
-        assert_eq!(g.row(0), [200, 0]);
-        assert_eq!(g.row(1), [MISSING, 100]);
-        assert_eq!(g.row(2), [100, 200]);
+        assert_eq!(*g.row(0), [200, 0]);
+        assert_eq!(*g.row(1), [MISSING, 100]);
+        assert_eq!(*g.row(2), [100, 200]);
     }
 
     #[test]
@@ -349,5 +364,45 @@ mod tests {
         assert_eq!(p.bed, Path::new("d/x.bed"));
         let p = PlinkPaths::from_any(Path::new("d/x.chr1"));
         assert_eq!(p.bim, Path::new("d/x.chr1.bim"));
+    }
+
+    #[test]
+    fn packed_reading_over_many_blocks_and_tiles_equals_bed_readers_own_decoding() {
+        use rand::{Rng, SeedableRng};
+        // 67 samples (a tile of 64 and a partial one; 3 padding bits pairs per marker) × 23
+        // markers (not a multiple of 4), random calls including missing (01).
+        let (n, m): (usize, usize) = (67, 23);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut bed = vec![0x6c, 0x1b, 0x01];
+        for _ in 0..m {
+            for b in 0..n.div_ceil(4) {
+                let calls_here = (n - 4 * b).min(4);
+                let byte: u8 = rng.random();
+                bed.push(byte & (u8::MAX >> (2 * (4 - calls_here))));
+            }
+        }
+        let fam: String = (0..n).map(|i| format!("f s{i} 0 0 0 -9\n")).collect();
+        let bim: String = (0..m).map(|j| format!("1 m{j} 0 {} A G\n", j + 1)).collect();
+        let (_dir, prefix) = write_set(&fam, &bim, &bed);
+        let paths = PlinkPaths::from_any(&prefix);
+        // bed-reader's decoding of the whole file, one call at a time.
+        let mut whole = Bed::new(&paths.bed).unwrap();
+        let want = ReadOptions::builder().count_a1().i8().read(&mut whole).unwrap();
+        let code = |v: i8| if v < 0 { MISSING } else { v as u8 * 100 };
+        // Blocks of 4, 8 and 12 markers (block bytes / samples, down to a multiple of 4), and
+        // one block for the whole file.
+        for block_bytes in [1, 8 * n, 12 * n + 3, BLOCK_BYTES] {
+            let calls = read_bed_calls(&paths, n, m, block_bytes).unwrap();
+            let g = GenotypeMatrix::from_calls(read_fam(&paths.fam).unwrap(), read_bim(&paths.bim).unwrap(), calls)
+                .unwrap();
+            assert!(g.is_packed());
+            for s in 0..n {
+                for j in 0..m {
+                    assert_eq!(g.code(s, j), code(want[(s, j)]), "block {block_bytes}: sample {s}, marker {j}");
+                }
+            }
+            assert_eq!(g, read_plink(&prefix).unwrap());
+        }
+        assert!(want.iter().any(|&v| v < 0) && want.iter().any(|&v| v == 1));
     }
 }

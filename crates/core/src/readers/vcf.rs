@@ -19,7 +19,7 @@ use noodles_vcf::{
 };
 
 use crate::error::{CoreError, Result};
-use crate::genotype::{DOSAGE_SCALE, GenotypeMatrix, MISSING, Marker};
+use crate::genotype::{CallsBuilder, DOSAGE_SCALE, GenotypeMatrix, MISSING, Marker};
 
 /// What the VCF reader dropped, for the run report.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -202,13 +202,17 @@ pub fn read_vcf(path: &Path) -> Result<(GenotypeMatrix, VcfReport)> {
         ));
     }
     let (n, m) = (samples.len(), markers.len());
-    let mut codes = vec![MISSING; n * m];
+    // Into the matrix (packed while every call is a hard call), a marker at a time, freeing the
+    // per-marker calls as it goes.
+    let mut calls = CallsBuilder::new(n, m);
     for (j, column) in by_marker.chunks_exact(n).enumerate() {
         for (i, &c) in column.iter().enumerate() {
-            codes[i * m + j] = c;
+            calls.set(i, j, c);
         }
     }
-    let matrix = GenotypeMatrix::new(samples, markers, codes).map_err(|e| CoreError::format(path, e.to_string()))?;
+    drop(by_marker);
+    let matrix =
+        GenotypeMatrix::from_calls(samples, markers, calls).map_err(|e| CoreError::format(path, e.to_string()))?;
     Ok((matrix, report))
 }
 
@@ -242,9 +246,11 @@ mod tests {
         assert_eq!(g.markers()[1].id, "1:200:C:T");
         assert_eq!(g.markers()[0].counted, "G");
         assert_eq!(g.markers()[0].other, "A");
-        assert_eq!(g.row(0), [0, MISSING, 0]);
-        assert_eq!(g.row(1), [100, 100, MISSING]);
-        assert_eq!(g.row(2), [200, 100, MISSING]);
+        assert_eq!(*g.row(0), [0, MISSING, 0]);
+        assert_eq!(*g.row(1), [100, 100, MISSING]);
+        assert_eq!(*g.row(2), [200, 100, MISSING]);
+        // GT calls are hard calls: held 2 bits each.
+        assert!(g.is_packed());
     }
 
     #[test]

@@ -181,6 +181,10 @@ pub struct Provenance {
     /// before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_per_genotype: Option<f64>,
+    /// Bytes the genotype calls themselves take in memory (2 bits a call when every call is a
+    /// hard call, one byte otherwise); absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genotype_bytes: Option<u64>,
     /// Folds read back from an earlier process instead of run.
     pub resumed_folds: usize,
     /// Inputs and their hashes.

@@ -91,8 +91,9 @@ impl FittedBayesB {
         let encoder = DosageEncoder::fit(geno, rows, Scaling::Centred);
         let m = encoder.n_markers();
         let mut x = vec![0.0; n * m];
+        let mut buf = Vec::new();
         for (i, &r) in rows.iter().enumerate() {
-            for (j, &c) in geno.row(r).iter().enumerate() {
+            for (j, &c) in geno.calls(r, 0..m, &mut buf).iter().enumerate() {
                 x[j * n + i] = encoder.value(c, j);
             }
         }

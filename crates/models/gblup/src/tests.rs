@@ -238,7 +238,7 @@ fn the_marker_form_is_the_individual_form_for_fewer_markers_than_lines() {
     let (geno, y_all) = simulate(300, 150, 0.5, 12);
     let mut codes = Vec::new();
     for s in 0..300 {
-        codes.extend_from_slice(geno.row(s));
+        codes.extend_from_slice(&geno.row(s));
         codes.push(geno.row(s)[0]);
     }
     let geno = GenotypeMatrix::with_generated_names(300, 151, codes).unwrap();

@@ -91,7 +91,7 @@ impl FittedRkhs {
         if alpha.iter().any(|a| !a.is_finite()) {
             return Err(RkhsError::Numerical("non-finite kernel weights".into()));
         }
-        let train_codes = rows.iter().flat_map(|&r| geno.row(r).iter().copied()).collect();
+        let train_codes = rows.iter().flat_map(|&r| geno.row(r).into_owned()).collect();
         Ok(FittedRkhs {
             encoder,
             train_codes,
