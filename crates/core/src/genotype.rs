@@ -76,6 +76,15 @@ static UNPACK_BYTE: [[u8; 4]; 256] = {
     t
 };
 
+/// The 2-bit value of each hard-call code (other entries unused).
+static PACK: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[100] = 1;
+    t[200] = 2;
+    t[MISSING as usize] = 3;
+    t
+};
+
 /// The 2-bit value of a hard-call code, `None` for a fractional dosage.
 fn pack_code(code: u8) -> Option<u8> {
     match code {
@@ -173,8 +182,18 @@ impl CallsBuilder {
     fn from_codes(n_samples: usize, n_markers: usize, codes: Vec<u8>) -> Self {
         if codes.iter().all(|&c| pack_code(c).is_some()) {
             let mut b = CallsBuilder::new(n_samples, n_markers);
-            for (s, row) in codes.chunks_exact(n_markers.max(1)).enumerate().take(n_samples) {
-                b.set_row(s, 0, row);
+            if let Some((bytes, stride)) = b.packed_mut()
+                && stride > 0
+            {
+                for (row, out) in codes.chunks_exact(n_markers).zip(bytes.chunks_exact_mut(stride)) {
+                    for (four, byte) in row.chunks(4).zip(out.iter_mut()) {
+                        // Bits after the last call stay set (a partial last byte).
+                        *byte = four
+                            .iter()
+                            .enumerate()
+                            .fold(u8::MAX, |acc, (k, &c)| (acc & !(3 << (2 * k))) | (PACK[usize::from(c)] << (2 * k)));
+                    }
+                }
             }
             b
         } else {

@@ -251,22 +251,28 @@ fn read_bed_calls(paths: &PlinkPaths, n_samples: usize, n_markers: usize, block_
             .ok_or_else(|| CoreError::format(&paths.bed, "bed-reader returned a non-contiguous block"))?;
         let width = end - start;
         let (bytes, stride) = calls.packed_mut().expect("a new builder is packed");
-        // Tiles of samples: the tile's calls of one marker share cache lines of `data`.
+        // Tiles of samples × bytes of markers: a tile's calls of one marker share a cache line
+        // of `data`, and the TILE markers of a tile stay in L1 while its samples are packed.
+        let n_bytes = width.div_ceil(4);
         bytes.par_chunks_mut(stride * TILE).enumerate().for_each(|(tile, rows)| {
-            for (i, row) in rows.chunks_exact_mut(stride).enumerate() {
-                let s = tile * TILE + i;
-                for (q, byte) in row[start / 4..end.div_ceil(4)].iter_mut().enumerate() {
-                    let mut packed = 0u8;
-                    for k in 0..4.min(width - 4 * q) {
-                        // bed-reader's i8: 0, 1, 2 copies of A1, negative for missing (3 here).
-                        let v = data[(4 * q + k) * n_samples + s];
-                        packed |= (if v < 0 { 3 } else { v as u8 & 3 }) << (2 * k);
+            for q0 in (0..n_bytes).step_by(TILE / 4) {
+                let q1 = (q0 + TILE / 4).min(n_bytes);
+                for (i, row) in rows.chunks_exact_mut(stride).enumerate() {
+                    let s = tile * TILE + i;
+                    for (q, byte) in (q0..q1).zip(&mut row[start / 4 + q0..start / 4 + q1]) {
+                        let mut packed = 0u8;
+                        for k in 0..4.min(width - 4 * q) {
+                            // bed-reader's i8: 0, 1, 2 copies of A1, negative for missing, which
+                            // the sign bits make 3 (without a branch).
+                            let v = data[(4 * q + k) * n_samples + s];
+                            packed |= (((v >> 7) as u8 | v as u8) & 3) << (2 * k);
+                        }
+                        // The bits after the last marker stay set, as the builder leaves them.
+                        if width - 4 * q < 4 {
+                            packed |= u8::MAX << (2 * (width - 4 * q));
+                        }
+                        *byte = packed;
                     }
-                    // The bits after the last marker stay set, as the builder leaves them.
-                    if width - 4 * q < 4 {
-                        packed |= u8::MAX << (2 * (width - 4 * q));
-                    }
-                    *byte = packed;
                 }
             }
         });
@@ -369,9 +375,10 @@ mod tests {
     #[test]
     fn packed_reading_over_many_blocks_and_tiles_equals_bed_readers_own_decoding() {
         use rand::{Rng, SeedableRng};
-        // 67 samples (a tile of 64 and a partial one; 3 padding bits pairs per marker) × 23
-        // markers (not a multiple of 4), random calls including missing (01).
-        let (n, m): (usize, usize) = (67, 23);
+        // 67 samples (a tile of 64 and a partial one; 3 padding bit pairs per marker) × 70
+        // markers (not a multiple of 4; more than one group of 16 bytes per row), random calls
+        // including missing (01).
+        let (n, m): (usize, usize) = (67, 70);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let mut bed = vec![0x6c, 0x1b, 0x01];
         for _ in 0..m {
