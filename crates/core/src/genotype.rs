@@ -85,6 +85,21 @@ static PACK: [u8; 256] = {
     t
 };
 
+/// The code of call `j` of a packed row.
+#[inline]
+fn unpacked(row: &[u8], j: usize) -> u8 {
+    UNPACK[usize::from(row[j / 4] >> (2 * (j % 4))) & 3]
+}
+
+/// The packed byte of up to four hard-call codes, lowest bits first; the bits of absent calls
+/// stay set (a row's partial last byte).
+#[inline]
+fn packed_byte(four: impl IntoIterator<Item = u8>) -> u8 {
+    four.into_iter()
+        .enumerate()
+        .fold(u8::MAX, |acc, (k, c)| (acc & !(3 << (2 * k))) | (PACK[usize::from(c)] << (2 * k)))
+}
+
 /// The 2-bit value of a hard-call code, `None` for a fractional dosage.
 fn pack_code(code: u8) -> Option<u8> {
     match code {
@@ -161,7 +176,7 @@ impl CallsBuilder {
             let mut codes = Vec::with_capacity(n * m);
             for s in 0..n {
                 let row = &bytes[s * stride..(s + 1) * stride];
-                codes.extend((0..m).map(|j| UNPACK[usize::from(row[j / 4] >> (2 * (j % 4))) & 3]));
+                codes.extend((0..m).map(|j| unpacked(row, j)));
             }
             self.calls = Calls::Bytes(codes);
         }
@@ -187,11 +202,7 @@ impl CallsBuilder {
             {
                 for (row, out) in codes.chunks_exact(n_markers).zip(bytes.chunks_exact_mut(stride)) {
                     for (four, byte) in row.chunks(4).zip(out.iter_mut()) {
-                        // Bits after the last call stay set (a partial last byte).
-                        *byte = four
-                            .iter()
-                            .enumerate()
-                            .fold(u8::MAX, |acc, (k, &c)| (acc & !(3 << (2 * k))) | (PACK[usize::from(c)] << (2 * k)));
+                        *byte = packed_byte(four.iter().copied());
                     }
                 }
             }
@@ -316,24 +327,10 @@ impl GenotypeMatrix {
                 let m = self.markers.len();
                 &codes[sample * m + markers.start..sample * m + markers.end]
             }
-            Calls::Packed { bytes, stride } => {
-                let row = &bytes[sample * stride..(sample + 1) * stride];
+            Calls::Packed { .. } => {
                 buf.clear();
-                buf.reserve(markers.len());
-                let (mut j, end) = (markers.start, markers.end);
-                while j < end && j % 4 != 0 {
-                    buf.push(UNPACK[usize::from(row[j / 4] >> (2 * (j % 4))) & 3]);
-                    j += 1;
-                }
-                let whole = (end / 4).max(j / 4);
-                for &byte in &row[j / 4..whole] {
-                    buf.extend_from_slice(&UNPACK_BYTE[usize::from(byte)]);
-                }
-                j = j.max(whole * 4);
-                while j < end {
-                    buf.push(UNPACK[usize::from(row[j / 4] >> (2 * (j % 4))) & 3]);
-                    j += 1;
-                }
+                buf.resize(markers.len(), 0);
+                self.decode_into(sample, markers, buf, |_, c| c);
                 buf
             }
         }
@@ -365,7 +362,6 @@ impl GenotypeMatrix {
             }
             Calls::Packed { bytes, stride } => {
                 let row = &bytes[sample * stride..(sample + 1) * stride];
-                let at = |j: usize| UNPACK[usize::from(row[j / 4] >> (2 * (j % 4))) & 3];
                 let (start, end) = (markers.start, markers.end);
                 // Calls before the first whole byte, whole bytes, calls after the last.
                 let first = start.next_multiple_of(4).min(end);
@@ -373,7 +369,7 @@ impl GenotypeMatrix {
                 let (head, rest) = out.split_at_mut(first - start);
                 let (body, tail) = rest.split_at_mut(last - first);
                 for (k, slot) in head.iter_mut().enumerate() {
-                    *slot = f(k, at(start + k));
+                    *slot = f(k, unpacked(row, start + k));
                 }
                 let mut k = first - start;
                 for (four, &byte) in body.chunks_exact_mut(4).zip(&row[first / 4..last / 4]) {
@@ -384,7 +380,7 @@ impl GenotypeMatrix {
                     k += 4;
                 }
                 for (i, slot) in tail.iter_mut().enumerate() {
-                    *slot = f(k + i, at(last + i));
+                    *slot = f(k + i, unpacked(row, last + i));
                 }
             }
         }
@@ -412,9 +408,7 @@ impl GenotypeMatrix {
         assert!(marker < m, "marker {marker} beyond {m}");
         match &self.calls {
             Calls::Bytes(codes) => codes[sample * m + marker],
-            Calls::Packed { bytes, stride } => {
-                UNPACK[usize::from(bytes[sample * stride + marker / 4] >> (2 * (marker % 4))) & 3]
-            }
+            Calls::Packed { bytes, stride } => unpacked(&bytes[sample * stride..(sample + 1) * stride], marker),
         }
     }
 
@@ -511,10 +505,7 @@ impl GenotypeMatrix {
             bytes.par_chunks_mut(stride.max(1)).enumerate().for_each_init(Vec::new, |buf, (s, out_row)| {
                 let row = self.calls(s, 0..m, buf);
                 for (byte, four) in out_row.iter_mut().zip(cols.chunks(4)) {
-                    for (k, &c) in four.iter().enumerate() {
-                        let v = pack_code(row[c]).expect("a packed matrix holds hard calls");
-                        *byte = (*byte & !(3 << (2 * k))) | (v << (2 * k));
-                    }
+                    *byte = packed_byte(four.iter().map(|&c| row[c]));
                 }
             });
         } else {
