@@ -28,6 +28,12 @@ fn ops(c: &mut Criterion) {
         group.bench_function("maxpool4_fwd_bwd", |b| b.iter(|| pool.forward(x.clone()).sum().backward()));
         let conv = Conv1dConfig::new(shape[1], shape[1], 20).with_padding(PaddingConfig1d::Same).init(&device);
         group.bench_function("conv1d_k20_same_fwd_bwd", |b| b.iter(|| conv.forward(x.clone()).sum().backward()));
+        let xi = x.clone().inner();
+        let convi = conv.clone().valid();
+        group.bench_function("conv1d_k20_same_fwd", |b| b.iter(|| convi.forward(xi.clone()).into_data()));
+        group.bench_function("conv1d_prepadded_k20_same_fwd_bwd", |b| {
+            b.iter(|| genopred_train::conv1d(&conv, x.clone()).sum().backward())
+        });
         group.bench_function("conv1d_gemm_k20_same_fwd_bwd", |b| {
             b.iter(|| genopred_benches::conv::conv1d_gemm(&conv, x.clone()).sum().backward())
         });
@@ -44,6 +50,11 @@ fn ops(c: &mut Criterion) {
     let x = Tensor::<3>::random([64, 64, 215], Distribution::Default, &device).require_grad();
     let conv = Conv1dConfig::new(64, 64, 4).with_padding(PaddingConfig1d::Same).init(&device);
     group.bench_function("conv1d_k4_same_fwd_bwd", |b| b.iter(|| conv.forward(x.clone()).sum().backward()));
+    let (xi, convi) = (x.clone().inner(), conv.clone().valid());
+    group.bench_function("conv1d_k4_same_fwd", |b| b.iter(|| convi.forward(xi.clone()).into_data()));
+    group.bench_function("conv1d_prepadded_k4_same_fwd_bwd", |b| {
+        b.iter(|| genopred_train::conv1d(&conv, x.clone()).sum().backward())
+    });
     group.bench_function("conv1d_gemm_k4_same_fwd_bwd", |b| {
         b.iter(|| genopred_benches::conv::conv1d_gemm(&conv, x.clone()).sum().backward())
     });
@@ -91,5 +102,47 @@ fn gemm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, ops, gemm);
+/// burn's convolution layer against `genopred_train::conv`'s passes at every convolution of the
+/// models' defaults on wheat599: forward alone, and forward with both gradients.
+fn conv_kernels(c: &mut Criterion) {
+    use genopred_train::conv::{ConvGeometry, forward, input_grad, weight_grad};
+    let device = Device::flex().autodiff();
+    device.seed(1);
+    let mut group = c.benchmark_group("ops_conv");
+    group.sample_size(10);
+    // (label, batch, c_in, c_out, length, kernel, "same" padding)
+    for (label, batch, ci, co, len, k, same) in [
+        ("dnngp_64_64_k4", 64usize, 64usize, 64usize, 215usize, 4usize, true),
+        ("dnngp_1_64_k4", 64, 1, 64, 215, 4, true),
+        ("deepgs_1_8_k18", 30, 1, 8, 1225, 18, false),
+        ("dlgwas_4_10_k4", 250, 4, 10, 1225, 4, true),
+        ("dlgwas_10_10_k20", 250, 10, 10, 1225, 20, true),
+        ("dlgwas_10_10_k4", 250, 10, 10, 1225, 4, true),
+    ] {
+        let padding = if same { PaddingConfig1d::Same } else { PaddingConfig1d::Valid };
+        let conv = Conv1dConfig::new(ci, co, k).with_padding(padding).init(&device);
+        let x = Tensor::<3>::random([batch, ci, len], Distribution::Default, &device).require_grad();
+        group.bench_function(format!("{label}/burn_fwd"), |b| {
+            let (xi, convi) = (x.clone().inner(), conv.clone().valid());
+            b.iter(|| convi.forward(xi.clone()).into_data())
+        });
+        group.bench_function(format!("{label}/burn_fwd_bwd"), |b| b.iter(|| conv.forward(x.clone()).sum().backward()));
+        let (pl, pr) = if same { ((k - 1) / 2, k - 1 - (k - 1) / 2) } else { (0, 0) };
+        let g = ConvGeometry::new(batch, ci, co, len, k, pl, pr).unwrap();
+        let xs = x.to_data().try_to_vec::<f32>().unwrap();
+        let ws = conv.weight.val().to_data().try_to_vec::<f32>().unwrap();
+        let bs = conv.bias.as_ref().unwrap().val().to_data().try_to_vec::<f32>().unwrap();
+        let dy = vec![1.0f32; batch * co * g.len_out];
+        group.bench_function(format!("{label}/kernel_fwd"), |b| b.iter(|| forward(&g, &xs, &ws, Some(&bs))));
+        group.bench_function(format!("{label}/kernel_fwd_bwd"), |b| {
+            b.iter(|| {
+                let y = forward(&g, &xs, &ws, Some(&bs));
+                (y, input_grad(&g, &ws, &dy), weight_grad(&g, &xs, &dy))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, ops, gemm, conv_kernels);
 criterion_main!(benches);

@@ -6,7 +6,9 @@
 //! layer at all three models' shapes (DNNGP 27–34 ms against 23 ms, DeepGS 50 against 13 ms,
 //! DLGWAS 800 against 166 ms), because burn's layer already runs DNNGP's at flex's GEMM speed
 //! for that shape, and the stacked slices (k times the input) cost more memory traffic than they
-//! save at DeepGS's and DLGWAS's kernels of 18–20. The models therefore keep burn's layer.
+//! save at DeepGS's and DLGWAS's kernels of 18–20. What the models run on flex instead is
+//! `genopred_train::conv`: one GEMM per kernel position read in place, forward and backward,
+//! through a burn backend extension (`ops_conv` compares it with burn's layer).
 //!
 //! The same layer (the module's own weight and bias): pad, take the `k` shifted slices of the
 //! input, stack them into `[batch, channels · k, length]` and multiply by the weight seen as

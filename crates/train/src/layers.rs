@@ -12,10 +12,17 @@
 //! backward from them. Same output, gradients and running statistics. On flex (2 cores,
 //! `ops_dnngp` in `benches/benches/ops.rs`) forward + backward at DNNGP's size takes 3.1 ms
 //! instead of 5.4–8.2 ms (PyTorch: 2.5 ms).
+//!
+//! [`conv1d`]: on flex, burn's `Conv1d` runs its forward pass through im2col and its backward
+//! pass as a transposed convolution and a convolution of the input with the output gradient;
+//! [`crate::conv`] runs all three as GEMMs read in place. Forward + backward on flex (2 cores,
+//! `ops_conv` in `benches/benches/ops.rs`): DNNGP's 64 → 64 layer 17.6 → 7.6 ms, DLGWAS's
+//! kernel-20 layer 141 → 35 ms (see docs/baseline-results.md). Other backends run burn's layer.
 
 use std::cell::RefCell;
 
-use burn::nn::{BatchNorm, Dropout};
+use burn::nn::conv::Conv1d;
+use burn::nn::{BatchNorm, Dropout, PaddingConfig1d};
 use burn::prelude::*;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -79,6 +86,41 @@ pub fn batch_norm(bn: &BatchNorm, x: Tensor<3>) -> Tensor<3> {
     centred * scale + bn.beta.val().reshape([1, channels, 1])
 }
 
+/// `conv.forward(x)` for `x` of shape `[batch, channels, length]`: the same numbers and
+/// gradients as burn's layer. On flex a stride-1 convolution with a bias (every convolution of
+/// DNNGP, DLGWAS and DeepGS at their defaults) runs as [`crate::conv`]'s GEMMs; anything else
+/// (other backends, strides, dilations, groups, f64) runs burn's layer.
+pub fn conv1d(conv: &Conv1d, x: Tensor<3>) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = &conv.bias {
+        let on_flex = x.device().inner() == Device::flex();
+        let plain = conv.stride == 1 && conv.dilation == 1 && conv.groups == 1;
+        let f32s = x.dtype() == burn::tensor::DType::F32 && conv.weight.val().dtype() == burn::tensor::DType::F32;
+        let length = x.dims()[2];
+        let (left, right) = conv_padding(conv, length);
+        if on_flex && plain && f32s && length + left + right >= conv.kernel_size {
+            return crate::conv::flex_conv1d(x, conv.weight.val(), bias.val(), left, right);
+        }
+    }
+    conv.forward(x)
+}
+
+/// The zeros burn's `Conv1d` puts before and after an input of `length` positions.
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
+fn conv_padding(conv: &Conv1d, length: usize) -> (usize, usize) {
+    match &conv.padding {
+        PaddingConfig1d::Valid => (0, 0),
+        PaddingConfig1d::Explicit(left, right) => (*left, *right),
+        PaddingConfig1d::Same => {
+            // burn's (and TensorFlow's) "same": the output has ⌈length / stride⌉ positions, and
+            // an odd total puts the extra zero after (burn counts the kernel without dilation).
+            let out = length.div_ceil(conv.stride);
+            let total = if out > 0 { ((out - 1) * conv.stride + conv.kernel_size).saturating_sub(length) } else { 0 };
+            (total / 2, total - total / 2)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +166,76 @@ mod tests {
         let x = Tensor::<3>::random([2, 5, 3], Distribution::Default, &device.clone().without_autodiff());
         let (burns, ours) = (burns.valid(), ours.valid());
         assert!(diff(batch_norm(&ours, x.clone()), burns.forward(x)) < 1e-6);
+    }
+
+    #[test]
+    fn conv1d_is_burns_layer_in_output_and_gradients() {
+        use burn::nn::conv::Conv1dConfig;
+        let device = Device::flex().autodiff();
+        let diff = |a: Tensor<3>, b: Tensor<3>| (a - b).abs().max().into_scalar::<f32>();
+        // (input channels, kernel, stride, padding): even and odd kernels under "same" (an even
+        // one pads one more zero after), explicit and valid padding, a kernel wider than the
+        // input, one input channel; with the `flex` feature these run `crate::conv`'s kernels
+        // through burn's extension, and a stride of 2 runs burn's layer.
+        let cases = [
+            (40, 4, 1, PaddingConfig1d::Same),
+            (40, 5, 1, PaddingConfig1d::Same),
+            (40, 4, 2, PaddingConfig1d::Same),
+            (40, 3, 1, PaddingConfig1d::Explicit(2, 0)),
+            (4, 3, 1, PaddingConfig1d::Valid),
+            (4, 20, 1, PaddingConfig1d::Same),
+            (1, 18, 1, PaddingConfig1d::Valid),
+        ];
+        for (channels, kernel, stride, padding) in cases {
+            let label = format!("{channels} channels, kernel {kernel}, stride {stride}, {padding:?}");
+            let conv = Conv1dConfig::new(channels, 6, kernel).with_stride(stride).with_padding(padding).init(&device);
+            let x = Tensor::<3>::random([3, channels, 23], Distribution::Normal(0.0, 1.0), &device).require_grad();
+            let reference = conv.forward(x.clone());
+            let mine = conv1d(&conv, x.clone());
+            assert_eq!(mine.dims(), reference.dims(), "{label}: shape");
+            assert!(diff(mine.clone(), reference.clone()) < 1e-5, "{label}: output");
+            // Weighted by position, so that a shifted output or gradient shows.
+            let weights = Tensor::<3>::random(reference.dims(), Distribution::Normal(0.0, 1.0), &device);
+            let g_ref = (reference * weights.clone()).sum().backward();
+            let g_mine = (mine * weights).sum().backward();
+            assert!(diff(x.grad(&g_mine).unwrap(), x.grad(&g_ref).unwrap()) < 1e-5, "{label}: input gradient");
+            let w = |g| conv.weight.val().grad(g).unwrap();
+            assert!(diff(w(&g_mine), w(&g_ref)) < 1e-4, "{label}: weight gradient");
+            let b = |g| conv.bias.as_ref().unwrap().val().grad(g).unwrap();
+            let bias_diff = (b(&g_mine) - b(&g_ref)).abs().max().into_scalar::<f32>();
+            assert!(bias_diff < 1e-4, "{label}: bias gradient");
+        }
+        // Only the weights tracked (the input a constant), as in a network's first layer.
+        let conv = Conv1dConfig::new(4, 6, 4).with_padding(PaddingConfig1d::Same).init(&device);
+        let x = Tensor::<3>::random([3, 4, 11], Distribution::Default, &device);
+        let g_ref = conv.forward(x.clone()).sum().backward();
+        let g_mine = conv1d(&conv, x).sum().backward();
+        let w = |g| conv.weight.val().grad(g).unwrap();
+        assert!(diff(w(&g_mine), w(&g_ref)) < 1e-4, "weights only: weight gradient");
+        // Inference (no autodiff) too.
+        let plain = device.without_autodiff();
+        let conv = Conv1dConfig::new(40, 6, 4).with_padding(PaddingConfig1d::Same).init(&plain);
+        let x = Tensor::<3>::random([2, 40, 9], Distribution::Default, &plain);
+        assert!(diff(conv1d(&conv, x.clone()), conv.forward(x)) < 1e-5);
+    }
+
+    /// On flex, `conv1d` runs `crate::conv` (counted per thread) for stride-1 convolutions, in
+    /// training and in inference, and burn's layer for a stride of 2.
+    #[cfg(feature = "flex")]
+    #[test]
+    fn conv1d_runs_genopreds_kernel_on_flex_where_it_applies() {
+        use burn::nn::conv::Conv1dConfig;
+        let calls = crate::conv::flex_calls_on_this_thread;
+        let device = Device::flex().autodiff();
+        let x = Tensor::<3>::random([2, 4, 11], Distribution::Default, &device);
+        let conv = Conv1dConfig::new(4, 3, 5).with_padding(PaddingConfig1d::Same).init(&device);
+        let before = calls();
+        let _ = conv1d(&conv, x.clone()).sum().backward();
+        let _ = conv1d(&conv.valid(), x.clone().inner());
+        assert_eq!(calls(), before + 2);
+        let strided = Conv1dConfig::new(4, 3, 5).with_stride(2).init(&device);
+        let _ = conv1d(&strided, x);
+        assert_eq!(calls(), before + 2);
     }
 
     #[test]

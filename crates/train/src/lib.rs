@@ -10,6 +10,7 @@
 pub mod arch;
 pub mod config;
 pub mod conformance;
+pub mod conv;
 pub mod early_stopping;
 pub mod error;
 pub mod init;
@@ -26,7 +27,7 @@ pub use config::{
     resolve_arch_table, resolve_config, resolve_config_with, resolve_table, resolve_table_with,
 };
 pub use error::TrainError;
-pub use layers::{batch_norm, dropout, seed_dropout};
+pub use layers::{batch_norm, conv1d, dropout, seed_dropout};
 pub use predictor::{NeuralFitReport, NeuralPredictor};
 pub use trainer::{
     Outcome, Scores, TrainData, TrainRun, batch_tensor, inference_batch, optimizer, predict_batches, step, train,

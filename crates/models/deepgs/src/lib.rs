@@ -90,7 +90,7 @@ pub struct DeepGsNet {
 
 impl Network for DeepGsNet {
     fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let x = self.pool.forward(relu(self.conv.forward(x)));
+        let x = self.pool.forward(relu(genopred_train::layers::conv1d(&self.conv, x)));
         let x = dropout(&self.drop_conv, x).flatten(1, 2);
         let x = dropout(&self.drop_hidden, sigmoid(self.hidden.forward(x)));
         dropout(&self.drop_output, self.out.forward(x))

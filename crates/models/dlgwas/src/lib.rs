@@ -12,10 +12,10 @@ use burn::prelude::*;
 use genopred_core::GenotypeMatrix;
 use genopred_core::check::{non_negative, positive, rate};
 use genopred_core::encoding::OneHotEncoder;
-use genopred_train::dropout;
 use genopred_train::init::{WeightInit, conv1d_same, l2, linear, sum_penalties};
 use genopred_train::inputs::{check_counts, check_markers};
 use genopred_train::{Architecture, Encoded, InputContext, Monitor, Network, TrainConfig, TrainError};
+use genopred_train::{conv1d, dropout};
 
 /// DLGWAS hyperparameters; the defaults are the released `YIELD/Yield.py`'s.
 #[derive(Config, Debug)]
@@ -89,9 +89,9 @@ pub struct DlgwasNet {
 
 impl Network for DlgwasNet {
     fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let main = dropout(&self.drop_main, self.conv_b.forward(self.conv_a.forward(x.clone())));
-        let x = main + self.shortcut.forward(x);
-        let x = dropout(&self.drop_c, self.conv_c.forward(x));
+        let main = dropout(&self.drop_main, conv1d(&self.conv_b, conv1d(&self.conv_a, x.clone())));
+        let x = main + conv1d(&self.shortcut, x);
+        let x = dropout(&self.drop_c, conv1d(&self.conv_c, x));
         let x = dropout(&self.drop_flat, x.flatten(1, 2));
         let y = self.out.forward(x);
         // ISRU: y / sqrt(1 + a·y²)

@@ -13,7 +13,7 @@ use genopred_core::encoding::{Pca, PcaComponents};
 use genopred_train::init::{WeightInit, conv1d_same, l2, linear, sum_penalties};
 use genopred_train::inputs::{check_counts, check_markers};
 use genopred_train::{Architecture, Encoded, InputContext, Network, PlateauMonitor, TrainConfig, TrainError};
-use genopred_train::{batch_norm, dropout};
+use genopred_train::{batch_norm, conv1d, dropout};
 use serde::{Deserialize, Serialize};
 
 /// Which DNNGP network.
@@ -138,12 +138,12 @@ pub struct DnngpNet {
 
 impl Network for DnngpNet {
     fn forward(&self, x: Tensor<3>) -> Tensor<2> {
-        let x = batch_norm(&self.bn1, dropout(&self.drop1, relu(self.conv1.forward(x))));
-        let mut x = dropout(&self.drop2, relu(self.conv2.forward(x)));
+        let x = batch_norm(&self.bn1, dropout(&self.drop1, relu(conv1d(&self.conv1, x))));
+        let mut x = dropout(&self.drop2, relu(conv1d(&self.conv2, x)));
         if let Some(bn) = &self.bn2 {
             x = batch_norm(bn, x);
         }
-        let mut x = relu(self.conv3.forward(x));
+        let mut x = relu(conv1d(&self.conv3, x));
         if let Some(bn) = &self.bn3 {
             x = batch_norm(bn, x);
         }
