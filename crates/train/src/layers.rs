@@ -174,9 +174,9 @@ mod tests {
         let device = Device::flex().autodiff();
         let diff = |a: Tensor<3>, b: Tensor<3>| (a - b).abs().max().into_scalar::<f32>();
         // (input channels, kernel, stride, padding): even and odd kernels under "same" (an even
-        // one pads one more zero after), explicit and valid padding, a kernel wider than the
-        // input, one input channel; with the `flex` feature these run `crate::conv`'s kernels
-        // through burn's extension, and a stride of 2 runs burn's layer.
+        // one pads one more zero after), explicit and valid padding, DLGWAS's kernel of 20 and
+        // DeepGS's single channel and kernel of 18; with the `flex` feature these run
+        // `crate::conv`'s kernels through burn's extension, and a stride of 2 runs burn's layer.
         let cases = [
             (40, 4, 1, PaddingConfig1d::Same),
             (40, 5, 1, PaddingConfig1d::Same),
