@@ -3,8 +3,8 @@
 //!
 //! burn runs a convolution's backward pass from generic pieces: the input gradient as a
 //! transposed convolution and the weight gradient as a convolution of the input with the output
-//! gradient, each with its own copies and padding. On flex these two cost four to five times the
-//! forward pass at DNNGP's and DLGWAS's shapes (`ops` bench). Here every pass is a sum over the
+//! gradient, each with its own copies and padding. On flex these two cost 1.2 to 20 times the
+//! forward pass at the models' shapes (`ops_conv` bench). Here every pass is a sum over the
 //! kernel positions `t` of products of matrices read in place:
 //!
 //! - forward: `y_b[:, a..e] += W_t · x_b[:, a+t-p .. e+t-p]` (`W_t` = `w[:, :, t]`, `c_out × c_in`);
