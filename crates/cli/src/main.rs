@@ -25,7 +25,7 @@ use clap::{Parser, Subcommand};
 
 /// Genomic prediction with deep learning and GBLUP, side by side.
 #[derive(Debug, Parser)]
-#[command(name = "genopred", version, about, long_about = None)]
+#[command(name = "genopred", version = provenance::BUILD, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -15,3 +15,7 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 /// This genopred's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The version with the build identity (`build.rs`): what `genopred --version` prints and
+/// `run.json` records, e.g. `0.1.0 (source 3f2a9c1d0b7e, features flex)`.
+pub const BUILD: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("GENOPRED_BUILD"), ")");

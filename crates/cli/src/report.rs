@@ -175,6 +175,7 @@ fn markdown(s: &RunSummary) -> Result<(String, Vec<Figure>)> {
         ("run.json", "the settings a resumed run must match"),
         ("config.toml", "the model's resolved settings"),
         ("folds/", "each fold's record and training history"),
+        ("complete.json", "the files above with their SHA-256, written last: they are one run's, whole"),
     ];
     if tuned {
         files.extend([("tuning.csv", "each fold's chosen settings"), ("trials.csv", "every trial of the searches")]);

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fixture, genopred, stderr};
+use common::{assert_complete_files, fixture, genopred, stderr};
 
 fn args(out: &Path, seed: &str, config: &Path) -> Vec<String> {
     let f = |p: &str| fixture(p).to_str().unwrap().to_string();
@@ -37,23 +37,6 @@ fn args(out: &Path, seed: &str, config: &Path) -> Vec<String> {
 
 fn run(a: &[String]) -> std::process::Output {
     genopred(&a.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-/// Every file under `dir` (recursively) with a final name parses: no half-written results.
-fn assert_complete_files(dir: &Path) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if p.is_dir() {
-            assert_complete_files(&p);
-        } else if name.ends_with(".json") {
-            serde_json::from_slice::<serde_json::Value>(&std::fs::read(&p).unwrap())
-                .unwrap_or_else(|e| panic!("{} is not complete JSON: {e}", p.display()));
-        } else if name.ends_with(".csv") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            assert!(text.ends_with('\n'), "{} is cut short", p.display());
-        }
-    }
 }
 
 #[test]

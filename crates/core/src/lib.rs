@@ -12,6 +12,7 @@ pub mod dataset;
 pub mod encoding;
 pub mod error;
 pub mod evaluation;
+pub mod folder_lock;
 pub mod genotype;
 pub mod gram;
 pub mod gwas;

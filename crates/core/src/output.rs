@@ -30,7 +30,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Writes `rows` as CSV (a header from the first row's field names) atomically; `delimiter`
-/// `b'\t'` writes TSV.
+/// `b'\t'` writes TSV. Text fields a spreadsheet would run as a formula are neutralised
+/// ([`spreadsheet_safe`]).
 pub fn write_csv<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item = T>, delimiter: u8) -> Result<()> {
     let werr = |e: csv::Error| CoreError::format(path, format!("cannot serialise a row: {e}"));
     let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(Vec::new());
@@ -38,7 +39,44 @@ pub fn write_csv<T: serde::Serialize>(path: &Path, rows: impl IntoIterator<Item 
         w.serialize(row).map_err(werr)?;
     }
     let bytes = w.into_inner().map_err(|e| CoreError::format(path, format!("cannot serialise: {e}")))?;
-    write_atomic(path, &bytes)
+    write_atomic(path, &neutralise_formulas(&bytes, delimiter).map_err(werr)?)
+}
+
+/// `field` as a spreadsheet should see it: a text that Excel, LibreOffice or Google Sheets
+/// would run as a formula — it starts with `=`, `+`, `-`, `@`, a tab or a carriage return and
+/// is not a number — gets a leading `'`, which they show as text (OWASP's advice on CSV
+/// injection). Numbers (`-0.53`, `+1e-3`) and every other field are left as they are. Only
+/// sample and marker ids can be such texts; genopred's own values never are.
+pub fn spreadsheet_safe(field: &str) -> std::borrow::Cow<'_, str> {
+    let risky = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && field.trim().parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{field}"))
+    } else {
+        std::borrow::Cow::Borrowed(field)
+    }
+}
+
+/// CSV `bytes` with every field passed through [`spreadsheet_safe`] (the same bytes when none
+/// needed it, the usual case).
+pub fn neutralise_formulas(bytes: &[u8], delimiter: u8) -> std::result::Result<Vec<u8>, csv::Error> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(bytes);
+    let records: Vec<csv::ByteRecord> = reader.byte_records().collect::<std::result::Result<_, _>>()?;
+    let needs = |f: &[u8]| std::str::from_utf8(f).is_ok_and(|t| matches!(spreadsheet_safe(t), std::borrow::Cow::Owned(_)));
+    if !records.iter().any(|r| r.iter().any(needs)) {
+        return Ok(bytes.to_vec());
+    }
+    let mut w = csv::WriterBuilder::new().delimiter(delimiter).from_writer(Vec::new());
+    for r in &records {
+        let fields: Vec<Vec<u8>> = r
+            .iter()
+            .map(|f| match std::str::from_utf8(f) {
+                Ok(t) => spreadsheet_safe(t).into_owned().into_bytes(),
+                Err(_) => f.to_vec(),
+            })
+            .collect();
+        w.write_record(&fields)?;
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
 }
 
 /// Reads a fitted model's JSON state `file` from the folder `dir` (the classical models' saved
@@ -101,6 +139,35 @@ pub fn format_duration(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_a_spreadsheet_would_run_are_neutralised_and_numbers_are_not() {
+        for (field, want) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+A1*2", "'+A1*2"),
+            ("-1+1", "'-1+1"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("-0.53", "-0.53"),
+            ("+1e-3", "+1e-3"),
+            ("line-7", "line-7"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(field), want, "{field}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("p.csv");
+        #[derive(serde::Serialize)]
+        struct Row<'a> {
+            id: &'a str,
+            predicted: f64,
+        }
+        write_csv(&p, [Row { id: "=1+1", predicted: -0.5 }, Row { id: "G1", predicted: 1.0 }], b',').unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "id,predicted\n'=1+1,-0.5\nG1,1.0\n");
+        // Quoted fields (a comma in an id) survive the rewrite.
+        write_csv(&p, [Row { id: "@a,b", predicted: 2.0 }], b',').unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "id,predicted\n\"'@a,b\",2.0\n");
+    }
 
     #[test]
     fn atomic_write_replaces_and_leaves_no_temp() {

@@ -8,7 +8,18 @@
 //!   predictions.csv          id,fold,observed,predicted,repeat (written by `combine`)
 //!   tuning.csv, trials.csv   with `--tune`: each fold's chosen settings, and every trial
 //!   summary.json             RunSummary (written by `combine`)
+//!   report.html              the run's page (written by the CLI while combining)
+//!   complete.json            RunComplete: the combined files with their hashes (written last)
+//!   .genopred-lock/          the folder's lock (crate::folder_lock)
 //! ```
+//!
+//! A folder holds one run. `run.json` carries the run's identity (the hash of its settings and
+//! inputs), every fold record carries it and its own (repeat, fold, test ids, predictions), and
+//! a fold is reused only when all of them match ([`crate::records::FoldRecord::check`]). A new
+//! run is refused in a folder that holds another's folds or results (`--force` clears them).
+//! Whole runs hold the folder's lock alone, `--only-fold` jobs of one run share it, and
+//! starting, recording and combining take its write lock, so two processes never interleave
+//! their writes.
 //!
 //! Any executor — a loop in one process, threads, `--only-fold` processes, cluster jobs — runs
 //! "fold k of this run" with [`crate::evaluation::run_fold`] and stores it with
@@ -20,8 +31,9 @@ use std::path::{Path, PathBuf};
 use crate::cv::Fold;
 use crate::error::{CoreError, Result};
 use crate::evaluation::{CvSummary, FoldResult, summarise};
-use crate::output::write_csv;
-use crate::records::{FoldRecord, Provenance, RunSettings, RunSummary};
+use crate::folder_lock::{FolderLock, LockMode};
+use crate::output::{sha256_file, write_csv};
+use crate::records::{CompleteFile, FoldRecord, Provenance, RunComplete, RunSettings, RunSummary};
 
 /// The folder of one cross-validation run.
 #[derive(Debug, Clone)]
@@ -46,6 +58,36 @@ pub struct RunFacts<'a> {
     pub ndcg_top: f64,
 }
 
+/// How a run starts in its folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A new run: refused where the folder holds finished folds or combined results (but
+    /// `--only-fold` jobs of one run, `partial`, may share the folder with its folds).
+    Fresh,
+    /// `--resume`: the folder's run must have the same settings; its checked folds are reused.
+    Resume,
+    /// `--force`: the folder's run files are deleted first.
+    Force,
+}
+
+/// The file written last when the folds are combined ([`RunComplete`]).
+pub const COMPLETE: &str = "complete.json";
+
+/// The files and folders a run writes in its folder (what `--force` deletes); nothing else in
+/// the folder is touched.
+const RUN_FILES: &[&str] = &[
+    COMPLETE,
+    "run.json",
+    "config.toml",
+    "predictions.csv",
+    "summary.json",
+    "tuning.csv",
+    "trials.csv",
+    "report.html",
+    "folds",
+    "tuning",
+];
+
 impl RunDir {
     /// Opens (creating it if needed) the run folder `root`, and removes temporary files an
     /// interrupted write left there.
@@ -54,6 +96,12 @@ impl RunDir {
         let dir = RunDir { root: root.to_path_buf() };
         dir.remove_stale_temporaries();
         Ok(dir)
+    }
+
+    /// Takes the folder's lock for this process's life ([`FolderLock`]): exclusive for a whole
+    /// run, shared for `--only-fold` jobs that write their own folds into one folder.
+    pub fn lock(&self, mode: LockMode, what: &str) -> Result<FolderLock> {
+        FolderLock::acquire(&self.root, mode, what)
     }
 
     /// The folder.
@@ -86,28 +134,96 @@ impl RunDir {
         self.root.join("folds").join(format!("r{repeat:02}-f{fold:03}.history.csv"))
     }
 
-    /// Records the run's settings. With `resume`, a folder holding a run started with other
-    /// settings is refused, naming what differs; finished folds are then reused only when the
-    /// settings match.
-    pub fn start(&self, settings: &RunSettings, resume: bool) -> Result<()> {
-        let path = self.settings_path();
-        if resume && path.is_file() {
-            let before = RunSettings::read(&path)?;
-            let differ = settings.differences(&before);
-            if !differ.is_empty() {
-                return Err(CoreError::Data(format!(
-                    "--resume: {} holds a run started with other settings or inputs (differs in: {}); \
-                     rerun with the same arguments and files, drop --resume to start over, or choose another --out",
-                    self.root.display(),
-                    differ.join(", ")
-                )));
-            }
-        }
-        settings.write(&path)
+    /// The fold records in the folder (final names only).
+    fn fold_records(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.root.join("folds")) else { return Vec::new() };
+        let mut out: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.ends_with(".json") && !name.starts_with(crate::output::TEMP_PREFIX)
+            })
+            .map(|e| e.path())
+            .collect();
+        out.sort();
+        out
     }
 
-    /// The fold's result if it already finished here (`None` when it has not).
-    pub fn finished(&self, fold: &Fold) -> Result<Option<FoldResult>> {
+    /// Records the run's settings and returns its identity ([`RunSettings::identity`]), under
+    /// the folder's write lock. A fresh start in a folder that holds another run's work is
+    /// refused, naming what it holds and the ways out; `--only-fold` jobs (`partial`) of the
+    /// same run may share the folder. With [`Start::Resume`] a folder holding a run started with
+    /// other settings is refused, naming what differs. [`Start::Force`] deletes the run files
+    /// first.
+    pub fn start(&self, settings: &RunSettings, start: Start, partial: bool) -> Result<String> {
+        FolderLock::while_writing(&self.root, || -> Result<String> {
+            let path = self.settings_path();
+            let before = if path.is_file() { Some(RunSettings::read(&path)) } else { None };
+            match start {
+                Start::Force => self.clear()?,
+                Start::Resume => {
+                    if let Some(before) = before {
+                        let differ = settings.differences(&before?);
+                        if !differ.is_empty() {
+                            return Err(CoreError::Data(format!(
+                                "--resume: {} holds a run started with other settings or inputs (differs in: {}); \
+                                 rerun with the same arguments and files, use --force to delete that run and start \
+                                 over, or choose another --out",
+                                self.root.display(),
+                                differ.join(", ")
+                            )));
+                        }
+                    }
+                }
+                Start::Fresh => {
+                    let folds = self.fold_records().len();
+                    let combined = self.summary_path().is_file() || self.root.join(COMPLETE).is_file();
+                    let same = match &before {
+                        Some(Ok(b)) => settings.differences(b).is_empty(),
+                        _ => false,
+                    };
+                    if (folds > 0 || combined) && !(partial && same) {
+                        let what = if combined {
+                            "the results of a finished run".to_string()
+                        } else {
+                            format!("{folds} finished fold(s) of a run")
+                        };
+                        let whose = match &before {
+                            Some(Ok(_)) if same => " with these settings".to_string(),
+                            Some(Ok(b)) => format!(" started with other settings (differs in: {})", settings.differences(b).join(", ")),
+                            _ => String::new(),
+                        };
+                        return Err(CoreError::Data(format!(
+                            "{} holds {what}{whose}; add --resume to continue that run (same settings only), \
+                             --force to delete it and start over, or choose another --out",
+                            self.root.display()
+                        )));
+                    }
+                }
+            }
+            settings.write(&path)?;
+            Ok(settings.identity())
+        })
+    }
+
+    /// Deletes the run files ([`RUN_FILES`]) from the folder.
+    fn clear(&self) -> Result<()> {
+        for name in RUN_FILES {
+            let path = self.root.join(name);
+            let gone = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            match gone {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CoreError::Write { path, source: e }),
+            }
+        }
+        Ok(())
+    }
+
+    /// The fold's result if it already finished here (`None` when it has not), after checking
+    /// that its record is this fold of the run `run` ([`RunSettings::identity`]) and intact
+    /// ([`FoldRecord::check`]); `test_ids` are the fold's test ids in its order.
+    pub fn finished(&self, fold: &Fold, run: &str, test_ids: &[&str], ndcg_top: f64) -> Result<Option<FoldResult>> {
         let path = self.fold_path(fold.repeat, fold.index);
         if !path.is_file() {
             return Ok(None);
@@ -118,47 +234,108 @@ impl RunDir {
             }
             other => other,
         })?;
+        record.check(&path, run, fold, test_ids, ndcg_top)?;
         Ok(Some(record.into_result()))
     }
 
-    /// Records a finished fold: its history first, then the fold record (with the peak memory
-    /// of the process that ran it, when known), whose presence means the fold finished. Each
-    /// file is written atomically.
-    pub fn record(&self, result: &FoldResult, process_peak_rss_bytes: Option<u64>) -> Result<()> {
-        if !result.history.is_empty() {
-            write_csv(&self.history_path(result.repeat, result.fold), &result.history, b',')?;
-        }
-        FoldRecord::of(result, process_peak_rss_bytes).write(&self.fold_path(result.repeat, result.fold))
+    /// Records a finished fold of the run `run`: its history first, then the fold record (with
+    /// the peak memory of the process that ran it, when known), whose presence means the fold
+    /// finished. Each file is written atomically, under the write lock, and only while
+    /// `run.json` still holds this run: a run started over in the folder meanwhile (`--force`
+    /// from elsewhere) makes this fail instead of mixing the two.
+    pub fn record(&self, result: &FoldResult, run: &str, process_peak_rss_bytes: Option<u64>) -> Result<()> {
+        FolderLock::while_writing(&self.root, || -> Result<()> {
+            self.check_still_ours(run)?;
+            if !result.history.is_empty() {
+                write_csv(&self.history_path(result.repeat, result.fold), &result.history, b',')?;
+            }
+            FoldRecord::of(result, run, process_peak_rss_bytes).write(&self.fold_path(result.repeat, result.fold))
+        })
     }
 
-    /// Writes `predictions.csv` and `summary.json` from the finished folds (in plan order) and
-    /// returns the summary.
-    pub fn combine(
+    fn check_still_ours(&self, run: &str) -> Result<()> {
+        let path = self.settings_path();
+        let now = if path.is_file() { Some(RunSettings::read(&path)?.identity()) } else { None };
+        if now.as_deref() != Some(run) {
+            return Err(CoreError::Data(format!(
+                "{} was started over by another process while this run was running ({} no longer holds this \
+                 run); this process's results are not recorded there",
+                self.root.display(),
+                path.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Combines the finished folds (in plan order) of the run `run` into the run's files,
+    /// under the write lock: removes `complete.json`, writes `predictions.csv`, the tuning
+    /// tables (`--tune`) and `summary.json`, lets `also` write more files (the report; it
+    /// returns their names), then writes `complete.json` naming every one with its hash. A
+    /// reader trusts the files only with a matching `complete.json` ([`RunComplete::verify`]).
+    /// Refused when a line is predicted twice in one repeat (folds of different runs).
+    pub fn combine<E: From<CoreError>>(
         &self,
+        run: &str,
         folds: Vec<FoldResult>,
         facts: &RunFacts<'_>,
         provenance: Provenance,
-    ) -> Result<(RunSummary, CvSummary)> {
-        write_csv(&self.predictions_path(), folds.iter().flat_map(|f| &f.predictions), b',')?;
-        let searches: Vec<_> = folds.iter().filter_map(|f| f.tuning.as_ref().map(|t| (f.repeat, f.fold, t))).collect();
-        if !searches.is_empty() {
-            crate::tuning::write_tables(&self.root, &searches)?;
-        }
-        let cv = summarise(&folds, facts.ndcg_top);
-        let summary = RunSummary {
-            format: RunSummary::FORMAT,
-            model: facts.model.to_string(),
-            trait_name: facts.trait_name.to_string(),
-            n_samples: facts.n_samples,
-            n_markers: facts.n_markers,
-            seed: facts.seed,
-            folds,
-            metrics: cv.metrics,
-            pooled: cv.pooled,
-            provenance,
-        };
-        summary.write(&self.summary_path())?;
-        Ok((summary, cv))
+        also: impl FnOnce(&RunSummary) -> std::result::Result<Vec<String>, E>,
+    ) -> std::result::Result<(RunSummary, CvSummary), E> {
+        FolderLock::while_writing(&self.root, || {
+            self.check_still_ours(run)?;
+            let mut seen = std::collections::HashSet::new();
+            if let Some(p) = folds.iter().flat_map(|f| &f.predictions).find(|p| !seen.insert((p.repeat, p.id.as_str()))) {
+                return Err(CoreError::Data(format!(
+                    "{}: line {} is predicted by two folds of repeat {}; the folds do not form one run",
+                    self.root.display(),
+                    p.id,
+                    p.repeat
+                ))
+                .into());
+            }
+            match std::fs::remove_file(self.root.join(COMPLETE)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CoreError::Write { path: self.root.join(COMPLETE), source: e }.into()),
+            }
+            let mut files = vec!["predictions.csv".to_string()];
+            write_csv(&self.predictions_path(), folds.iter().flat_map(|f| &f.predictions), b',')?;
+            let searches: Vec<_> =
+                folds.iter().filter_map(|f| f.tuning.as_ref().map(|t| (f.repeat, f.fold, t))).collect();
+            if !searches.is_empty() {
+                crate::tuning::write_tables(&self.root, &searches)?;
+                files.extend(["tuning.csv".to_string(), "trials.csv".to_string()]);
+            }
+            let cv = summarise(&folds, facts.ndcg_top);
+            let summary = RunSummary {
+                format: RunSummary::FORMAT,
+                model: facts.model.to_string(),
+                trait_name: facts.trait_name.to_string(),
+                n_samples: facts.n_samples,
+                n_markers: facts.n_markers,
+                seed: facts.seed,
+                folds,
+                metrics: cv.metrics,
+                pooled: cv.pooled,
+                provenance,
+            };
+            summary.write(&self.summary_path())?;
+            files.push("summary.json".into());
+            files.extend(also(&summary)?);
+            for extra in ["run.json", "config.toml"] {
+                if self.root.join(extra).is_file() {
+                    files.push(extra.into());
+                }
+            }
+            let mut listed = Vec::with_capacity(files.len());
+            for path in files {
+                let sha256 = sha256_file(&self.root.join(&path))?;
+                listed.push(CompleteFile { path, sha256 });
+            }
+            RunComplete { format: RunComplete::FORMAT, run: run.to_string(), files: listed }
+                .write(&self.root.join(COMPLETE))?;
+            Ok((summary, cv))
+        })
     }
 
     /// Deletes temporary files an interrupted atomic write left behind (they never carry a
@@ -188,6 +365,7 @@ impl RunDir {
 mod tests {
     use super::*;
     use crate::cv::{FoldRequest, plan_folds};
+    use crate::records::RunComplete;
     use crate::dataset::{Dataset, MatchReport};
     use crate::evaluation::{CvOptions, run_fold};
     use crate::genotype::GenotypeMatrix;
@@ -246,13 +424,15 @@ mod tests {
             scheme: scheme.clone(),
             inputs: hashes,
         };
-        dir.start(&settings, true).unwrap();
+        let run = dir.start(&settings, Start::Resume, false).unwrap();
+        assert_eq!(run, settings.identity());
+        let ids = |fold: &Fold| fold.test.iter().map(|&r| dataset.ids()[r].clone()).collect::<Vec<String>>();
         let mut results = Vec::new();
         for fold in &folds {
-            assert!(dir.finished(fold).unwrap().is_none());
+            assert!(dir.finished(fold, &run, &refs(&ids(fold)), 0.1).unwrap().is_none());
             let result = run_fold(&dataset, fold, &mut Simple(0.0), &options, &crate::Quiet).unwrap();
-            dir.record(&result, Some(1 << 20)).unwrap();
-            let back = dir.finished(fold).unwrap().expect("recorded");
+            dir.record(&result, &run, Some(1 << 20)).unwrap();
+            let back = dir.finished(fold, &run, &refs(&ids(fold)), 0.1).unwrap().expect("recorded");
             let record = FoldRecord::read(&dir.fold_path(fold.repeat, fold.index)).unwrap();
             assert_eq!(record.process_peak_rss_bytes, Some(1 << 20));
             assert_eq!(back.predictions, result.predictions);
@@ -261,8 +441,9 @@ mod tests {
         }
         // A run started with other settings is refused, naming what differs.
         let other = RunSettings { seed: 2, ..settings.clone() };
-        let e = dir.start(&other, true).unwrap_err().to_string();
+        let e = dir.start(&other, Start::Resume, false).unwrap_err().to_string();
         assert!(e.contains("differs in: seed"), "{e}");
+        check_refusals(&dir, &folds, &run, &ids, &settings);
 
         let facts = RunFacts { model: "simple", trait_name: "y", n_samples: n, n_markers: 2, seed: 1, ndcg_top: 0.1 };
         let provenance = Provenance {
@@ -297,7 +478,15 @@ mod tests {
             backend: "cpu".into(),
             parallelism: None,
         };
-        let (summary, _) = dir.combine(results, &facts, provenance).unwrap();
+        let mut twice = results.clone();
+        let first = twice[0].predictions[0].clone();
+        twice[1].predictions.push(first);
+        let e = dir.combine(&run, twice, &facts, provenance.clone(), |_| Ok::<_, CoreError>(vec![])).unwrap_err();
+        assert!(e.to_string().contains("predicted by two folds"), "{e}");
+        let (summary, _) = dir.combine(&run, results, &facts, provenance, |_| Ok::<_, CoreError>(vec![])).unwrap();
+        let complete = RunComplete::verify(dir.path()).unwrap();
+        let names: Vec<&str> = complete.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(names, ["predictions.csv", "summary.json", "run.json"]);
         // One repeat: the pooled metrics have no sd (NaN, written as null) and still read back.
         assert!(summary.pooled.pearson.sd.is_nan());
         let read = RunSummary::read(&dir.summary_path()).unwrap();
@@ -307,5 +496,68 @@ mod tests {
         let csv = std::fs::read_to_string(dir.predictions_path()).unwrap();
         assert_eq!(csv.lines().count(), n + 1);
         assert!(csv.starts_with("id,fold,observed,predicted,repeat\n"));
+        // A combined file changed afterwards no longer verifies.
+        std::fs::write(dir.predictions_path(), csv.replacen('1', "2", 1)).unwrap();
+        let e = RunComplete::verify(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("predictions.csv changed"), "{e}");
+
+        // A fresh start in the used folder is refused; --force clears the run's files only.
+        let e = dir.start(&settings, Start::Fresh, false).unwrap_err().to_string();
+        assert!(e.contains("holds the results of a finished run with these settings") && e.contains("--force"), "{e}");
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        dir.start(&other, Start::Force, false).unwrap();
+        assert!(!dir.path().join("folds").exists() && !dir.summary_path().exists());
+        assert!(!dir.path().join(COMPLETE).exists());
+        assert!(dir.path().join("notes.txt").is_file());
+    }
+
+    fn refs(ids: &[String]) -> Vec<&str> {
+        ids.iter().map(String::as_str).collect()
+    }
+
+    /// Fold records that parse but do not belong are refused, naming the file and what differs.
+    fn check_refusals(
+        dir: &RunDir,
+        folds: &[Fold],
+        run: &str,
+        ids: &dyn Fn(&Fold) -> Vec<String>,
+        settings: &RunSettings,
+    ) {
+        let (f1, f2) = (&folds[0], &folds[1]);
+        let p1 = dir.fold_path(1, 1);
+        let p2 = dir.fold_path(1, 2);
+        let original = std::fs::read(&p2).unwrap();
+        let refused = |what: &str| {
+            let e = dir.finished(f2, run, &refs(&ids(f2)), 0.1).unwrap_err().to_string();
+            assert!(e.contains("r01-f002.json") && e.contains(what), "{what}: {e}");
+            std::fs::write(&p2, &original).unwrap();
+        };
+        // Another fold's record copied over this one.
+        std::fs::copy(&p1, &p2).unwrap();
+        refused("holds repeat 1 fold 1");
+        // Another run's record.
+        let other = RunSettings { seed: 9, ..settings.clone() }.identity();
+        assert!(dir.finished(f1, &other, &refs(&ids(f1)), 0.1).unwrap_err().to_string().contains("belongs to another run"));
+        // Edited: a prediction, a metric, the fold's label of its predictions.
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v: serde_json::Value = serde_json::from_slice(&original).unwrap();
+            f(&mut v);
+            std::fs::write(&p2, serde_json::to_vec(&v).unwrap()).unwrap();
+        };
+        edit(&|v| v["predictions"][0]["predicted"] = serde_json::json!(123.0));
+        refused("predictions were changed");
+        edit(&|v| v["result"]["pearson"] = serde_json::json!(0.99));
+        refused("metrics are not those of its predictions");
+        edit(&|v| v["predictions"][0]["id"] = serde_json::json!("someone else"));
+        refused("are not of this fold's");
+        edit(&|v| v["run"] = serde_json::json!(""));
+        refused("names no run");
+        // The fold's test lines changed (other data with the same settings can't, but a changed
+        // plan could): the record's test ids no longer match.
+        let mut moved = f2.clone();
+        moved.test.swap(0, 1);
+        let e = dir.finished(&moved, run, &refs(&ids(&moved)), 0.1).unwrap_err().to_string();
+        assert!(e.contains("test lines differ"), "{e}");
+        assert!(dir.finished(f2, run, &refs(&ids(f2)), 0.1).unwrap().is_some());
     }
 }

@@ -10,12 +10,13 @@ use genopred_core::evaluation::run_fold_sharing;
 use genopred_core::gram::SharedWork;
 use genopred_core::output::write_atomic;
 use genopred_core::records::{InputHashes, Parallelism, Provenance, RunSettings};
-use genopred_core::run_dir::{RunDir, RunFacts};
+use genopred_core::folder_lock::LockMode;
+use genopred_core::run_dir::{RunDir, RunFacts, Start};
 
 use crate::inputs::{FitArgs, LoadedData};
 use crate::jobs::{JobArgs, cores, run_all};
 use crate::progress::Progress;
-use crate::provenance::{VERSION, command_line, peak_rss_bytes};
+use crate::provenance::{BUILD, command_line, peak_rss_bytes};
 use crate::table::table;
 use crate::tuning::{Search, TuneArgs};
 
@@ -46,8 +47,12 @@ pub struct CvArgs {
     /// Continue an interrupted run in DIR: folds already finished there are read back instead of
     /// rerun, provided DIR was started with the same data, model, settings and seed. The results
     /// equal those of an uninterrupted run.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "force")]
     resume: bool,
+    /// Delete the run files (folds, results, run.json) an earlier run left in `--out`, then
+    /// start. Without it a folder holding another run's folds or results is refused.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     jobs: JobArgs,
     #[command(flatten)]
@@ -106,10 +111,20 @@ pub fn run(args: &CvArgs) -> Result<()> {
     let name = setup.entry.name();
     let tuning = args.tune.settings(setup.entry)?;
     let dir = RunDir::create(&args.out)?;
-    dir.start(
+    // A whole run holds the folder alone; `--only-fold` jobs of one run may share it (each
+    // writes its own folds); `--force` deletes files, so it needs the folder alone.
+    let mode = if args.only_fold.is_empty() || args.force { LockMode::Exclusive } else { LockMode::Shared };
+    let _lock = dir.lock(mode, "start a run there")?;
+    let start = match (args.resume, args.force) {
+        (true, _) => Start::Resume,
+        (false, true) => Start::Force,
+        (false, false) => Start::Fresh,
+    };
+    let run = dir.start(
         &RunSettings {
             format: RunSettings::FORMAT,
-            genopred_version: VERSION.into(),
+            // With the build identity: folds of another build are never reused.
+            genopred_version: BUILD.into(),
             model: name.into(),
             model_config: setup.built.config.clone(),
             backend: setup.backend_label.clone(),
@@ -120,14 +135,16 @@ pub fn run(args: &CvArgs) -> Result<()> {
             inputs: InputHashes { geno: inputs.geno.sha256.clone(), pheno: inputs.pheno.sha256.clone() },
             tuning: tuning.as_ref().map(|(settings, _)| settings.clone()),
         },
-        args.resume,
+        start,
+        !args.only_fold.is_empty(),
     )?;
     write_atomic(&args.out.join("config.toml"), setup.built.config_toml.as_bytes())?;
 
     let mut finished = Vec::with_capacity(folds.len());
     let mut pending = Vec::new();
     for fold in &folds {
-        match if args.resume { dir.finished(fold)? } else { None } {
+        let test_ids: Vec<&str> = fold.test.iter().map(|&r| dataset.ids()[r].as_str()).collect();
+        match if args.resume { dir.finished(fold, &run, &test_ids, options.ndcg_top)? } else { None } {
             Some(done) => finished.push(Some(done)),
             None => {
                 finished.push(None);
@@ -149,7 +166,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
             let observer = progress.fold(format!("fold {} (repeat {})", fold.label, fold.repeat));
             let mut model = entry.build(config, device)?.model;
             let result = run_fold_sharing(&dataset, fold, model.as_mut(), &options, &observer, work.as_ref())?;
-            dir.record(&result, peak_rss_bytes())?;
+            dir.record(&result, &run, peak_rss_bytes())?;
             Ok(result)
         }),
         // A search's trials share the jobs; outer folds run one after another.
@@ -180,7 +197,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
                     .remove(0);
                     result.seconds += record.seconds;
                     result.tuning = Some(record);
-                    dir.record(&result, peak_rss_bytes())?;
+                    dir.record(&result, &run, peak_rss_bytes())?;
                     Ok(result)
                 })
                 .collect::<Result<Vec<_>>>()
@@ -200,7 +217,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
 
     let peak = peak_rss_bytes();
     let provenance = Provenance {
-        genopred_version: VERSION.into(),
+        genopred_version: BUILD.into(),
         command: command_line(),
         wall_seconds: started.elapsed().as_secs_f64(),
         peak_rss_bytes: peak,
@@ -224,8 +241,10 @@ pub fn run(args: &CvArgs) -> Result<()> {
         seed: args.fit.seed,
         ndcg_top: options.ndcg_top,
     };
-    let (summary, cv) = dir.combine(results, &facts, provenance)?;
-    crate::report::write(&args.out, &summary)?;
+    let (summary, cv) = dir.combine(&run, results, &facts, provenance, |summary| {
+        crate::report::write(&args.out, summary)?;
+        anyhow::Ok(vec![crate::report::FILE.to_string()])
+    })?;
     print!("{}", table(&summary.folds, &cv));
     eprintln!(
         "wrote {}, {} and {}",

@@ -58,3 +58,27 @@ pub fn predictions(dir: &std::path::Path) -> Vec<(String, usize, usize, f64, f64
 pub fn summary(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("summary.json")).expect("summary.json")).expect("valid json")
 }
+
+/// Every file under `dir` (recursively) with a final name parses: no half-written results.
+pub fn assert_complete_files(dir: &std::path::Path) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        let name = e.file_name().to_string_lossy().into_owned();
+        if p.is_dir() {
+            assert_complete_files(&p);
+        } else if name.ends_with(".json") {
+            serde_json::from_slice::<serde_json::Value>(&std::fs::read(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{} is not complete JSON: {e}", p.display()));
+        } else if name.ends_with(".csv") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            assert!(text.ends_with('\n'), "{} is cut short", p.display());
+        }
+    }
+}
+
+/// The run in `dir` was combined and its combined files are whole (`complete.json`).
+pub fn assert_complete(dir: &std::path::Path) {
+    if let Err(e) = genopred_core::records::RunComplete::verify(dir) {
+        panic!("{}: {e}", dir.display());
+    }
+}

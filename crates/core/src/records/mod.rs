@@ -7,6 +7,7 @@
 //! | `OUT/run.json` | [`RunSettings`] |
 //! | `OUT/folds/rRR-fFFF.json` | [`FoldRecord`] |
 //! | `OUT/summary.json` | [`RunSummary`] |
+//! | `OUT/complete.json` | [`RunComplete`] |
 //! | `MODEL_DIR/manifest.json` | [`Manifest`] |
 //! | `OUT/importance.json` | [`ImportanceRecord`] |
 //! | `genopred models --json` | [`ModelListing`] |
@@ -21,7 +22,10 @@ mod model;
 
 use std::path::{Path, PathBuf};
 
-pub use cv::{FoldRecord, FoldScheme, InputHashes, Parallelism, Provenance, RunSettings, RunSummary};
+pub use cv::{
+    CompleteFile, FoldRecord, FoldScheme, InputHashes, Parallelism, Provenance, RunComplete, RunSettings, RunSummary,
+    ids_digest, predictions_digest,
+};
 pub use importance::{GwasSummary, ImportanceRecord, Recall};
 pub use model::{Compute, MODEL_FORMAT, Manifest, ModelInfo, ModelListing};
 
