@@ -159,8 +159,12 @@ pub fn run(args: &CvArgs) -> Result<()> {
     let progress = Progress::new(format!("{name} cv"), folds.len());
     progress.already_done(resumed);
     let (entry, device, config) = (setup.entry, &setup.device, args.fit.config.as_deref());
-    // Folds fitted here share work (GBLUP's X Xᵀ) when there are several of them.
-    let work = (pending.len() > 1).then(SharedWork::new);
+    // Folds fitted here share work (GBLUP's X Xᵀ). Always offered, even to one fold: whether a
+    // fold takes the shared path then depends on that fold alone (its QC, missing calls,
+    // memory), never on which other folds run in this process, so a resumed run or an
+    // `--only-fold` job gives the bytes of the uninterrupted run (the two paths agree only to
+    // rounding).
+    let work = Some(SharedWork::new());
     let fresh = match tuning {
         None => run_all(&pending, plan, |fold| {
             let observer = progress.fold(format!("fold {} (repeat {})", fold.label, fold.repeat));
