@@ -9,6 +9,10 @@
 //!   on every backend on one or more datasets, as `genopred cv` runs, into one report
 //!   (`compare/`; `cargo xtask compare --help`). `--jobs N` runs fold tasks in parallel here,
 //!   `--executor slurm` as a Slurm job array.
+//! - `cargo xtask slurm-check` — the Slurm executor of `compare` against the real Slurm of this
+//!   machine (`scripts/slurm-single-node.sh`): a task that times out, one cancelled, one killed,
+//!   one requeued, a retry, a controller outage; each ends in a clear error and resumes
+//!   (`compare/slurm_check.rs`; root, about 100 s).
 //! - `cargo xtask same-results A B` — whether two compare folders hold the same results
 //!   (bit-identical metrics and predictions per cell), e.g. a Slurm run against a local one.
 //! - `cargo xtask bench-reference [--threads 2] [--runs 4] [--epochs E] [--features tch]` — ms
@@ -63,6 +67,7 @@ fn main() -> Result<()> {
         Some("ci") => ci(),
         Some("tidy") => tidy::run(&workspace_root()),
         Some("compare") => compare::run(CompareCli::parse_from(std::env::args().skip(1)).args),
+        Some("slurm-check") => compare::slurm_check(),
         Some("same-results") => match (args.get(1), args.get(2)) {
             (Some(a), Some(b)) => compare::same_results(Path::new(a), Path::new(b)),
             _ => bail!("usage: cargo xtask same-results COMPARE_OUT_A COMPARE_OUT_B"),
@@ -79,7 +84,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | tidy | compare [--help] | same-results A B | render-report PAGE.html... [--out DIR] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M] | bench-data --large [--sizes NxM,...] [--models A,B] [--folds K] [--only-fold K] [--genopred BIN]>"
+                "usage: cargo xtask <ci | tidy | compare [--help] | slurm-check | same-results A B | render-report PAGE.html... [--out DIR] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M] | bench-data --large [--sizes NxM,...] [--models A,B] [--folds K] [--only-fold K] [--genopred BIN]>"
             );
             bail!("unknown or missing xtask command")
         }

@@ -14,7 +14,6 @@
 //! combining the folds take the `write` lock for the milliseconds they last.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{CoreError, Result};
@@ -111,12 +110,11 @@ impl FolderLock {
         remove_stale_holders(&lock_dir);
         let host = host_name();
         let holder = lock_dir.join(format!("{host}.{}", std::process::id()));
-        let since = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
+        let since =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
         let command: Vec<String> = std::env::args().collect();
-        let text = format!("{}\n{host}\nsince unix time {since}, running `{}`\n", std::process::id(), command.join(" "));
+        let text =
+            format!("{}\n{host}\nsince unix time {since}, running `{}`\n", std::process::id(), command.join(" "));
         crate::output::write_atomic(&holder, text.as_bytes())?;
         Ok(FolderLock { _file: file, holder })
     }
@@ -189,6 +187,7 @@ fn remove_stale_holders(lock_dir: &Path) {
 /// Writes a holder file as another process would (tests: a dead one, one on another host).
 #[cfg(test)]
 fn fake_holder(dir: &Path, pid: u32, host: &str) {
+    use std::io::Write;
     let lock_dir = dir.join(LOCK_DIR);
     std::fs::create_dir_all(&lock_dir).unwrap();
     let mut f = File::create(lock_dir.join(format!("{host}.{pid}"))).unwrap();

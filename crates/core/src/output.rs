@@ -61,7 +61,8 @@ pub fn spreadsheet_safe(field: &str) -> std::borrow::Cow<'_, str> {
 pub fn neutralise_formulas(bytes: &[u8], delimiter: u8) -> std::result::Result<Vec<u8>, csv::Error> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).delimiter(delimiter).from_reader(bytes);
     let records: Vec<csv::ByteRecord> = reader.byte_records().collect::<std::result::Result<_, _>>()?;
-    let needs = |f: &[u8]| std::str::from_utf8(f).is_ok_and(|t| matches!(spreadsheet_safe(t), std::borrow::Cow::Owned(_)));
+    let needs =
+        |f: &[u8]| std::str::from_utf8(f).is_ok_and(|t| matches!(spreadsheet_safe(t), std::borrow::Cow::Owned(_)));
     if !records.iter().any(|r| r.iter().any(needs)) {
         return Ok(bytes.to_vec());
     }

@@ -190,7 +190,10 @@ impl RunDir {
                         };
                         let whose = match &before {
                             Some(Ok(_)) if same => " with these settings".to_string(),
-                            Some(Ok(b)) => format!(" started with other settings (differs in: {})", settings.differences(b).join(", ")),
+                            Some(Ok(b)) => format!(
+                                " started with other settings (differs in: {})",
+                                settings.differences(b).join(", ")
+                            ),
                             _ => String::new(),
                         };
                         return Err(CoreError::Data(format!(
@@ -284,7 +287,8 @@ impl RunDir {
         FolderLock::while_writing(&self.root, || {
             self.check_still_ours(run)?;
             let mut seen = std::collections::HashSet::new();
-            if let Some(p) = folds.iter().flat_map(|f| &f.predictions).find(|p| !seen.insert((p.repeat, p.id.as_str()))) {
+            if let Some(p) = folds.iter().flat_map(|f| &f.predictions).find(|p| !seen.insert((p.repeat, p.id.as_str())))
+            {
                 return Err(CoreError::Data(format!(
                     "{}: line {} is predicted by two folds of repeat {}; the folds do not form one run",
                     self.root.display(),
@@ -365,13 +369,13 @@ impl RunDir {
 mod tests {
     use super::*;
     use crate::cv::{FoldRequest, plan_folds};
-    use crate::records::RunComplete;
     use crate::dataset::{Dataset, MatchReport};
     use crate::evaluation::{CvOptions, run_fold};
     use crate::genotype::GenotypeMatrix;
     use crate::predictor::{FitContext, FitInfo, ModelError, Predictor, TrainSet};
     use crate::qc::QcConfig;
     use crate::readers::GenotypeFormat;
+    use crate::records::RunComplete;
     use crate::records::{FileInput, FoldScheme, GenoHashes, GenoInput, InputHashes, Inputs};
 
     /// Predicts the first marker's dosage plus the training mean.
@@ -537,7 +541,9 @@ mod tests {
         refused("holds repeat 1 fold 1");
         // Another run's record.
         let other = RunSettings { seed: 9, ..settings.clone() }.identity();
-        assert!(dir.finished(f1, &other, &refs(&ids(f1)), 0.1).unwrap_err().to_string().contains("belongs to another run"));
+        assert!(
+            dir.finished(f1, &other, &refs(&ids(f1)), 0.1).unwrap_err().to_string().contains("belongs to another run")
+        );
         // Edited: a prediction, a metric, the fold's label of its predictions.
         let edit = |f: &dyn Fn(&mut serde_json::Value)| {
             let mut v: serde_json::Value = serde_json::from_slice(&original).unwrap();

@@ -356,7 +356,7 @@ mod tests {
         let ds = |name: &str| paper.datasets.iter().find(|d| d.name == name).unwrap_or_else(|| panic!("{name}"));
         let wheat2000 = ds("deepgs_wheat2000");
         assert!(wheat2000.folds_file.as_ref().is_some_and(|f| f.is_file()));
-        assert_eq!(paper.models_for(wheat2000), ["gblup", "deepgs"]);
+        assert_eq!(paper.models_for(wheat2000), ["gblup", "deepgs", "ensemble"]);
         assert_eq!(paper.folds_file_for(wheat2000), wheat2000.folds_file.as_deref());
         assert_eq!(ds("soynam").cv_args, ["--max-marker-missing", "0.95"]);
         // DeepGS gets the 0/1 its paper fed where the markers were DArT calls, nowhere else.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use genopred_core::output::{sha256_file, sha256_hex, write_atomic};
-use genopred_core::records::{Compute, FoldRecord, RunSummary};
+use genopred_core::records::{Compute, FoldRecord, RunComplete, RunSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -135,10 +135,11 @@ pub fn cv_args(plan: &Plan, cell: &Cell<'_>, dir: &Path) -> Vec<String> {
     args
 }
 
-/// The finished cell in `dir`, when it holds one with this key (`cell.json` and `summary.json`).
+/// The finished cell in `dir`, when it holds one with this key (`cell.json`) whose combined
+/// files are whole and from one combination (`complete.json`, [`RunComplete::verify`]).
 pub fn cached(dir: &Path, key: &str) -> Option<CellRecord> {
     let record: CellRecord = serde_json::from_slice(&std::fs::read(dir.join("cell.json")).ok()?).ok()?;
-    (record.key == key && dir.join("summary.json").is_file()).then_some(record)
+    (record.key == key && RunComplete::verify(dir).is_ok()).then_some(record)
 }
 
 /// The outcome of a cell: its record (or why it failed) and what its `summary.json` says.
@@ -216,6 +217,9 @@ pub fn merge(
     if !status.success() {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         return Err(format!("genopred cv exited with {status}: {} (log: {})", error_lines(&text), log_path.display()));
+    }
+    if let Err(e) = RunComplete::verify(dir) {
+        return Err(format!("genopred cv exited cleanly but its results are not whole: {e}"));
     }
     let tasks = task_runs(dir);
     let mut command = vec![bin.display().to_string()];
@@ -459,6 +463,9 @@ while [ $# -gt 0 ]; do
 done
 cp "$(dirname "$0")/summary.json" "$out/summary.json"
 printf 'id,fold,observed,predicted,repeat\na,1,1.0,0.9,1\nb,2,2.0,1.5,1\n' > "$out/predictions.csv"
+hash() { sha256sum "$out/$1" | cut -d' ' -f1; }
+printf '{"format":1,"run":"r","files":[{"path":"predictions.csv","sha256":"%s"},{"path":"summary.json","sha256":"%s"}]}' \
+  "$(hash predictions.csv)" "$(hash summary.json)" > "$out/complete.json"
 "#,
         )
     }
@@ -498,11 +505,17 @@ printf 'id,fold,observed,predicted,repeat\na,1,1.0,0.9,1\nb,2,2.0,1.5,1\n' > "$o
         let again = cached(&cell_dir, "key1").expect("same key: from the cache");
         assert_eq!(again.tasks.len(), 1);
         assert!(cached(&cell_dir, "key2").is_none(), "another key runs again");
+        // Combined files that complete.json does not vouch for are not reused.
+        let predictions = std::fs::read(cell_dir.join("predictions.csv")).unwrap();
+        std::fs::write(cell_dir.join("predictions.csv"), b"id,fold,observed,predicted,repeat\n").unwrap();
+        assert!(cached(&cell_dir, "key1").is_none(), "a changed predictions.csv is not reused");
+        std::fs::write(cell_dir.join("predictions.csv"), predictions).unwrap();
+        assert!(cached(&cell_dir, "key1").is_some());
 
         // The fold tasks' own peaks count: here 5 MiB against the merge's 1 MiB.
         let fold = summary().folds[0].clone();
         std::fs::create_dir_all(cell_dir.join("folds")).unwrap();
-        FoldRecord::of(&fold, Some(5 << 20)).write(&cell_dir.join("folds").join("r01-f001.json")).unwrap();
+        FoldRecord::of(&fold, "run", Some(5 << 20)).write(&cell_dir.join("folds").join("r01-f001.json")).unwrap();
         let r = result(&cell, &cell_dir, "c", "key1", Ok(again), true);
         assert_eq!(r.error, None);
         assert!(r.cached);

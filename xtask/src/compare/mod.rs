@@ -7,17 +7,20 @@
 //! --record-only`), merges each cell's folds (`genopred cv --resume`), and writes `report.md`, `report.html`,
 //! `report.json` and figures (PNG and SVG) to `--out`. The tasks run on this machine, `--jobs`
 //! at a time and longest first (`local`), or as one Slurm job array (`slurm`); the merged
-//! results are the same files either way.
+//! results are the same files either way. One comparison at a time writes into `--out`: it
+//! holds the folder's lock for its whole run, and a second is refused, naming the holder.
 //!
 //! Cells are cached by the hash of everything that decides their result (data files, trait,
 //! model, backend, seed, fold scheme, config file, extra `cv` arguments, genopred version): a
 //! rerun of a larger grid runs only the new cells, and an interrupted cell reruns only its
 //! missing folds.
 //!
-//! Modules, each depending only on those listed after it: this one (`run`: the order of
+//! Modules, each depending only on those listed after it: `slurm_check` (`cargo xtask
+//! slurm-check`: the Slurm executor against a real Slurm), this one (`run`: the order of
 //! things), `report` (`report.md`, `report.json`) with `figures` and `rows`, `build` (binaries,
 //! model listing, backend probes), `args` (arguments, suites → [`plan::Plan`]), `local` and
-//! `slurm` (the executors), `cells` (cache key, `cv` arguments, `cell.json`, merging),
+//! `slurm` (the executors; `slurm` asks `slurm_queue` what Slurm says of its tasks and
+//! `slurm_failure` how one failed), `cells` (cache key, `cv` arguments, `cell.json`, merging),
 //! `tasks` (fold tasks, their records and costs), `environment` (machine and versions), and
 //! `plan` (the data they share).
 
@@ -33,12 +36,16 @@ mod report;
 mod rows;
 mod same;
 mod slurm;
+mod slurm_check;
+mod slurm_failure;
+mod slurm_queue;
 mod tasks;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use genopred_core::folder_lock::{FolderLock, LockMode};
 use genopred_core::metrics::mean;
 use genopred_core::output::{format_duration, write_atomic};
 
@@ -46,7 +53,8 @@ pub use args::CompareArgs;
 use cells::{Cell, cached, cell_key, cv_args, merge, result};
 use plan::{CellResult, sanitize};
 pub use same::run as same_results;
-use tasks::{CellSpec, Task, fold_done, folds_of, task_path};
+pub use slurm_check::run as slurm_check;
+use tasks::{CellSpec, Task, fold_done, fold_failure, folds_of, task_path};
 
 /// A cell to run, owned.
 struct Pending<'a> {
@@ -69,7 +77,7 @@ pub fn run(args: CompareArgs) -> Result<()> {
     // binaries already built.
     plan.commit = environment::git_commit(&root);
     let out = if args.out.is_absolute() { args.out.clone() } else { std::env::current_dir()?.join(&args.out) };
-    std::fs::create_dir_all(out.join("cells")).with_context(|| format!("creating {}", out.display()))?;
+    let _lock = lock_output(&out)?;
     let started = Instant::now();
     let slurm = args.executor == "slurm";
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -145,20 +153,22 @@ pub fn run(args: CompareArgs) -> Result<()> {
         if slurm { "Slurm job array".to_string() } else { format!("{jobs} at once on this machine") }
     );
 
-    if slurm {
+    let failures = if slurm {
         let missing = |t: &Task| !fold_done(&pending[t.cell].dir, t.repeat, t.fold);
-        if let slurm::Outcome::Stopped = slurm::run(&out, &work, &args.slurm, &missing)? {
-            return Ok(());
+        match slurm::run(&out, &work, &args.slurm, &missing)? {
+            slurm::Outcome::Stopped => return Ok(()),
+            slurm::Outcome::Ended(failures) => failures,
         }
     } else {
         local::run(&work, jobs);
-    }
+        slurm::Failures::new()
+    };
 
     // Merge every cell whose folds are all recorded.
     for (index, p) in pending.iter().enumerate() {
         let outcome = match &p.error {
             Some(e) => Err(e.clone()),
-            None => match unfinished(index, p, &work) {
+            None => match unfinished(index, p, &work, &failures) {
                 Some(e) => Err(e),
                 None => merge(&plan, &p.cell, &p.bin, &p.dir, &p.key, threads),
             },
@@ -252,15 +262,18 @@ fn cell_tasks(
         .collect())
 }
 
-/// Why a cell cannot be merged yet: the first of its tasks whose fold is not recorded, with its
-/// log's error lines.
-fn unfinished(index: usize, p: &Pending<'_>, work: &[Task]) -> Option<String> {
+/// Creates the output folder and takes its lock, to be held for the life of the process: two
+/// comparisons in one folder would share cells, Slurm submission folders and the task tables
+/// an array still reads. The error names the process holding it.
+pub(crate) fn lock_output(out: &Path) -> Result<FolderLock> {
+    std::fs::create_dir_all(out.join("cells")).with_context(|| format!("creating {}", out.display()))?;
+    // The error names the folder and its holder already.
+    Ok(FolderLock::acquire(out, LockMode::Exclusive, "run a comparison")?)
+}
+
+/// Why a cell cannot be merged yet: the first of its tasks whose fold is not recorded, with how
+/// the executor saw it end (a Slurm task's id, state and log) and its log's error lines.
+fn unfinished(index: usize, p: &Pending<'_>, work: &[Task], failures: &slurm::Failures) -> Option<String> {
     let t = work.iter().find(|t| t.cell == index && !fold_done(&p.dir, t.repeat, t.fold))?;
-    let text = std::fs::read_to_string(&t.log).unwrap_or_default();
-    Some(format!(
-        "fold {} did not finish: {} (log: {})",
-        t.fold,
-        if text.is_empty() { "no output".to_string() } else { build::error_lines(&text) },
-        t.log.display()
-    ))
+    Some(fold_failure(t, failures.get(&t.record).map(|f| f as &dyn std::fmt::Display)))
 }

@@ -151,6 +151,33 @@ pub fn write_run(path: &Path, run: &TaskRun) -> Result<(), String> {
     write_atomic(path, text.as_bytes()).map_err(|e| e.to_string())
 }
 
+/// How the Slurm job script begins each attempt of a task, in Slurm's log and in the fold's
+/// (`== attempt at DATE on NODE (job J_T, restart count N)`): a requeued or resubmitted task
+/// appends to both, and a reader wants the last attempt.
+pub const ATTEMPT_HEADER: &str = "== attempt at ";
+
+/// The lines of a log after its last attempt header (all of it when it has none, as the local
+/// executor writes them).
+pub fn last_attempt(text: &str) -> &str {
+    let start = text.rmatch_indices(ATTEMPT_HEADER).map(|(i, _)| i).find(|&i| i == 0 || text[..i].ends_with('\n'));
+    match start {
+        Some(i) => text[i..].split_once('\n').map_or("", |(_, rest)| rest),
+        None => text,
+    }
+}
+
+/// Why a task's fold is missing, on one line: how the executor saw it end (`ended`: a Slurm
+/// task's id, state and log), then the error lines of the last attempt in the fold's own log.
+pub fn fold_failure(task: &Task, ended: Option<&dyn std::fmt::Display>) -> String {
+    let text = std::fs::read_to_string(&task.log).unwrap_or_default();
+    let text = last_attempt(&text);
+    let errors = if text.trim().is_empty() { "no output".to_string() } else { error_lines(text) };
+    match ended {
+        Some(ended) => format!("fold {} did not finish: {ended}; fold log {}: {errors}", task.fold, task.log.display()),
+        None => format!("fold {} did not finish: {errors} (log: {})", task.fold, task.log.display()),
+    }
+}
+
 /// This machine's short host name.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -219,6 +246,27 @@ mod tests {
         longest_first(&mut tasks);
         let order: Vec<&str> = tasks.iter().map(|t| t.label.as_str()).collect();
         assert_eq!(order, ["c", "b", "d", "a"]);
+    }
+
+    #[test]
+    fn a_failure_names_the_last_attempt_of_the_fold_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = Task { log: dir.path().join("r01-f002.log"), fold: 2, ..task("c", None) };
+        std::fs::write(
+            &t.log,
+            "== attempt at 2026-01-01T00:00:00 on n1 (job 7_2, restart count 0)\nerror: old trouble\n\
+             == attempt at 2026-01-01T00:01:00 on n2 (job 7_2, restart count 1)\nloading\nerror: out of disk\n",
+        )
+        .unwrap();
+        let local = fold_failure(&t, None);
+        assert_eq!(local, format!("fold 2 did not finish: error: out of disk (log: {})", t.log.display()));
+        let slurm = fold_failure(&t, Some(&"Slurm task 7_2 ended in FAILED"));
+        assert!(slurm.starts_with("fold 2 did not finish: Slurm task 7_2 ended in FAILED; fold log "), "{slurm}");
+        assert!(slurm.ends_with(": error: out of disk") && !slurm.contains("old trouble"), "{slurm}");
+        std::fs::write(&t.log, "== attempt at 2026-01-01T00:00:00 on n1 (job 7_2, restart count 0)\n").unwrap();
+        assert!(fold_failure(&t, None).contains(": no output (log: "));
+        assert_eq!(last_attempt("plain\nlog\n"), "plain\nlog\n");
+        assert_eq!(last_attempt("x == attempt at y\nz\n"), "x == attempt at y\nz\n", "only at a line start");
     }
 
     #[test]

@@ -7,10 +7,10 @@ use anyhow::{Result, bail};
 use clap::Args;
 use genopred_core::cv::{FoldRequest, plan_folds};
 use genopred_core::evaluation::run_fold_sharing;
+use genopred_core::folder_lock::LockMode;
 use genopred_core::gram::SharedWork;
 use genopred_core::output::write_atomic;
 use genopred_core::records::{InputHashes, Parallelism, Provenance, RunSettings};
-use genopred_core::folder_lock::LockMode;
 use genopred_core::run_dir::{RunDir, RunFacts, Start};
 
 use crate::inputs::{FitArgs, LoadedData};

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{GenoHashes, Inputs, read_record, write_record};
-use crate::dataset::MatchReport;
 use crate::cv::Fold;
+use crate::dataset::MatchReport;
 use crate::error::{CoreError, Result};
 use crate::evaluation::{CvOptions, FoldResult, Prediction};
 use crate::metrics::{MetricSummaries, Metrics};
