@@ -347,15 +347,18 @@ fn a_fold_too_small_to_train_on() {
 fn config_with_an_unknown_key() {
     let c = Case::new();
     let cfg = c.write("m.toml", "[train]\nlearning_rat = 0.1\n");
-    fails_with(
+    let err = fails_with(
         &strs(&c.small_cv("y", &["--model", "mlp", "--config", &cfg])),
         &["m.toml", "learning_rat", "learning_rate"],
     );
+    assert_eq!(err.matches("learning_rat`").count() + err.matches("learning_rat'").count(), 1, "{err}");
 }
 
 #[test]
 fn config_with_an_out_of_range_value() {
     let c = Case::new();
     let cfg = c.write("m.toml", "dropout = 1.5\n");
-    fails_with(&strs(&c.small_cv("y", &["--model", "mlp", "--config", &cfg])), &["m.toml", "dropout", "1.5"]);
+    let err = fails_with(&strs(&c.small_cv("y", &["--model", "mlp", "--config", &cfg])), &["m.toml", "dropout", "1.5"]);
+    // Said once: not again as its own cause.
+    assert_eq!(err.matches("1.5").count(), 1, "{err}");
 }

@@ -13,8 +13,9 @@ pub enum ZooError {
         /// The names known.
         available: String,
     },
-    /// The model's settings file, or a value in it, is wrong.
-    #[error("{0}")]
+    /// The model's settings file, or a value in it, is wrong. Transparent: the message and
+    /// its causes are the inner error's, so a caller printing the cause chain prints it once.
+    #[error(transparent)]
     Config(#[from] genopred_train::TrainError),
     /// The model rejected its settings or its saved state.
     #[error("{0}")]
