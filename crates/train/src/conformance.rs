@@ -301,7 +301,7 @@ pub struct Parity {
     /// |difference| of the training-mode batch loss (dropout masks shared), over the loss.
     pub loss: f64,
     /// Largest |difference| of a parameter tensor's gradient, over that tensor's largest
-    /// |gradient|, worst tensor.
+    /// |gradient| (or a floor relative to the network's, [`gradient_parity`]), worst tensor.
     pub gradient: f64,
     /// Largest |difference| of a parameter after one step of the model's own optimiser, over the
     /// step size (the learning rate; Adam's first step moves each weight by at most about that).
@@ -374,6 +374,29 @@ fn max_diff(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).fold(0.0f64, |m, (&x, &y)| m.max(f64::from((x - y).abs())))
 }
 
+/// Share of the network's largest gradient below which a tensor's own gradient is judged on
+/// that floor instead: a parameter whose true gradient is zero (attention's key bias: softmax
+/// ignores a constant per query) carries only rounding noise, which its own scale would turn
+/// into a large relative error.
+pub const GRADIENT_FLOOR: f64 = 1e-2;
+
+/// The worst gradient difference between two backends' gradients (same parameters, same
+/// order), and the parameter it belongs to: each tensor's largest |difference| over its own
+/// largest |gradient|, or over [`GRADIENT_FLOOR`] × the network's largest |gradient| where that
+/// is larger.
+pub fn gradient_parity(reference: &[(String, Vec<f32>)], other: &[(String, Vec<f32>)]) -> (f64, String) {
+    let network = reference.iter().chain(other).map(|(_, g)| max_abs(g)).fold(0.0, f64::max);
+    let (mut gradient, mut worst) = (0.0f64, String::new());
+    for ((name, a), (_, b)) in reference.iter().zip(other) {
+        let scale = max_abs(a).max(max_abs(b)).max(GRADIENT_FLOOR * network);
+        if scale > 0.0 && max_diff(a, b) / scale > gradient {
+            gradient = max_diff(a, b) / scale;
+            worst.clone_from(name);
+        }
+    }
+    (gradient, worst)
+}
+
 /// Runs the same network on two backends from the same initial weights (built on `reference`,
 /// saved as burnpack, loaded on `other`) and the same batch of `batch` inputs of `shape`, and
 /// measures: the inference-mode forward output; one training step's loss (dropout masks come
@@ -432,14 +455,7 @@ pub fn backend_parity<A: Architecture>(
     let (l_other, g_other, p_other) = one_step(net_other, &ad_other);
     let loss = (l_ref - l_other).abs() / l_ref.abs().max(1e-12);
     assert_eq!(g_ref.len(), g_other.len(), "{}: gradients for different parameters", A::NAME);
-    let (mut gradient, mut worst) = (0.0f64, String::new());
-    for ((name, a), (_, b)) in g_ref.iter().zip(&g_other) {
-        let scale = max_abs(a).max(max_abs(b));
-        if scale > 0.0 && max_diff(a, b) / scale > gradient {
-            gradient = max_diff(a, b) / scale;
-            worst.clone_from(name);
-        }
-    }
+    let (gradient, worst) = gradient_parity(&g_ref, &g_other);
     let update =
         p_ref.iter().zip(&p_other).map(|((_, a), (_, b))| max_diff(a, b)).fold(0.0, f64::max) / cfg.learning_rate;
     Parity { forward, loss, gradient, update, tensors: before.len(), worst }
@@ -460,4 +476,32 @@ pub fn check_backend_parity<A: Architecture>(
         A::NAME
     );
     parity
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(name: &str, g: &[f32]) -> (String, Vec<f32>) {
+        (name.to_string(), g.to_vec())
+    }
+
+    #[test]
+    fn a_parameter_with_zero_gradient_is_judged_on_the_networks_scale() {
+        // A weight with real gradients, equal on both backends to f32 rounding, and a bias whose
+        // true gradient is zero: each backend's is rounding noise of another sign and size.
+        let reference = [named("w", &[0.8, -1.5, 2.0]), named("key.bias", &[3e-8, -1e-8])];
+        let other = [named("w", &[0.8, -1.5, 2.000_000_2]), named("key.bias", &[-2e-8, 4e-8])];
+        let (gradient, _) = gradient_parity(&reference, &other);
+        // On its own scale the noise would read as 125 % error.
+        assert!(max_diff(&reference[1].1, &other[1].1) / max_abs(&other[1].1) > 1.0);
+        assert!(gradient < PARITY_TOLERANCE.gradient, "{gradient}");
+        // A real difference is still caught, in a tensor of any size, and named.
+        let wrong = [named("w", &[0.8, -1.5, 2.0]), named("key.bias", &[3e-8, 0.05])];
+        let (gradient, worst) = gradient_parity(&reference, &wrong);
+        assert!(gradient > PARITY_TOLERANCE.gradient, "{gradient}");
+        assert_eq!(worst, "key.bias");
+        let scaled = [named("w", &[0.8, -1.5, 2.01]), named("key.bias", &[3e-8, -1e-8])];
+        assert_eq!(gradient_parity(&reference, &scaled).1, "w");
+    }
 }
