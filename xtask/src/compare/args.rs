@@ -108,6 +108,11 @@ pub struct CompareArgs {
     /// The inner score (`--tune`): pearson, mse or ndcg.
     #[arg(long, default_value = "pearson", requires = "tune")]
     tune_metric: TuneMetric,
+    /// Report the finished cells of this other genopred build (its `genopred --version` line,
+    /// as the cells' report names it) instead of rerunning them (repeatable; added to the
+    /// suite's `reuse_builds`). Without it a cell of another build is never reused.
+    #[arg(long, value_name = "VERSION")]
+    pub reuse_build: Vec<String>,
     /// Arguments passed on to every `genopred cv` run (after `--`), e.g. `-- --min-maf 0.05`.
     #[arg(last = true)]
     extra: Vec<String>,
@@ -136,6 +141,9 @@ struct Suite {
     datasets: Vec<Dataset>,
     #[serde(default)]
     published: Vec<Published>,
+    /// Builds whose committed cells are reported instead of rerun (`Plan::reuse_builds`).
+    #[serde(default)]
+    reuse_builds: Vec<String>,
 }
 
 /// Resolves the suite and arguments into the grid, and checks what can be checked before
@@ -177,6 +185,7 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             configs: suite.configs.into_iter().map(|(m, p)| (m, suite_dir.join(p))).collect(),
             extra: args.extra.clone(),
             published: suite.published,
+            reuse_builds: suite.reuse_builds.into_iter().chain(args.reuse_build.iter().cloned()).collect(),
             tuning: None,
             commit: String::new(),
         }
@@ -216,6 +225,7 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
             configs: BTreeMap::new(),
             extra: args.extra.clone(),
             published: Vec::new(),
+            reuse_builds: args.reuse_build.clone(),
             tuning: None,
             commit: String::new(),
         }

@@ -293,6 +293,7 @@ esac
             configs: BTreeMap::new(),
             extra: Vec::new(),
             published: Vec::new(),
+            reuse_builds: Vec::new(),
             tuning: None,
             commit: String::new(),
         }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::build::error_lines;
-use super::plan::{CellResult, Dataset, Plan, data_files};
+use super::plan::{CellResult, Dataset, Plan, data_files, sanitize};
 use super::tasks::{TaskRun, task_runs};
 
 /// One cell of the grid.
@@ -79,6 +79,30 @@ pub fn cell_key(plan: &Plan, cell: &Cell<'_>, version: &str) -> Result<String> {
         });
     }
     Ok(sha256_hex(key.to_string().as_bytes()))
+}
+
+/// The cell's folder under `OUT/cells/`: what it is, and its key's first digits.
+pub fn dir_name(cell: &Cell<'_>, key: &str) -> String {
+    let variant = if cell.tuned { format!("{}-tuned", cell.model) } else { cell.model.to_string() };
+    let d = cell.dataset;
+    format!("{}-{}-{}-{}-s{}-{}", d.name, sanitize(cell.trait_name), variant, cell.backend, cell.seed, &key[..10])
+}
+
+/// The finished cell made by one of the builds the plan names (`reuse_builds`, other than
+/// `version`, this build), marked with that build: its key computed with that build's version
+/// line, its folder under `out/cells/`. Never another build's cell unless named.
+pub fn from_other_build(plan: &Plan, cell: &Cell<'_>, out: &Path, version: &str) -> Result<Option<CellResult>> {
+    for build in plan.reuse_builds.iter().filter(|b| *b != version) {
+        let key = cell_key(plan, cell, build)?;
+        let name = dir_name(cell, &key);
+        let dir = out.join("cells").join(&name);
+        if let Some(record) = cached(&dir, &key) {
+            let mut r = result(cell, &dir, &name, &key, Ok(record), true);
+            r.from_build = Some(build.clone());
+            return Ok(Some(r));
+        }
+    }
+    Ok(None)
 }
 
 /// What `cell.json` records for a finished cell.
@@ -160,6 +184,7 @@ pub fn result(
         dir: format!("cells/{dir_name}"),
         key: key.to_string(),
         cached,
+        from_build: None,
         wall_seconds: 0.0,
         error: None,
         pearson: Vec::new(),
@@ -468,6 +493,31 @@ printf '{"format":1,"run":"r","files":[{"path":"predictions.csv","sha256":"%s"},
   "$(hash predictions.csv)" "$(hash summary.json)" > "$out/complete.json"
 "#,
         )
+    }
+
+    #[test]
+    fn cells_of_another_build_are_reused_only_when_named_and_are_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut plan = plan_for(dir.path());
+        let bin = fake_genopred(dir.path());
+        let ds = plan.datasets[0].clone();
+        let cell = cell(&ds, "mlp", "flex", 1);
+        let (old, new) = ("genopred 0.1.0 (source aaaaaaaaaaaa)", "genopred 0.1.0 (source bbbbbbbbbbbb)");
+        // A cell finished by the old build, in its own folder.
+        let old_key = cell_key(&plan, &cell, old).unwrap();
+        assert_ne!(old_key, cell_key(&plan, &cell, new).unwrap(), "the build is part of the key");
+        let old_dir = dir.path().join("cells").join(dir_name(&cell, &old_key));
+        std::fs::create_dir_all(&old_dir).unwrap();
+        merge(&plan, &cell, &bin, &old_dir, &old_key, 1).unwrap();
+        // The new build does not reuse it unless the plan names the old build.
+        assert!(from_other_build(&plan, &cell, dir.path(), new).unwrap().is_none());
+        plan.reuse_builds = vec![old.into()];
+        let r = from_other_build(&plan, &cell, dir.path(), new).unwrap().expect("named: reused");
+        assert_eq!(r.from_build.as_deref(), Some(old));
+        assert!(r.cached && r.error.is_none());
+        assert_eq!(r.dir, format!("cells/{}", dir_name(&cell, &old_key)));
+        // Its own build finds it as an ordinary cached cell, not "another build".
+        assert!(from_other_build(&plan, &cell, dir.path(), old).unwrap().is_none());
     }
 
     #[test]

@@ -115,6 +115,7 @@ mod tests {
             dir: String::new(),
             key: String::new(),
             cached: false,
+            from_build: None,
             wall_seconds: 1.0,
             error: None,
             mse: vec![1.0; pearson.len()],

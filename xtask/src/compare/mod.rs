@@ -50,8 +50,8 @@ use genopred_core::metrics::mean;
 use genopred_core::output::{format_duration, write_atomic};
 
 pub use args::CompareArgs;
-use cells::{Cell, cached, cell_key, cv_args, merge, result};
-use plan::{CellResult, sanitize};
+use cells::{Cell, cached, cell_key, cv_args, dir_name, from_other_build, merge, result};
+use plan::CellResult;
 pub use same::run as same_results;
 pub use slurm_check::run as slurm_check;
 use tasks::{CellSpec, Task, fold_done, fold_failure, folds_of, task_path};
@@ -121,14 +121,18 @@ pub fn run(args: CompareArgs) -> Result<()> {
         let cell =
             Cell { dataset: ds, trait_name: t, model, backend: &backends[i], compute, seed: *seed, tuned: *tuned };
         let key = cell_key(&plan, &cell, &version)?;
-        let variant = if *tuned { format!("{model}-tuned") } else { model.to_string() };
-        let dir_name = format!("{}-{}-{}-{}-s{}-{}", ds.name, sanitize(t), variant, backends[i], seed, &key[..10]);
+        let dir_name = dir_name(&cell, &key);
         let dir = out.join("cells").join(&dir_name);
         if args.rerun && dir.exists() {
             std::fs::remove_dir_all(&dir).with_context(|| format!("removing {} for --rerun", dir.display()))?;
         }
         match cached(&dir, &key) {
             Some(record) => results.push(Some(result(&cell, &dir, &dir_name, &key, Ok(record), true))),
+            None if !args.rerun
+                && let Some(r) = from_other_build(&plan, &cell, &out, &version)? =>
+            {
+                results.push(Some(r))
+            }
             None => {
                 results.push(None);
                 pending.push(Pending { cell, bin: bin.clone(), dir, dir_name, key, slot: i, error: None });

@@ -139,6 +139,10 @@ pub struct Plan {
     /// The git commit the binaries are built from (and whether the tree had uncommitted
     /// changes then); `run` fills it in just before building.
     pub commit: String,
+    /// Other genopred builds (`genopred --version` lines) whose finished cells are reported
+    /// instead of rerun, as the suite file or `--reuse-build` declares them; the report names
+    /// the build of each such cell.
+    pub reuse_builds: Vec<String>,
 }
 
 /// What running one task took, as `tasks/rRR-fFFF.json` records it.
@@ -192,6 +196,10 @@ pub struct CellResult {
     pub key: String,
     /// Whether the result came from the cache.
     pub cached: bool,
+    /// The build that made a cached cell, when it is another build than this one (one the
+    /// plan's `reuse_builds` declares).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_build: Option<String>,
     /// Wall time of the `genopred cv` process (of the run that produced it).
     pub wall_seconds: f64,
     /// Error, when the run failed.

@@ -86,6 +86,17 @@ pub fn write(
         duration(timing.cells_seconds),
         duration(timing.build_seconds)
     )?;
+    let mut builds: Vec<&str> = results.iter().filter_map(|r| r.from_build.as_deref()).collect();
+    builds.sort_unstable();
+    builds.dedup();
+    for build in builds {
+        let n = results.iter().filter(|r| r.from_build.as_deref() == Some(build)).count();
+        writeln!(
+            md,
+            "**{n} cell(s) were made by another build, `{build}`**, and reused as the suite or              `--reuse-build` declares (marked in the task table); this build would rerun them              with `--rerun`.
+"
+        )?;
+    }
     writeln!(
         md,
         "Pearson r, MSE and NDCG@10 % are mean ± sd over the folds (of every seed); the test fold never \
@@ -250,7 +261,11 @@ pub fn write(
             c.seed,
             if c.error.is_some() { "failed".to_string() } else { format!("{:.3}", mean(&c.pearson)) },
             duration(c.wall_seconds),
-            if c.cached { " (cached)" } else { "" },
+            match (&c.from_build, c.cached) {
+                (Some(build), _) => format!(" (cached, made by {build})"),
+                (None, true) => " (cached)".to_string(),
+                (None, false) => String::new(),
+            },
             c.dir,
             c.dir
         )?;
@@ -449,6 +464,7 @@ mod tests {
             dir: dir.into(),
             key: "k".into(),
             cached: false,
+            from_build: None,
             wall_seconds: 10.0,
             error: None,
             mse: pearson.iter().map(|r| 1.0 - r).collect(),
@@ -526,6 +542,7 @@ mod tests {
                 source: "crossa2010".into(),
             }],
             commit: "0123456789ab".into(),
+            reuse_builds: Vec::new(),
         };
         let skipped = vec![Skipped { backend: "wgpu".into(), reason: "no adapter".into() }];
         let env = Environment {
