@@ -93,8 +93,9 @@ pub fn write(
         let n = results.iter().filter(|r| r.from_build.as_deref() == Some(build)).count();
         writeln!(
             md,
-            "**{n} cell(s) were made by another build, `{build}`**, and reused as the suite or              `--reuse-build` declares (marked in the task table); this build would rerun them              with `--rerun`.
-"
+            "**{n} cell(s) were made by another build, `{build}`**, and reused as the suite or \
+             `--reuse-build` declares (marked in the task table); this build would rerun them \
+             with `--rerun`.\n"
         )?;
     }
     writeln!(
