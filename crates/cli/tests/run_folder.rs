@@ -182,6 +182,10 @@ fn two_processes_on_one_folder_never_mix_their_runs() {
     // replaces run.json (no fold was recorded yet); the first then finds its run gone and
     // records nothing, so the folder holds the second run only.
     let shared = tmp.path().join("shared");
+    // Slower still: the second job must record its fold before this one ends.
+    let slower = tmp.path().join("slower.toml");
+    std::fs::write(&slower, "[train]\nepochs = 600\npatience = 0\n").unwrap();
+    let c = slower.to_str().unwrap();
     let mut slow = spawn(&cv(&shared, "mlp", "1", &["--config", c, "--only-fold", "1", "--record-only"]));
     wait_for(&shared.join("run.json"), &mut slow);
     ok(&cv(&shared, "gblup", "2", &["--only-fold", "2", "--record-only"]));
