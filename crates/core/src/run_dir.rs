@@ -134,19 +134,16 @@ impl RunDir {
         self.root.join("folds").join(format!("r{repeat:02}-f{fold:03}.history.csv"))
     }
 
-    /// The fold records in the folder (final names only).
-    fn fold_records(&self) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir(self.root.join("folds")) else { return Vec::new() };
-        let mut out: Vec<PathBuf> = entries
+    /// How many fold records the folder holds (final names only).
+    fn fold_records(&self) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.root.join("folds")) else { return 0 };
+        entries
             .flatten()
             .filter(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 name.ends_with(".json") && !name.starts_with(crate::output::TEMP_PREFIX)
             })
-            .map(|e| e.path())
-            .collect();
-        out.sort();
-        out
+            .count()
     }
 
     /// Records the run's settings and returns its identity ([`RunSettings::identity`]), under
@@ -176,25 +173,23 @@ impl RunDir {
                     }
                 }
                 Start::Fresh => {
-                    let folds = self.fold_records().len();
+                    let folds = self.fold_records();
                     let combined = self.summary_path().is_file() || self.root.join(COMPLETE).is_file();
-                    let same = match &before {
-                        Some(Ok(b)) => settings.differences(b).is_empty(),
-                        _ => false,
+                    let differ = match &before {
+                        Some(Ok(b)) => Some(settings.differences(b)),
+                        _ => None,
                     };
+                    let same = differ.as_ref().is_some_and(Vec::is_empty);
                     if (folds > 0 || combined) && !(partial && same) {
                         let what = if combined {
                             "the results of a finished run".to_string()
                         } else {
                             format!("{folds} finished fold(s) of a run")
                         };
-                        let whose = match &before {
-                            Some(Ok(_)) if same => " with these settings".to_string(),
-                            Some(Ok(b)) => format!(
-                                " started with other settings (differs in: {})",
-                                settings.differences(b).join(", ")
-                            ),
-                            _ => String::new(),
+                        let whose = match differ {
+                            Some(d) if d.is_empty() => " with these settings".to_string(),
+                            Some(d) => format!(" started with other settings (differs in: {})", d.join(", ")),
+                            None => String::new(),
                         };
                         return Err(CoreError::Data(format!(
                             "{} holds {what}{whose}; add --resume to continue that run (same settings only), \
@@ -211,16 +206,7 @@ impl RunDir {
 
     /// Deletes the run files ([`RUN_FILES`]) from the folder.
     fn clear(&self) -> Result<()> {
-        for name in RUN_FILES {
-            let path = self.root.join(name);
-            let gone = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
-            match gone {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(CoreError::Write { path, source: e }),
-            }
-        }
-        Ok(())
+        RUN_FILES.iter().try_for_each(|name| remove_if_present(&self.root.join(name)))
     }
 
     /// The fold's result if it already finished here (`None` when it has not), after checking
@@ -297,11 +283,7 @@ impl RunDir {
                 ))
                 .into());
             }
-            match std::fs::remove_file(self.root.join(COMPLETE)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(CoreError::Write { path: self.root.join(COMPLETE), source: e }.into()),
-            }
+            remove_if_present(&self.root.join(COMPLETE))?;
             let mut files = vec!["predictions.csv".to_string()];
             write_csv(&self.predictions_path(), folds.iter().flat_map(|f| &f.predictions), b',')?;
             let searches: Vec<_> =
@@ -362,6 +344,17 @@ impl RunDir {
                 }
             }
         }
+    }
+}
+
+/// Deletes a file or folder; one that is not there is fine.
+fn remove_if_present(path: &Path) -> Result<()> {
+    let gone = if path.is_dir() { std::fs::remove_dir_all(path) } else { std::fs::remove_file(path) };
+    match gone {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(CoreError::Write { path: path.to_path_buf(), source: e })
+        }
+        _ => Ok(()),
     }
 }
 

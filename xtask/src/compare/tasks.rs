@@ -178,13 +178,10 @@ pub fn fold_failure(task: &Task, ended: Option<&dyn std::fmt::Display>) -> Strin
     }
 }
 
-/// This machine's short host name.
+/// This machine's short host name (as Slurm's `hostname -s` names a node).
 pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().split('.').next().unwrap_or("").to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
+    let full = genopred_core::folder_lock::host_name();
+    full.split('.').next().filter(|h| !h.is_empty()).unwrap_or("localhost").to_string()
 }
 
 #[cfg(test)]
