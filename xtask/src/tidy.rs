@@ -191,11 +191,6 @@ mod tests {
     }
 
     #[test]
-    fn the_workspace_passes() {
-        run(&crate::workspace_root()).unwrap();
-    }
-
-    #[test]
     fn a_stray_model_name_or_seed_is_found() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
