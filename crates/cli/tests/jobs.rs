@@ -104,6 +104,26 @@ fn folds_at_once_give_the_bytes_of_one_fold_at_a_time() {
     assert_same_run(&g1, &g2);
 }
 
+/// A network built from burn's own layers whose dropout draws from burn's process-wide device
+/// RNG (attention's and the residual branches'): three folds training at once give the bytes of
+/// one fold at a time (the trainer seeds those draws per step; genopred_train::device_draws).
+#[test]
+fn burns_own_dropout_layers_give_the_same_bytes_with_folds_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("attention.toml");
+    std::fs::write(&config, "dropout = 0.3\npatch = 64\nwidth = 16\nheads = 2\n[train]\nepochs = 4\nbatch_size = 32\n")
+        .unwrap();
+    let config = config.to_str().unwrap();
+    let one = tmp.path().join("one");
+    let three = tmp.path().join("three");
+    cv("attention", Some(config), &one, &["--jobs", "1", "--threads-per-job", "1"]);
+    cv("attention", Some(config), &three, &["--jobs", "3", "--threads-per-job", "1"]);
+    assert_same_run(&one, &three);
+    for f in ["r01-f001.history.csv", "r01-f004.history.csv"] {
+        assert_eq!(read(&one.join("folds").join(f)), read(&three.join("folds").join(f)), "{f}");
+    }
+}
+
 #[test]
 fn one_fold_per_process_then_resume_equals_a_whole_run() {
     let tmp = tempfile::tempdir().unwrap();

@@ -92,6 +92,12 @@ pub fn below(low_key: &str, low: f64, high_key: &str, high: f64) -> Result<(), C
     require(low < high, low_key, low, &format!("must be below {high_key} = {high}"))
 }
 
+/// A setting that must divide another (`key = value` divides `of_key = of`: attention heads
+/// dividing the model width, patches tiling a length). Zero never divides.
+pub fn divides(key: &str, value: usize, of_key: &str, of: usize) -> Result<(), ConfigError> {
+    require(value > 0 && of.is_multiple_of(value), key, value, &format!("must divide {of_key} = {of}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +116,11 @@ mod tests {
         assert!(at_least("epochs", 1, 1).is_ok() && at_least("grid", 2, 3).is_err());
         assert!(finite("x", -3.0).is_ok() && finite("x", f64::NEG_INFINITY).is_err());
         assert!(below("lo", 1.0, "hi", 2.0).is_ok() && below("lo", 2.0, "hi", 2.0).is_err());
+        assert!(divides("heads", 4, "width", 64).is_ok() && divides("heads", 0, "width", 64).is_err());
+        assert_eq!(
+            divides("heads", 3, "width", 64).unwrap_err().to_string(),
+            "heads = 3 is out of range: must divide width = 64"
+        );
 
         let e = rate("dropout", 1.5).unwrap_err();
         assert_eq!(e, ConfigError::new("dropout", "1.5", "a dropout rate must be within [0, 1)"));

@@ -85,7 +85,26 @@ fn fit_once<A: Architecture>(
     y: &[f64],
     seed: u64,
 ) -> (NeuralPredictor<A>, Run) {
-    fit_once_holding::<A>(config, device, geno, y, seed, crate::predictor::HOLD_INPUTS_UP_TO_BYTES)
+    fit_once_holding::<A>(
+        config,
+        device,
+        geno,
+        y,
+        seed,
+        crate::predictor::HOLD_INPUTS_UP_TO_BYTES,
+        &genopred_core::Quiet,
+    )
+}
+
+/// An observer that draws from burn's device RNG after every epoch, as other fits running in the
+/// same process at the same time do (`genopred cv --jobs`): a fit must not notice.
+struct OutsideDraws(Device);
+
+impl genopred_core::FitObserver for OutsideDraws {
+    fn epoch(&self, _record: &genopred_core::EpochRecord) {
+        let _rng = crate::predictor::device_rng_lock();
+        let _ = Tensor::<1>::random([17], burn::tensor::Distribution::Default, &self.0).into_data();
+    }
 }
 
 /// [`fit_once`] with encoded inputs held whole only up to `hold` bytes (0: every batch streamed).
@@ -96,6 +115,7 @@ fn fit_once_holding<A: Architecture>(
     y: &[f64],
     seed: u64,
     hold: usize,
+    observer: &dyn genopred_core::FitObserver,
 ) -> (NeuralPredictor<A>, Run) {
     let n = geno.n_samples();
     let (n_fit, n_valid) = (n * 7 / 10, n / 10);
@@ -112,7 +132,7 @@ fn fit_once_holding<A: Architecture>(
         .fit(
             &TrainSet { geno, rows: &fit_rows, y: &y_fit },
             Some(&TrainSet { geno, rows: &valid_rows, y: &y_valid }),
-            &FitContext { seed, genotyped_rows: &all, observer: &genopred_core::Quiet, shared: None },
+            &FitContext { seed, genotyped_rows: &all, observer, shared: None },
         )
         .unwrap_or_else(|e| panic!("{}: fit failed: {e}", A::NAME));
     let history = model.take_history();
@@ -131,12 +151,25 @@ fn fit_once_holding<A: Architecture>(
 }
 
 /// Same seed → bit-identical predictions; another seed → different ones. Inputs encoded a batch
-/// at a time (streamed) give the same losses and predictions as inputs held whole.
+/// at a time (streamed) give the same losses and predictions as inputs held whole. Draws from
+/// burn's device RNG made elsewhere in the process while the model trains (other folds of
+/// `--jobs`) change nothing: a network whose own layers draw from it (burn's dropout-carrying
+/// layers) is seeded per step by the trainer ([`crate::device_draws`]), and one that draws from
+/// it some other way fails here.
 pub fn check_determinism<A: Architecture>(config: &A::Config, device: &Device, n_markers: usize) {
     let (geno, y) = simulated(60, n_markers, 3);
     let (_, a) = fit_once::<A>(config, device, &geno, &y, 11);
     let (_, b) = fit_once::<A>(config, device, &geno, &y, 11);
-    let (_, streamed) = fit_once_holding::<A>(config, device, &geno, &y, 11, 0);
+    let hold = crate::predictor::HOLD_INPUTS_UP_TO_BYTES;
+    let (_, beside) = fit_once_holding::<A>(config, device, &geno, &y, 11, hold, &OutsideDraws(device.clone()));
+    assert_eq!(
+        a.predictions,
+        beside.predictions,
+        "{}: draws from burn's device RNG elsewhere in the process changed the fit: the network draws \
+         from it outside the trainer's seeded steps (see genopred_train::device_draws)",
+        A::NAME
+    );
+    let (_, streamed) = fit_once_holding::<A>(config, device, &geno, &y, 11, 0, &genopred_core::Quiet);
     assert_eq!(a.losses, streamed.losses, "{}: streamed batches trained differently", A::NAME);
     assert_eq!(a.predictions, streamed.predictions, "{}: streamed batches predicted differently", A::NAME);
     let (_, c) = fit_once::<A>(config, device, &geno, &y, 12);
@@ -304,7 +337,8 @@ pub struct Parity {
     /// |gradient| (or a floor relative to the network's, [`gradient_parity`]), worst tensor.
     pub gradient: f64,
     /// Largest |difference| of a parameter after one step of the model's own optimiser, over the
-    /// step size (the learning rate; Adam's first step moves each weight by at most about that).
+    /// step size (the learning rate; Adam's first step moves each weight by at most about that),
+    /// where the gradient is not rounding noise ([`update_parity`]).
     pub update: f64,
     /// Parameter tensors compared.
     pub tensors: usize,
@@ -397,10 +431,43 @@ pub fn gradient_parity(reference: &[(String, Vec<f32>)], other: &[(String, Vec<f
     (gradient, worst)
 }
 
+/// The largest difference between two backends' parameters after one optimiser step, over the
+/// elements whose gradient (on either backend) reaches [`GRADIENT_FLOOR`] × the network's largest
+/// |gradient|, and over every element of a parameter without a gradient. Adam divides each
+/// gradient by its own size, so where the gradient is rounding noise (a true zero, say) its step
+/// is noise of full size (±lr); such elements are judged on their gradient by
+/// [`gradient_parity`].
+pub fn update_parity(
+    after_reference: &[(String, Vec<f32>)],
+    after_other: &[(String, Vec<f32>)],
+    grad_reference: &[(String, Vec<f32>)],
+    grad_other: &[(String, Vec<f32>)],
+) -> f64 {
+    let network = grad_reference.iter().chain(grad_other).map(|(_, g)| max_abs(g)).fold(0.0, f64::max);
+    let floor = GRADIENT_FLOOR * network;
+    let grads: std::collections::HashMap<&str, (&[f32], &[f32])> =
+        grad_reference.iter().zip(grad_other).map(|((n, a), (_, b))| (n.as_str(), (&a[..], &b[..]))).collect();
+    let mut worst = 0.0f64;
+    for ((name, a), (_, b)) in after_reference.iter().zip(after_other) {
+        assert_eq!(a.len(), b.len(), "parity: lengths differ");
+        for (i, (&x, &y)) in a.iter().zip(b).enumerate() {
+            let counted = grads
+                .get(name.as_str())
+                .is_none_or(|(ga, gb)| f64::from(ga[i].abs()).max(f64::from(gb[i].abs())) >= floor);
+            if counted {
+                worst = worst.max(f64::from((x - y).abs()));
+            }
+        }
+    }
+    worst
+}
+
 /// Runs the same network on two backends from the same initial weights (built on `reference`,
 /// saved as burnpack, loaded on `other`) and the same batch of `batch` inputs of `shape`, and
 /// measures: the inference-mode forward output; one training step's loss (dropout masks come
-/// from the seeded host generator, so they match); every parameter's gradient; and the
+/// from the seeded host generator, so they match; a network that also draws from burn's device
+/// RNG, whose generator differs by backend, has burn's dropout layers off for the step:
+/// [`crate::device_draws::without_burns_dropout`]); every parameter's gradient; and the
 /// parameters after one step of the model's own optimiser and learning rate.
 pub fn backend_parity<A: Architecture>(
     config: &A::Config,
@@ -411,6 +478,16 @@ pub fn backend_parity<A: Architecture>(
 ) -> Parity {
     let _rng = crate::predictor::device_rng_lock();
     let (ad_ref, ad_other) = (reference.clone().autodiff(), other.clone().autodiff());
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let x: Vec<f32> = (0..batch * shape.0 * shape.1).map(|_| rng.random_range(0.0f32..2.0)).collect();
+    let y: Vec<f32> = (0..batch).map(|_| normal(&mut rng) as f32).collect();
+    let inputs = |device: &Device| {
+        (
+            Tensor::<3>::from_data(TensorData::new(x.clone(), [batch, shape.0, shape.1]), device),
+            Tensor::<2>::from_data(TensorData::new(y.clone(), [batch, 1]), device),
+        )
+    };
+    let draws = crate::device_draws::draws_from_device_rng::<A>(config, shape, &inputs(&ad_ref).0, &ad_ref);
     ad_ref.seed(1);
     let net_ref = A::build(config, shape, &ad_ref);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -421,16 +498,6 @@ pub fn backend_parity<A: Architecture>(
     let before = collect(&net_ref, None);
     assert_eq!(before, collect(&net_other, None), "{}: initial weights differ after loading", A::NAME);
 
-    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-    let x: Vec<f32> = (0..batch * shape.0 * shape.1).map(|_| rng.random_range(0.0f32..2.0)).collect();
-    let y: Vec<f32> = (0..batch).map(|_| normal(&mut rng) as f32).collect();
-    let inputs = |device: &Device| {
-        (
-            Tensor::<3>::from_data(TensorData::new(x.clone(), [batch, shape.0, shape.1]), device),
-            Tensor::<2>::from_data(TensorData::new(y.clone(), [batch, 1]), device),
-        )
-    };
-
     // Inference-mode forward pass.
     let forward = |net: &A::Net, device: &Device| host(net.valid().forward(inputs(device).0));
     let (f_ref, f_other) = (forward(&net_ref, reference), forward(&net_other, other));
@@ -440,6 +507,8 @@ pub fn backend_parity<A: Architecture>(
     let cfg = A::train_config(config);
     let one_step = |net: A::Net, device: &Device| {
         crate::layers::seed_dropout(7);
+        // Masks drawn from each backend's own device RNG cannot agree: such layers are off.
+        let net = if draws { crate::device_draws::without_burns_dropout(net) } else { net };
         let (x, y) = inputs(device);
         let fit = crate::trainer::data_loss(net.forward(x), y, cfg);
         let loss = crate::trainer::objective(fit, net.penalty());
@@ -456,8 +525,7 @@ pub fn backend_parity<A: Architecture>(
     let loss = (l_ref - l_other).abs() / l_ref.abs().max(1e-12);
     assert_eq!(g_ref.len(), g_other.len(), "{}: gradients for different parameters", A::NAME);
     let (gradient, worst) = gradient_parity(&g_ref, &g_other);
-    let update =
-        p_ref.iter().zip(&p_other).map(|((_, a), (_, b))| max_diff(a, b)).fold(0.0, f64::max) / cfg.learning_rate;
+    let update = update_parity(&p_ref, &p_other, &g_ref, &g_other) / cfg.learning_rate;
     Parity { forward, loss, gradient, update, tensors: before.len(), worst }
 }
 
@@ -503,5 +571,21 @@ mod tests {
         assert_eq!(worst, "key.bias");
         let scaled = [named("w", &[0.8, -1.5, 2.01]), named("key.bias", &[3e-8, -1e-8])];
         assert_eq!(gradient_parity(&reference, &scaled).1, "w");
+    }
+
+    #[test]
+    fn an_adam_step_on_a_noise_gradient_is_not_an_update_difference() {
+        // Adam's first step is ≈ ±lr whatever the gradient's size: on a rounding-noise gradient
+        // of opposite signs the two backends move a weight 2·lr apart.
+        let g_ref = [named("w", &[0.8, -1.5]), named("b", &[3e-8])];
+        let g_other = [named("w", &[0.8, -1.5]), named("b", &[-2e-8])];
+        let after_ref = [named("w", &[0.999, 0.001]), named("b", &[-0.001]), named("frozen", &[1.0])];
+        let after_other = [named("w", &[0.999, 0.001]), named("b", &[0.001]), named("frozen", &[1.0])];
+        assert_eq!(update_parity(&after_ref, &after_other, &g_ref, &g_other), 0.0);
+        // A real gradient moving differently counts, and so does a parameter without a gradient.
+        let moved = [named("w", &[0.998, 0.001]), named("b", &[0.001]), named("frozen", &[1.0])];
+        assert!((update_parity(&after_ref, &moved, &g_ref, &g_other) - 1e-3).abs() < 1e-6);
+        let frozen = [named("w", &[0.999, 0.001]), named("b", &[0.001]), named("frozen", &[1.5])];
+        assert_eq!(update_parity(&after_ref, &frozen, &g_ref, &g_other), 0.5);
     }
 }

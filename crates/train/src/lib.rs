@@ -11,6 +11,7 @@ pub mod arch;
 pub mod config;
 pub mod conformance;
 pub mod conv;
+pub mod device_draws;
 pub mod early_stopping;
 pub mod error;
 pub mod init;

@@ -11,6 +11,7 @@ use genopred_core::{
 };
 
 use crate::arch::{Architecture, Encoded, InputContext, Inputs};
+use crate::device_draws::draws_from_device_rng;
 use crate::error::TrainError;
 use crate::trainer::{TrainData, TrainRun, inference_batch, predict_batches, train};
 
@@ -28,8 +29,10 @@ pub const SCALING_FILE: &str = "scaling.json";
 /// burn seeds one process-wide generator per backend (`device.seed`), which draws the initial
 /// weights. Two fits initialising at once in one process would interleave their draws and lose
 /// reproducibility, so every fit holds this lock from seeding to the end of initialisation.
-/// Training itself draws nothing from it (shuffles and dropout masks have their own seeded
-/// generators, per fit and per thread), so folds train in parallel (`genopred cv --jobs`).
+/// genopred's layers draw nothing from it while training (shuffles and dropout masks have their
+/// own seeded generators, per fit and per thread), so folds train in parallel (`genopred cv
+/// --jobs`). A network whose training forward pass does draw from it (burn's own dropout-carrying
+/// layers; [`crate::device_draws`]) holds the lock for each forward pass, seeded per step.
 pub fn device_rng_lock() -> MutexGuard<'static, ()> {
     DEVICE_RNG.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -285,14 +288,21 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
             None => None,
         };
         let shape = A::input_shape(&input);
-        let net = {
+        let ad = self.device.clone().autodiff();
+        let probe = crate::trainer::batch_tensor(x.inputs(), &[0, 1], &ad)?;
+        let (net, draws) = {
             let _rng = device_rng_lock();
-            self.init_net(shape, context.seed)
+            let draws = draws_from_device_rng::<A>(&self.config, shape, &probe, &ad);
+            (self.init_net(shape, context.seed), draws)
         };
         let n_params = net.num_params();
-        let ad = self.device.clone().autodiff();
         let shuffle = derive_seed(context.seed, Purpose::Shuffle, &[]);
-        let run = TrainRun { seed: shuffle, label: A::NAME, observer: context.observer };
+        let run = TrainRun {
+            seed: shuffle,
+            label: A::NAME,
+            observer: context.observer,
+            device_draws: draws.then_some(context.seed),
+        };
         let outcome = train(
             net,
             &tc,

@@ -5,6 +5,7 @@ use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
+use genopred_core::cv::{Purpose, derive_seed};
 use genopred_core::{EpochRecord, FitObserver};
 use rand::seq::SliceRandom;
 
@@ -38,6 +39,13 @@ pub struct TrainRun<'a> {
     pub label: &'a str,
     /// Told when training starts, after each epoch and when it ends.
     pub observer: &'a dyn FitObserver,
+    /// `Some(seed)` when the network draws from burn's device RNG in a training forward pass
+    /// (burn's own layers with dropout: `MultiHeadAttention`, `Dropout::forward`, ...; see
+    /// [`crate::device_draws`]). Each step's forward pass then runs under
+    /// [`crate::predictor::device_rng_lock`] with the device RNG seeded from `seed`, the epoch and
+    /// the batch, so its draws depend on nothing else that runs in the process (other folds of
+    /// `--jobs`, for one). `None`: the forward pass draws nothing from it and runs unlocked.
+    pub device_draws: Option<u64>,
 }
 
 /// A trained network and how training went.
@@ -103,7 +111,20 @@ pub fn step<N: Network>(
     cfg: &TrainConfig,
     lr: f64,
 ) -> (N, Tensor<1>, Tensor<1>) {
-    let fit = data_loss(net.forward(x), y, cfg);
+    let out = net.forward(x);
+    update(net, optim, out, y, cfg, lr)
+}
+
+/// [`step`] from the forward pass's output `out`: loss, backward, update.
+fn update<N: Network>(
+    net: N,
+    optim: &mut ModuleOptimizer,
+    out: Tensor<2>,
+    y: Tensor<2>,
+    cfg: &TrainConfig,
+    lr: f64,
+) -> (N, Tensor<1>, Tensor<1>) {
+    let fit = data_loss(out, y, cfg);
     let loss = objective(fit.clone(), net.penalty());
     let grads = GradientsParams::from_grads(loss.backward(), &net);
     (optim.step(lr, net, grads), fit, loss.detach())
@@ -200,7 +221,8 @@ pub fn validation_scores<N: Network>(
 ///
 /// `device` is the autodiff device the network lives on. Shuffling draws from `run.seed`; weight
 /// initialisation draws from the device's RNG and dropout masks from [`crate::seed_dropout`]'s;
-/// the caller seeds both. With a validation set, early stopping and the plateau schedule watch
+/// the caller seeds both. Draws burn's own layers make from the device RNG while training are
+/// seeded per step when `run.device_draws` says so. With a validation set, early stopping and the plateau schedule watch
 /// `cfg.monitor` on it; without one the loop runs all `cfg.epochs`. `run.observer` hears of the
 /// start, every epoch and the end (also when training fails).
 pub fn train<N: Network>(
@@ -252,7 +274,15 @@ fn epochs<N: Network>(
             let x = batch_tensor(data.x, chunk, device)?;
             let y: Vec<f32> = chunk.iter().map(|&r| data.y[r]).collect();
             let y = Tensor::<2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
-            let (next, fit, objective) = step(net, &mut optim, x, y, cfg, lr);
+            let out = match run.device_draws {
+                None => net.forward(x),
+                Some(seed) => {
+                    let _rng = crate::predictor::device_rng_lock();
+                    device.seed(derive_seed(seed, Purpose::DeviceDraws, &[epoch as u64, b as u64]));
+                    net.forward(x)
+                }
+            };
+            let (next, fit, objective) = update(net, &mut optim, out, y, cfg, lr);
             net = next;
             if b == 0 {
                 // A cheap check on the first batch catches divergence without a sync per batch.
@@ -363,7 +393,7 @@ mod tests {
         let net = Tiny { lin: linear(5, 1, WeightInit::GlorotUniform, &device) };
         let (x, y) = data(40, scale);
         let (vx, vy) = data(10, scale);
-        let run = TrainRun { seed: 3, label: "tiny", observer: &genopred_core::Quiet };
+        let run = TrainRun { seed: 3, label: "tiny", observer: &genopred_core::Quiet, device_draws: None };
         let valid = validation.then_some(TrainData { x: &vx, y: &vy });
         train(net, cfg, TrainData { x: &x, y: &y }, valid, &device, &run)
     }

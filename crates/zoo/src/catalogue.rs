@@ -14,6 +14,7 @@ pub static MODELS: &[&dyn ModelEntry] = &[
     &Neural::<genopred_deepgs::DeepGs>::ENTRY,
     &Neural::<genopred_dlgwas::Dlgwas>::ENTRY,
     &Neural::<genopred_mlp::Mlp>::ENTRY,
+    &Neural::<genopred_attention::Attention>::ENTRY,
     &crate::ensemble::EnsembleEntry,
 ];
 
@@ -51,7 +52,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(with_space, ["dnngp", "deepgs", "dlgwas", "mlp"]);
+        // The published models and the worked examples keep their spaces (a new model's space
+        // is checked above without an edit here).
+        for shipped in ["dnngp", "deepgs", "dlgwas", "mlp", "attention"] {
+            assert!(with_space.contains(&shipped), "{shipped} lost its space: {with_space:?}");
+        }
     }
 
     /// The ensemble's saved settings read back as they were written; bad member tables are named.

@@ -41,6 +41,9 @@ pub enum Purpose {
     Weights = 0x5745_4947,
     /// The random probes of a matrix-free REML's trace estimate (derived from the fit's seed).
     TraceProbes = 0x5452_4143,
+    /// Draws burn's own layers make from burn's device RNG in a training step (their dropout),
+    /// one seed per step under `[epoch, batch]` (derived from the fit's seed).
+    DeviceDraws = 0x4452_4157,
 }
 
 /// A seed derived from `seed` for `purpose`, under a path of integers (e.g. `[repeat, fold]`).
