@@ -27,6 +27,7 @@ pub mod records;
 pub mod reml;
 pub mod run_dir;
 pub mod saliency_stats;
+pub mod trials;
 pub mod tuning;
 
 pub use dataset::{Dataset, MatchReport};

@@ -222,9 +222,9 @@ pub fn validation_scores<N: Network>(
 /// `device` is the autodiff device the network lives on. Shuffling draws from `run.seed`; weight
 /// initialisation draws from the device's RNG and dropout masks from [`crate::seed_dropout`]'s;
 /// the caller seeds both. Draws burn's own layers make from the device RNG while training are
-/// seeded per step when `run.device_draws` says so. With a validation set, early stopping and the plateau schedule watch
-/// `cfg.monitor` on it; without one the loop runs all `cfg.epochs`. `run.observer` hears of the
-/// start, every epoch and the end (also when training fails).
+/// seeded per step when `run.device_draws` says so. With a validation set, early stopping and
+/// the plateau schedule watch `cfg.monitor` on it; without one the loop runs all `cfg.epochs`.
+/// `run.observer` hears of the start, every epoch and the end (also when training fails).
 pub fn train<N: Network>(
     net: N,
     cfg: &TrainConfig,

@@ -5,6 +5,7 @@ pub mod file_folds;
 pub mod grouped;
 pub mod kfold;
 pub mod plan;
+pub mod schemes;
 pub mod seed;
 pub mod validation;
 
@@ -12,6 +13,7 @@ pub use file_folds::folds_from_file;
 pub use grouped::grouped_folds;
 pub use kfold::{kfold, repeated_kfold};
 pub use plan::{FoldRequest, plan_folds};
+pub use schemes::{Scheme, repeated_trial_folds, trial_folds};
 pub use seed::{Purpose, derive_seed};
 pub use validation::validation_split;
 
