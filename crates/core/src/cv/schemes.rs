@@ -101,6 +101,16 @@ pub fn trial_folds(trials: &Trials, scheme: Scheme, k: usize, repeat: usize, see
             .collect()
     };
     let numbered = |k: usize| (1..=k).map(|f| f.to_string()).collect::<Vec<_>>();
+    let two_environments = |name: &str| -> Result<()> {
+        if envs.len() < 2 {
+            return Err(CoreError::Data(format!(
+                "{}: {name} leaves one environment out, and the trial has {} environment(s)",
+                trials.path().display(),
+                envs.len()
+            )));
+        }
+        Ok(())
+    };
     let folds = match scheme {
         Scheme::Cv1 => {
             check_k(k, n_lines, "lines")?;
@@ -131,23 +141,11 @@ pub fn trial_folds(trials: &Trials, scheme: Scheme, k: usize, repeat: usize, see
             partition(numbered(k), &|r| fold[r])
         }
         Scheme::Cv0 => {
-            if envs.len() < 2 {
-                return Err(CoreError::Data(format!(
-                    "{}: CV0 leaves one environment out, and the trial has {} environment(s)",
-                    trials.path().display(),
-                    envs.len()
-                )));
-            }
+            two_environments("CV0")?;
             partition(envs.to_vec(), &|r| env[r])
         }
         Scheme::Cv00 => {
-            if envs.len() < 2 {
-                return Err(CoreError::Data(format!(
-                    "{}: CV00 leaves one environment out, and the trial has {} environment(s)",
-                    trials.path().display(),
-                    envs.len()
-                )));
-            }
+            two_environments("CV00")?;
             check_k(k, n_lines, "lines")?;
             let fold = line_folds(n_lines, k, seed);
             let mut folds = Vec::new();
