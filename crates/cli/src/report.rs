@@ -40,6 +40,15 @@ fn markdown(s: &RunSummary) -> Result<(String, Vec<Figure>)> {
         FoldScheme::Kfold { k, repeats } => format!("{k}-fold cross-validation, {repeats} repeats"),
         FoldScheme::File { path, folds, .. } => format!("{folds} folds from `{}`", code(&path.display().to_string())),
         FoldScheme::Grouped { column, folds } => format!("leave one group out by `{}` ({folds} groups)", code(column)),
+        FoldScheme::TrialsFile { path, folds, env_column, env_model, .. } => format!(
+            "{folds} folds of the records of `{}` from `{}`, environments {env_model}",
+            code(env_column),
+            code(&path.display().to_string())
+        ),
+        FoldScheme::Trials { scheme, k, repeats, env_column, env_model, .. } => format!(
+            "{scheme:?} over the records of `{}` ({k} folds, {repeats} repeat(s)), environments {env_model}",
+            code(env_column)
+        ),
     };
     // What of each fold's fit could have seen its test lines, and did not.
     let mut steps = vec!["QC", "scaling"];

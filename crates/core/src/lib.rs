@@ -10,6 +10,7 @@ pub mod check;
 pub mod cv;
 pub mod dataset;
 pub mod encoding;
+pub mod env_model;
 pub mod error;
 pub mod evaluation;
 pub mod folder_lock;

@@ -206,4 +206,18 @@ pub trait Predictor {
     fn marker_effects(&self) -> Option<Vec<f64>> {
         None
     }
+
+    /// The covariance structure of the genetic values of `rows` (a kernel over lines: GBLUP's
+    /// genomic relationship, RKHS's Gaussian kernel), with everything it learns from data —
+    /// allele frequencies, scaling, bandwidth — taken from `train_rows` only. The
+    /// multi-environment models (`--env-model across|gxe`, [`crate::env_model`]) build on it;
+    /// `None` for models without one.
+    fn genetic_kernel(
+        &self,
+        _geno: &GenotypeMatrix,
+        _train_rows: &[usize],
+        _rows: &[usize],
+    ) -> Option<Result<faer::Mat<f64>, ModelError>> {
+        None
+    }
 }

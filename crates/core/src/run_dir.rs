@@ -29,11 +29,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::cv::Fold;
+use crate::env_model::TrialFoldResult;
 use crate::error::{CoreError, Result};
 use crate::evaluation::{CvSummary, FoldResult, summarise};
 use crate::folder_lock::{FolderLock, LockMode};
 use crate::output::{sha256_file, write_csv};
-use crate::records::{CompleteFile, FoldRecord, Provenance, RunComplete, RunSettings, RunSummary};
+use crate::records::{
+    CompleteFile, FoldRecord, Provenance, RunComplete, RunSettings, RunSummary, TrialFoldRecord, TrialRunSummary,
+};
 
 /// The folder of one cross-validation run.
 #[derive(Debug, Clone)]
@@ -321,6 +324,67 @@ impl RunDir {
             RunComplete { format: RunComplete::FORMAT, run: run.to_string(), files: listed }
                 .write(&self.root.join(COMPLETE))?;
             Ok((summary, cv))
+        })
+    }
+
+    /// A multi-environment run's finished fold, if it finished here ([`RunDir::finished`]'s
+    /// counterpart).
+    pub fn finished_trial(&self, fold: &Fold, run: &str, test_records: &str) -> Result<Option<TrialFoldResult>> {
+        let path = self.fold_path(fold.repeat, fold.index);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let record = TrialFoldRecord::read(&path)?;
+        record.check(&path, run, fold, test_records)?;
+        Ok(Some(record.result))
+    }
+
+    /// Records a multi-environment run's finished fold ([`RunDir::record`]'s counterpart).
+    pub fn record_trial(&self, result: &TrialFoldResult, run: &str, test_records: &str) -> Result<()> {
+        FolderLock::while_writing(&self.root, || -> Result<()> {
+            self.check_still_ours(run)?;
+            TrialFoldRecord {
+                format: TrialFoldRecord::FORMAT,
+                run: run.to_string(),
+                test_records: test_records.to_string(),
+                result: result.clone(),
+            }
+            .write(&self.fold_path(result.repeat, result.fold))
+        })
+    }
+
+    /// Combines a multi-environment run's folds ([`RunDir::combine`]'s counterpart):
+    /// `predictions.csv` (`id,env,fold,observed,predicted,repeat`, a row per test record),
+    /// `summary.json` ([`TrialRunSummary`]) and `complete.json`. Refused when a record is
+    /// predicted twice in one repeat.
+    pub fn combine_trials(&self, run: &str, summary: &TrialRunSummary, folds: &[TrialFoldResult]) -> Result<()> {
+        FolderLock::while_writing(&self.root, || {
+            self.check_still_ours(run)?;
+            let mut seen = std::collections::HashSet::new();
+            if let Some(p) = folds
+                .iter()
+                .flat_map(|f| &f.predictions)
+                .find(|p| !seen.insert((p.repeat, p.id.as_str(), p.env.as_str())))
+            {
+                return Err(CoreError::Data(format!(
+                    "{}: line {} in {} is predicted by two folds of repeat {}; the folds do not form one run",
+                    self.root.display(),
+                    p.id,
+                    p.env,
+                    p.repeat
+                )));
+            }
+            remove_if_present(&self.root.join(COMPLETE))?;
+            write_csv(&self.predictions_path(), folds.iter().flat_map(|f| &f.predictions), b',')?;
+            summary.write(&self.summary_path())?;
+            let mut listed = Vec::new();
+            for path in ["predictions.csv", "summary.json", "run.json", "config.toml"] {
+                if self.root.join(path).is_file() {
+                    listed.push(CompleteFile { path: path.to_string(), sha256: sha256_file(&self.root.join(path))? });
+                }
+            }
+            RunComplete { format: RunComplete::FORMAT, run: run.to_string(), files: listed }
+                .write(&self.root.join(COMPLETE))
         })
     }
 

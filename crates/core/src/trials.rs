@@ -386,6 +386,37 @@ impl Trials {
         n
     }
 
+    /// The trial with only the records `keep` accepts (those of genotyped lines, say);
+    /// environments left without a record are dropped, the others keep their order.
+    pub fn retain(&self, keep: impl Fn(&TrialRecord) -> bool) -> Trials {
+        let kept: Vec<usize> = (0..self.records.len()).filter(|&r| keep(&self.records[r])).collect();
+        let mut used = vec![false; self.envs.len()];
+        kept.iter().for_each(|&r| used[self.records[r].env] = true);
+        let mut remap = vec![usize::MAX; self.envs.len()];
+        let mut envs = Vec::new();
+        for (e, name) in self.envs.iter().enumerate().filter(|&(e, _)| used[e]) {
+            remap[e] = envs.len();
+            envs.push(name.clone());
+        }
+        let records =
+            kept.iter().map(|&r| TrialRecord { env: remap[self.records[r].env], ..self.records[r].clone() }).collect();
+        let fixed = self
+            .fixed
+            .iter()
+            .map(|f| match f {
+                FixedEffect::Factor { name, levels, codes } => FixedEffect::Factor {
+                    name: name.clone(),
+                    levels: levels.clone(),
+                    codes: kept.iter().map(|&r| codes[r]).collect(),
+                },
+                FixedEffect::Covariate { name, values } => {
+                    FixedEffect::Covariate { name: name.clone(), values: kept.iter().map(|&r| values[r]).collect() }
+                }
+            })
+            .collect();
+        Trials { envs, records, fixed, ..self.clone() }
+    }
+
     /// The fixed-effect matrix of `rows` (indices into [`Trials::records`]): intercept, a dummy
     /// per non-reference environment, a dummy per non-reference level of each factor, then each
     /// covariate as it is.
@@ -538,6 +569,19 @@ mod tests {
         assert!(e.contains("block 'B2' is in the test records (1, line 'a' first)"), "{e}");
         let e = t.check_levels(&[0, 2, 4, 1], &[3]).unwrap_err().to_string();
         assert!(e.contains("env 'E2'"), "{e}");
+    }
+
+    #[test]
+    fn retaining_records_keeps_their_effects_and_drops_empty_environments() {
+        let t = parse(TABLE, &["block", "rain"]).unwrap();
+        let kept = t.retain(|r| r.line != "c");
+        assert_eq!(kept.envs(), ["E1", "E2"]);
+        assert_eq!(kept.records().len(), 4);
+        assert_eq!(kept.records()[3].env, 1);
+        assert!(matches!(&kept.fixed()[0], FixedEffect::Factor { codes, .. } if codes == &[0, 1, 0, 1]));
+        assert!(
+            matches!(&kept.fixed()[1], FixedEffect::Covariate { values, .. } if values == &[10.5, 10.5, 10.5, 3.0])
+        );
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! `genopred cv`: k-fold, repeated, file-defined or grouped cross-validation of one model.
+//! `genopred cv`: k-fold, repeated, file-defined or grouped cross-validation of one model, or
+//! with environments (`--env`, `--env-columns`) the multi-environment schemes of [`trials`].
+
+mod trials;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,7 +31,8 @@ pub struct CvArgs {
     /// Number of folds of k-fold cross-validation.
     #[arg(long, default_value_t = 10, conflicts_with_all = ["folds_file", "group_by"])]
     folds: usize,
-    /// Read the folds from a file with columns `id,fold` instead.
+    /// Read the folds from a file with columns `id,fold` instead (with environments: `id,fold`
+    /// puts all of a line's records in its fold, `id,ENV,fold` each record in its own).
     #[arg(long, value_name = "FILE", conflicts_with = "group_by")]
     folds_file: Option<PathBuf>,
     /// Leave-one-group-out folds from this phenotype column (family, tester, population ...).
@@ -37,6 +41,30 @@ pub struct CvArgs {
     /// Repeat k-fold with independent shuffles.
     #[arg(long, default_value_t = 1)]
     repeats: usize,
+    /// Multi-environment trials: `--pheno` is a long table, a record per line × environment
+    /// (unbalanced, missing cells allowed), and this column names the environment. The folds
+    /// are over the records (`--scheme`) and predictions.csv gains an `env` column.
+    #[arg(long, value_name = "COLUMN", conflicts_with_all = ["group_by", "env_columns"])]
+    env: Option<String>,
+    /// Multi-environment trials from a wide table: these trait columns (comma-separated) are
+    /// the environments, `--trait` names the trait they measure (wheat599's
+    /// `yield_env1,...,yield_env4`).
+    #[arg(long, value_name = "COL,COL...", value_delimiter = ',', conflicts_with = "group_by")]
+    env_columns: Vec<String>,
+    /// Fixed effects beside the environment (with `--env`): columns of the long table,
+    /// comma-separated; a column of numbers is a covariate, any other a factor.
+    #[arg(long, value_name = "COL,COL...", value_delimiter = ',', requires = "env")]
+    fixed: Vec<String>,
+    /// With environments: `cv1` new lines (all of a line's records in one fold), `cv2`
+    /// incomplete trials (a line's records split over folds), `cv0` a new environment (one fold
+    /// per environment), `cv00` new lines in a new environment.
+    #[arg(long, default_value = "cv1", value_name = "cv1|cv2|cv0|cv00")]
+    scheme: String,
+    /// With environments: `single` (one fit per environment, any model), `across` (one genetic
+    /// effect, environments fixed) or `gxe` (plus a line × environment effect); across and gxe
+    /// need a model with a genetic kernel (GBLUP, RKHS).
+    #[arg(long, default_value = "gxe", value_name = "single|across|gxe")]
+    env_model: String,
     /// NDCG's k as a fraction of each test fold.
     #[arg(long, default_value_t = 0.1)]
     ndcg_top: f64,
@@ -73,6 +101,9 @@ pub struct CvArgs {
 /// Runs the cross-validation and writes the results.
 pub fn run(args: &CvArgs) -> Result<()> {
     let started = Instant::now();
+    if args.env.is_some() || !args.env_columns.is_empty() {
+        return trials::run(args, started);
+    }
     let setup = args.fit.model()?;
     if args.fit.pheno.pheno.is_none() {
         bail!("--pheno is required for cross-validation");

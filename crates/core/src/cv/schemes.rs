@@ -15,11 +15,15 @@
 //! Every split is seeded; the folds are [`Fold`]s of record indices (CV00's training sets leave
 //! out the records that are neither trained on nor tested).
 
+use std::collections::HashMap;
+use std::path::Path;
+
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::{Fold, check_folds, seed};
 use crate::error::{CoreError, Result};
+use crate::readers::dosage_csv::{csv_error, delimiter_for, for_each_record};
 use crate::trials::Trials;
 
 /// A cross-validation scheme for multi-environment trials.
@@ -172,6 +176,63 @@ pub fn trial_folds(trials: &Trials, scheme: Scheme, k: usize, repeat: usize, see
     Ok(folds)
 }
 
+/// Folds of a trial's records read from a file: `id,fold` puts every record of a line in its
+/// line's fold (new lines, as CV1), `id,ENV,fold` (the environment column named as in the
+/// trial, or `env`) puts each record in its own. Every record must have a fold; rows of lines
+/// or environments the trial does not have are ignored. Labels sort numerically when all are
+/// integers.
+pub fn trial_folds_from_file(path: &Path, trials: &Trials) -> Result<Vec<Fold>> {
+    let file = std::fs::File::open(path).map_err(|e| CoreError::io(path, e))?;
+    let mut rdr = csv::ReaderBuilder::new().delimiter(delimiter_for(path)).flexible(false).from_reader(file);
+    let header: Vec<String> =
+        rdr.headers().map_err(|e| csv_error(path, e))?.iter().map(|h| h.trim().to_string()).collect();
+    let find = |name: &str| header.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(id_col), Some(fold_col)) = (find("id"), find("fold")) else {
+        return Err(CoreError::format(
+            path,
+            format!(
+                "expected columns 'id' and 'fold' (and optionally the environment) in the header, found: {}",
+                header.join(", ")
+            ),
+        ));
+    };
+    let env_col = find(trials.env_name()).or_else(|| find("env"));
+    let mut label_of: HashMap<(String, Option<String>), String> = HashMap::new();
+    for_each_record(&mut rdr, path, |record, line| {
+        let id = record.get(id_col).unwrap_or_default().trim().to_string();
+        let env = env_col.map(|c| record.get(c).unwrap_or_default().trim().to_string());
+        let label = record.get(fold_col).unwrap_or_default().trim().to_string();
+        if label.is_empty() {
+            return Err(CoreError::parse(path, line, Some(fold_col + 1), format!("line '{id}' has an empty fold")));
+        }
+        let what = match &env {
+            Some(e) => format!("line '{id}' in '{e}'"),
+            None => format!("line '{id}'"),
+        };
+        if label_of.insert((id, env), label).is_some() {
+            return Err(CoreError::parse(path, line, Some(id_col + 1), format!("{what} is listed twice")));
+        }
+        Ok(())
+    })?;
+    let mut members: std::collections::BTreeMap<String, Vec<usize>> = std::collections::BTreeMap::new();
+    for (r, rec) in trials.records().iter().enumerate() {
+        let env = &trials.envs()[rec.env];
+        let key = (rec.line.clone(), env_col.map(|_| env.clone()));
+        let label = label_of.get(&key).ok_or_else(|| {
+            CoreError::format(path, format!("the record of line '{}' in '{env}' has no fold in this file", rec.line))
+        })?;
+        members.entry(label.clone()).or_default().push(r);
+    }
+    let mut groups: Vec<(String, Vec<usize>)> = members.into_iter().collect();
+    if groups.iter().all(|(l, _)| l.parse::<i64>().is_ok()) {
+        groups.sort_by_key(|(l, _)| l.parse::<i64>().unwrap_or_default());
+    }
+    if groups.len() < 2 {
+        return Err(CoreError::format(path, format!("needs at least 2 distinct folds, found {}", groups.len())));
+    }
+    super::folds_from_test_sets(trials.records().len(), 1, groups)
+}
+
 /// [`trial_folds`] for `repeats` repeats, each with a seed derived from `seed`.
 pub fn repeated_trial_folds(trials: &Trials, scheme: Scheme, k: usize, repeats: usize, seed: u64) -> Result<Vec<Fold>> {
     if repeats == 0 {
@@ -191,6 +252,37 @@ mod tests {
 
     use super::*;
     use crate::trials::TrialOptions;
+
+    #[test]
+    fn folds_from_a_file_by_line_or_by_record() {
+        let t = trial();
+        let dir = tempfile::tempdir().unwrap();
+        let by_line = dir.path().join("lines.csv");
+        let mut text = String::from("id,fold\nunknown,1\n");
+        (0..30).for_each(|i| text.push_str(&format!("L{i},{}\n", 1 + i % 3)));
+        std::fs::write(&by_line, &text).unwrap();
+        let folds = trial_folds_from_file(&by_line, &t).unwrap();
+        assert_eq!(folds.len(), 3);
+        for f in &folds {
+            let test_lines: HashSet<&str> = f.test.iter().map(|&r| t.records()[r].line.as_str()).collect();
+            assert!(f.train.iter().all(|&r| !test_lines.contains(t.records()[r].line.as_str())), "a line in one fold");
+        }
+        let by_record = dir.path().join("records.csv");
+        let mut text = String::from("env,id,fold\n");
+        for r in t.records() {
+            text.push_str(&format!("{},{},{}\n", t.envs()[r.env], r.line, if r.env == 3 { 2 } else { 1 }));
+        }
+        std::fs::write(&by_record, &text).unwrap();
+        let folds = trial_folds_from_file(&by_record, &t).unwrap();
+        assert!(folds[1].test.iter().all(|&r| t.records()[r].env == 3));
+        let missing = dir.path().join("missing.csv");
+        std::fs::write(&missing, "id,fold\nL0,1\nL1,2\n").unwrap();
+        let e = trial_folds_from_file(&missing, &t).unwrap_err().to_string();
+        assert!(e.contains("missing.csv") && e.contains("the record of line 'L2' in 'E2' has no fold"), "{e}");
+        std::fs::write(&missing, "id,fold\nL0,1\nL0,2\n").unwrap();
+        let e = trial_folds_from_file(&missing, &t).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("line 'L0' is listed twice"), "{e}");
+    }
 
     /// 30 lines in 4 environments, unbalanced: line i is tested in environments (i % 4) and up.
     fn trial() -> Trials {

@@ -66,6 +66,36 @@ pub enum FoldScheme {
         /// Number of groups (folds).
         folds: usize,
     },
+    /// A multi-environment scheme over the records of a trial (`genopred cv --env`).
+    Trials {
+        /// CV1, CV2, CV0 or CV00.
+        scheme: crate::cv::schemes::Scheme,
+        /// Folds per repeat (CV1, CV2, CV00's folds of lines).
+        k: usize,
+        /// Repeats.
+        repeats: usize,
+        /// The environment column (or the wide table's environment columns, comma-joined).
+        env_column: String,
+        /// How environments enter the model.
+        env_model: crate::env_model::EnvModel,
+        /// Fixed-effect columns.
+        fixed: Vec<String>,
+    },
+    /// A multi-environment run whose folds come from a file (`--env` with `--folds-file`).
+    TrialsFile {
+        /// The file.
+        path: PathBuf,
+        /// Its SHA-256.
+        sha256: String,
+        /// Number of folds.
+        folds: usize,
+        /// The environment column (or the wide table's environment columns, comma-joined).
+        env_column: String,
+        /// How environments enter the model.
+        env_model: crate::env_model::EnvModel,
+        /// Fixed-effect columns.
+        fixed: Vec<String>,
+    },
 }
 
 /// The inputs' hashes as `run.json` compares them.

@@ -7,6 +7,7 @@
 //! | `OUT/run.json` | [`RunSettings`] |
 //! | `OUT/folds/rRR-fFFF.json` | [`FoldRecord`] |
 //! | `OUT/summary.json` | [`RunSummary`] |
+//! | `OUT/folds/…`, `OUT/summary.json` of `cv --env` | [`TrialFoldRecord`], [`TrialRunSummary`] |
 //! | `OUT/complete.json` | [`RunComplete`] |
 //! | `MODEL_DIR/manifest.json` | [`Manifest`] |
 //! | `OUT/importance.json` | [`ImportanceRecord`] |
@@ -19,6 +20,7 @@
 mod cv;
 mod importance;
 mod model;
+mod trials;
 
 use std::path::{Path, PathBuf};
 
@@ -28,6 +30,7 @@ pub use cv::{
 };
 pub use importance::{GwasSummary, ImportanceRecord, Recall};
 pub use model::{Compute, MODEL_FORMAT, Manifest, ModelInfo, ModelListing};
+pub use trials::{EnvSummary, TrialFoldRecord, TrialRunSummary, test_digest};
 
 use crate::error::{CoreError, Result};
 use crate::output::sha256_file;

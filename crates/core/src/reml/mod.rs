@@ -17,6 +17,7 @@ use crate::check::{ConfigError, at_least, below, finite};
 use crate::error::CoreError;
 
 pub mod matrix_free;
+pub mod multi;
 #[cfg(any(test, feature = "reference"))]
 pub mod reference;
 

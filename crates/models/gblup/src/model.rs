@@ -489,6 +489,21 @@ impl Predictor for Gblup {
         self.fitted.as_ref().map(|f| f.effects.clone())
     }
 
+    /// VanRaden's `G` of `rows`, centred and scaled by the allele frequencies of `train_rows`.
+    fn genetic_kernel(
+        &self,
+        geno: &GenotypeMatrix,
+        train_rows: &[usize],
+        rows: &[usize],
+    ) -> Option<Result<Mat<f64>, ModelError>> {
+        let encoder = DosageEncoder::fit(geno, train_rows, Scaling::Centred);
+        let scale: f64 = encoder.means.iter().map(|&m| m * (1.0 - m / 2.0)).sum::<f64>();
+        if scale.is_nan() || scale <= 0.0 {
+            return Some(Err(GblupError::NoVariation.into()));
+        }
+        Some(Ok(relationship(&encoder, geno, rows, scale, markers_per_block(rows.len()))))
+    }
+
     fn save(&self, dir: &std::path::Path) -> Result<(), ModelError> {
         let fitted = self.fitted.as_ref().ok_or_else(|| GblupError::Usage("save called before fit".into()))?;
         genopred_core::output::write_atomic(&dir.join(SAVED_FILE), &serde_json::to_vec(fitted)?)?;

@@ -1,0 +1,305 @@
+//! `genopred cv --env`: multi-environment trials as a user runs them — a long table (unbalanced,
+//! missing cells, a line without genotypes, a block factor), the four schemes, the three
+//! environment models, the run folder's one-run rules and `--resume`, bad tables, and the
+//! permutation test: under every scheme, for every model of the catalogue, rotating the values
+//! of one test fold's records leaves their predictions byte-identical.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::{assert_complete, fails_with, fixture, genopred, stderr, summary};
+
+/// A long trial over maize300's lines: three environments with their own means, about a fifth
+/// of the line × environment cells missing, a block factor, a missing value and a line that
+/// has no genotypes. Deterministic.
+fn long_table(dir: &Path) -> (PathBuf, usize) {
+    let text = std::fs::read_to_string(fixture("maize300/pheno.csv")).unwrap();
+    let mut out = String::from("line,site,block,days\n");
+    let mut records = 0;
+    for (i, row) in text.lines().skip(1).enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        let (id, Ok(dtt)) = (cells[0], cells[3].parse::<f64>()) else { continue };
+        for (e, (site, mean)) in [("North", 60.0), ("South", 52.0), ("Dry", 57.0)].iter().enumerate() {
+            let h = (i * 7 + e * 13) % 10;
+            if h < 2 {
+                continue; // a missing cell
+            }
+            let noise = ((i * 31 + e * 17) % 11) as f64 / 10.0 - 0.5;
+            let block = if (i + e) % 2 == 0 { "B1" } else { "B2" };
+            let value = mean + (1.0 + 0.3 * e as f64) * dtt + noise;
+            out.push_str(&format!("{id},{site},{block},{value}\n"));
+            records += 1;
+        }
+    }
+    out.push_str("NOT_GENOTYPED,North,B1,61.0\nNOT_GENOTYPED,South,B2,50.0\n");
+    out.push_str(&format!("{},Dry,B1,NA\n", text.lines().nth(1).unwrap().split(',').next().unwrap()));
+    let path = dir.join("trial.csv");
+    std::fs::write(&path, out).unwrap();
+    (path, records)
+}
+
+fn args(trial: &Path, out: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "cv",
+        "--geno",
+        fixture("maize300/maize300.bed").to_str().unwrap(),
+        "--pheno",
+        trial.to_str().unwrap(),
+        "--env",
+        "site",
+        "--trait",
+        "days",
+        "--id-column",
+        "line",
+        "--folds",
+        "3",
+        "--seed",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    if extra.contains(&"--folds-file") {
+        let at = a.iter().position(|s| s == "--folds").unwrap();
+        a.drain(at..at + 2);
+    }
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn ok(a: &[String]) -> String {
+    let o = genopred(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{a:?}: {}", stderr(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn refused(a: &[String], wants: &[&str]) -> String {
+    fails_with(&a.iter().map(String::as_str).collect::<Vec<_>>(), wants)
+}
+
+#[test]
+fn gxe_gblup_under_cv2_predicts_every_record_per_environment_and_resumes_to_the_same_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (trial, records) = long_table(tmp.path());
+    let out = tmp.path().join("gxe");
+    let a = args(&trial, &out, &["--model", "gblup", "--scheme", "cv2", "--env-model", "gxe"]);
+    let table = ok(&a);
+    assert!(table.contains("within environment (mean over environments)"), "{table}");
+    assert_complete(&out);
+    let predictions = std::fs::read_to_string(out.join("predictions.csv")).unwrap();
+    let mut lines = predictions.lines();
+    assert_eq!(lines.next(), Some("id,env,fold,observed,predicted,repeat"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), records, "one row per genotyped record with a value");
+    assert!(rows.iter().all(|r| r[0] != "NOT_GENOTYPED"));
+    // CV2: most test lines have records in other folds.
+    let s = summary(&out);
+    assert_eq!(s["env_model"], "gxe");
+    assert_eq!(s["n_records"], records);
+    let envs: Vec<&str> = s["environments"].as_array().unwrap().iter().map(|e| e["env"].as_str().unwrap()).collect();
+    assert_eq!(envs, ["South", "Dry", "North"], "in order of first appearance");
+    let within = s["within_env_pearson"]["mean"].as_f64().unwrap();
+    assert!(within > 0.5, "the environments share the line's genetic value: r {within}");
+    let fit = &s["folds"][0]["fit"];
+    let names: Vec<&str> = fit["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["g", "ge", "residual"]);
+    assert!(fit["components"][0]["se"].as_f64().is_some_and(|se| se > 0.0), "{fit}");
+
+    // A second start in the used folder is refused; --resume after losing a fold and the
+    // combined files gives the same bytes.
+    refused(&a, &["holds the results of a finished run", "--resume", "--force"]);
+    for f in ["summary.json", "complete.json", "predictions.csv", "folds/r01-f002.json"] {
+        std::fs::remove_file(out.join(f)).unwrap();
+    }
+    let mut resume = a.clone();
+    resume.push("--resume".into());
+    ok(&resume);
+    assert_eq!(std::fs::read_to_string(out.join("predictions.csv")).unwrap(), predictions);
+    // Another scheme is another run: --resume names what differs.
+    let mut other = args(&trial, &out, &["--model", "gblup", "--scheme", "cv1", "--env-model", "gxe", "--resume"]);
+    other.retain(|_| true);
+    refused(&other, &["differs in: scheme"]);
+}
+
+#[test]
+fn every_scheme_and_environment_model_runs_or_says_why_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (trial, _) = long_table(tmp.path());
+    let run = |name: &str, extra: &[&str]| {
+        let out = tmp.path().join(name);
+        ok(&args(&trial, &out, extra));
+        summary(&out)
+    };
+    // A new environment: one fold per environment, fixed blocks beside it.
+    let cv0 = run("cv0", &["--model", "gblup", "--scheme", "cv0", "--env-model", "across", "--fixed", "block"]);
+    let labels: Vec<&str> = cv0["folds"].as_array().unwrap().iter().map(|f| f["label"].as_str().unwrap()).collect();
+    assert_eq!(labels.len(), 3, "{labels:?}");
+    let fixed: Vec<&str> =
+        cv0["folds"][0]["fit"]["fixed"].as_array().unwrap().iter().map(|f| f[0].as_str().unwrap()).collect();
+    assert!(fixed.iter().any(|f| f.starts_with("block=")) && fixed.len() == 3, "{fixed:?}");
+    let cv00 = run("cv00", &["--model", "rkhs", "--scheme", "cv00", "--env-model", "gxe"]);
+    assert_eq!(cv00["folds"].as_array().unwrap().len(), 9, "3 environments × 3 folds of lines");
+    let single = run("single", &["--model", "rkhs", "--scheme", "cv1", "--env-model", "single"]);
+    assert_eq!(single["folds"][0]["fit"]["env_model"], "single");
+    assert!(single["within_env_pearson"]["mean"].as_f64().unwrap() > 0.3);
+
+    // Record-level folds from a file: the trial's own partition.
+    let folds_file = tmp.path().join("folds.csv");
+    let text = std::fs::read_to_string(&trial).unwrap();
+    let mut folds = String::from("id,site,fold\n");
+    for (i, row) in text.lines().skip(1).filter(|l| !l.ends_with(",NA")).enumerate() {
+        let cells: Vec<&str> = row.split(',').collect();
+        folds.push_str(&format!("{},{},{}\n", cells[0], cells[1], ["a", "b"][i % 2]));
+    }
+    std::fs::write(&folds_file, folds).unwrap();
+    let from_file = run("file", &["--model", "gblup", "--folds-file", folds_file.to_str().unwrap()]);
+    let labels: Vec<&str> =
+        from_file["folds"].as_array().unwrap().iter().map(|f| f["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["a", "b"]);
+    assert_eq!(from_file["provenance"]["scheme"]["kind"], "trialsfile");
+
+    let refuse = |name: &str, extra: &[&str], wants: &[&str]| {
+        refused(&args(&trial, &tmp.path().join(name), extra), wants);
+    };
+    refuse(
+        "no-kernel",
+        &["--model", "mlp", "--env-model", "gxe"],
+        &["model mlp has no genetic kernel", "--env-model across or single"],
+    );
+    refuse(
+        "single-cv0",
+        &["--model", "gblup", "--scheme", "cv0", "--env-model", "single"],
+        &["has 0 training record(s)", "--env-model across or gxe"],
+    );
+    refuse(
+        "single-fixed",
+        &["--model", "gblup", "--env-model", "single", "--fixed", "block"],
+        &["cannot fit the fixed effects"],
+    );
+    refuse("bad-scheme", &["--scheme", "cv3"], &["must be one of cv1, cv2, cv0, cv00"]);
+    refuse("bad-model", &["--env-model", "both"], &["must be one of single, across, gxe"]);
+}
+
+#[test]
+fn bad_trial_tables_name_the_file_line_and_column() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (trial, _) = long_table(tmp.path());
+    let text = std::fs::read_to_string(&trial).unwrap();
+    let first = text.lines().nth(1).unwrap().to_string();
+    let cells: Vec<&str> = first.split(',').collect();
+    let conflicting = format!("{text}{},{},{},999\n", cells[0], cells[1], cells[2]);
+    let bad = tmp.path().join("bad.csv");
+    std::fs::write(&bad, &conflicting).unwrap();
+    let n = conflicting.lines().count();
+    refused(
+        &args(&bad, &tmp.path().join("dup"), &[]),
+        &["bad.csv", &format!("line {n}"), &format!("line '{}' has two records in site '{}'", cells[0], cells[1])],
+    );
+    refused(
+        &args(&trial, &tmp.path().join("nocol"), &[])
+            .iter()
+            .map(|s| if s == "site" { "location".into() } else { s.clone() })
+            .collect::<Vec<_>>(),
+        &["trial.csv", "no environment column named 'location'"],
+    );
+    refused(&args(&trial, &tmp.path().join("nofixed"), &["--fixed", "rep"]), &["trial.csv", "rep"]);
+}
+
+/// Every model of the catalogue, as the binary lists them.
+fn models() -> Vec<String> {
+    let o = genopred(&["models", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listing: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    listing["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
+}
+
+/// Settings small enough for a test (a couple of epochs, a short chain).
+fn small_config(model: &str) -> &'static str {
+    match model {
+        "gblup" | "rkhs" => "",
+        "bayesb" => "iterations = 200\nburn_in = 50\n",
+        "ensemble" => "[member.deepgs.train]\nepochs = 3\n",
+        _ => "[train]\nepochs = 3\n",
+    }
+}
+
+/// `predictions.csv` as (id, env) → (fold, observed, predicted), the values as written.
+fn by_record(dir: &Path) -> BTreeMap<(String, String), (String, String, String)> {
+    let mut rdr = csv::Reader::from_path(dir.join("predictions.csv")).unwrap();
+    rdr.records()
+        .map(|r| {
+            let r = r.unwrap();
+            ((r[0].to_string(), r[1].to_string()), (r[2].to_string(), r[3].to_string(), r[4].to_string()))
+        })
+        .collect()
+}
+
+/// The trial with the values of `records` rotated among them.
+fn rotate(trial: &Path, records: &[(String, String)], to: &Path) {
+    let text = std::fs::read_to_string(trial).unwrap();
+    let mut rows: Vec<Vec<String>> = text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let at: Vec<usize> = (1..rows.len())
+        .filter(|&i| rows[i][3] != "NA" && records.iter().any(|(id, env)| rows[i][0] == *id && rows[i][1] == *env))
+        .collect();
+    assert_eq!(at.len(), records.len());
+    let values: Vec<String> = at.iter().map(|&i| rows[i][3].clone()).collect();
+    for (k, &i) in at.iter().enumerate() {
+        rows[i][3] = values[(k + 1) % values.len()].clone();
+    }
+    std::fs::write(to, rows.iter().map(|r| r.join(",") + "\n").collect::<String>()).unwrap();
+}
+
+/// Runs `model` on the trial and on it with fold 1's test records rotated; fold 1's
+/// predictions must be byte-identical, another fold's must change.
+fn check_test_records_stay_out(tmp: &Path, trial: &Path, model: &str, scheme: &str, env_model: &str) {
+    let tag = format!("{model}-{scheme}-{env_model}");
+    let config = tmp.join(format!("{model}.toml"));
+    std::fs::write(&config, small_config(model)).unwrap();
+    let flags = ["--model", model, "--config", config.to_str().unwrap(), "--scheme", scheme, "--env-model", env_model];
+    let real = tmp.join(format!("{tag}-real"));
+    ok(&args(trial, &real, &flags));
+    let before = by_record(&real);
+    let fold1: Vec<(String, String)> = before.iter().filter(|(_, v)| v.0 == "1").map(|(k, _)| k.clone()).collect();
+    let rotated = tmp.join(format!("{tag}.csv"));
+    rotate(trial, &fold1, &rotated);
+    let permuted = tmp.join(format!("{tag}-permuted"));
+    ok(&args(&rotated, &permuted, &flags));
+    let after = by_record(&permuted);
+    assert_eq!(before.len(), after.len(), "{tag}");
+    let (mut observed_changed, mut others_changed) = (0, 0);
+    for (key, (fold, observed, predicted)) in &before {
+        let (fold2, observed2, predicted2) = &after[key];
+        assert_eq!(fold, fold2, "{tag}: the folds moved");
+        if fold == "1" {
+            assert_eq!(predicted, predicted2, "{tag}: {key:?} of the rotated test fold changed its prediction");
+            observed_changed += usize::from(observed != observed2);
+        } else {
+            others_changed += usize::from(predicted != predicted2);
+        }
+    }
+    assert!(observed_changed > fold1.len() / 2, "{tag}: the rotation did not take");
+    assert!(others_changed > 0, "{tag}: rotating training records changed nothing");
+}
+
+#[test]
+fn rotating_a_test_folds_records_leaves_their_predictions_unchanged_for_every_model_and_scheme() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (trial, _) = long_table(tmp.path());
+    let all = models();
+    assert!(all.len() >= 8, "{all:?}");
+    // Every model, across environments (networks and BayesB in two stages) under CV2, the
+    // scheme where a test line's other records train.
+    for model in &all {
+        check_test_records_stay_out(tmp.path(), &trial, model, "cv2", "across");
+    }
+    // Every scheme with G×E, and single-environment fits.
+    for scheme in ["cv1", "cv2", "cv0", "cv00"] {
+        check_test_records_stay_out(tmp.path(), &trial, "gblup", scheme, "gxe");
+    }
+    check_test_records_stay_out(tmp.path(), &trial, "rkhs", "cv2", "gxe");
+    check_test_records_stay_out(tmp.path(), &trial, "mlp", "cv1", "single");
+}

@@ -1,0 +1,629 @@
+//! Models of multi-environment trials, and the cross-validation fold that runs them over the
+//! records of a [`Trials`] (`genopred cv --env`).
+//!
+//! Three forms, for `--env-model`:
+//!
+//! - **single**: one fit per environment on that environment's training records only, with the
+//!   model as it is — any model of the catalogue (the baseline of Crossa et al. 2010). It cannot
+//!   predict an environment without training records (CV0, CV00).
+//! - **across**: `y = Xβ + g + e`, environments (and any fixed effects) in `X`, one genetic effect
+//!   `g ~ N(0, σ²_g Z K Zᵀ)` shared by all environments, over every training record.
+//! - **gxe**: `y = Xβ + g + ge + e`, `ge ~ N(0, σ²_ge (Z K Zᵀ) ⊙ (Z_E Z_Eᵀ))`: the line × environment
+//!   interaction as the Hadamard product of the lines' kernel with the environments' (here the
+//!   identity: environments independent), Jarquín et al. (2014), Lopez-Cruz et al. (2015).
+//!
+//! across and gxe need the model's genetic kernel `K` over lines ([`Predictor::genetic_kernel`]:
+//! GBLUP's genomic relationship, RKHS's Gaussian kernel); the variance components come from
+//! [`crate::reml::multi`]. A test record in an environment without training records (CV0,
+//! CV00) gets the mean of the trained environments' effects and no interaction term (its
+//! environment's `ge` has no training record to borrow from).
+//!
+//! Honesty: the fold's test records reach nothing but the prediction step — QC, allele
+//! frequencies and kernels' scaling come from the training lines, the fixed-effect design from
+//! labels, variance components and effects from the training records.
+
+use std::time::Instant;
+
+use faer::Mat;
+
+use crate::cv::{Fold, Purpose, derive_seed, validation_split};
+use crate::error::{CoreError, Result};
+use crate::evaluation::{CvOptions, kept_markers};
+use crate::genotype::GenotypeMatrix;
+use crate::metrics::Metrics;
+use crate::predictor::{FitContext, FitInfo, FitObserver, Predictor, TrainSet};
+use crate::qc::{MarkerQc, QcReport};
+use crate::reml::multi::{ComponentEstimate, MultiRemlConfig};
+use crate::trials::{FixedEffect, Trials};
+
+/// How environments enter a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvModel {
+    /// One fit per environment on its own records.
+    Single,
+    /// Environments as fixed effects, one genetic effect.
+    Across,
+    /// Environments as fixed effects, a genetic effect and a line × environment effect.
+    Gxe,
+}
+
+impl std::str::FromStr for EnvModel {
+    type Err = CoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "single" => Ok(EnvModel::Single),
+            "across" => Ok(EnvModel::Across),
+            "gxe" => Ok(EnvModel::Gxe),
+            _ => Err(CoreError::config("env-model", s, "must be one of single, across, gxe")),
+        }
+    }
+}
+
+impl std::fmt::Display for EnvModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EnvModel::Single => "single",
+            EnvModel::Across => "across",
+            EnvModel::Gxe => "gxe",
+        })
+    }
+}
+
+/// The fixed-effect matrices of a fold's training and test records.
+#[derive(Debug, Clone)]
+pub struct RecordDesign {
+    /// Column names: `ENV=level` for each trained environment, `NAME=level` for each
+    /// non-reference trained level of a factor, `NAME` for a covariate.
+    pub names: Vec<String>,
+    /// Training records × columns.
+    pub train: Mat<f64>,
+    /// Test records × columns.
+    pub test: Mat<f64>,
+}
+
+/// The design of a split: a column per environment with training records (no intercept), the
+/// factors' trained levels against their first trained level, the covariates; columns the
+/// training records cannot tell from earlier ones (a factor nested in the environments, say) are
+/// dropped. A test record in an untrained environment weighs every environment column equally;
+/// one with another untrained factor level is refused.
+pub fn record_design(trials: &Trials, train: &[usize], test: &[usize]) -> Result<RecordDesign> {
+    let records = trials.records();
+    let envs = trials.envs();
+    let mut trained_env = vec![false; envs.len()];
+    train.iter().for_each(|&r| trained_env[records[r].env] = true);
+    let env_cols: Vec<usize> = (0..envs.len()).filter(|&e| trained_env[e]).collect();
+    // Columns as functions of a record: (name, value of record r).
+    let mut names: Vec<String> = env_cols.iter().map(|&e| format!("{}={}", trials.env_name(), envs[e])).collect();
+    let env_weight = 1.0 / env_cols.len() as f64;
+    let env_value = |r: usize, c: usize| -> f64 {
+        let e = records[r].env;
+        if trained_env[e] { f64::from(u8::from(env_cols[c] == e)) } else { env_weight }
+    };
+    enum Extra<'a> {
+        Level(&'a [usize], usize),
+        Value(&'a [f64]),
+    }
+    let mut extras: Vec<Extra<'_>> = Vec::new();
+    for f in trials.fixed() {
+        match f {
+            FixedEffect::Factor { name, levels, codes } => {
+                let mut trained = vec![false; levels.len()];
+                train.iter().for_each(|&r| trained[codes[r]] = true);
+                if let Some(&r) = test.iter().find(|&&r| !trained[codes[r]]) {
+                    return Err(CoreError::Data(format!(
+                        "{}: {name} '{}' is in the test records (line '{}' first) but in no training record: its \
+                         effect cannot be estimated",
+                        trials.path().display(),
+                        levels[codes[r]],
+                        records[r].line
+                    )));
+                }
+                for (l, level) in levels.iter().enumerate().filter(|&(l, _)| trained[l]).skip(1) {
+                    names.push(format!("{name}={level}"));
+                    extras.push(Extra::Level(codes, l));
+                }
+            }
+            FixedEffect::Covariate { name, values } => {
+                names.push(name.clone());
+                extras.push(Extra::Value(values));
+            }
+        }
+    }
+    let n_env = env_cols.len();
+    let value = |r: usize, c: usize| -> f64 {
+        if c < n_env {
+            env_value(r, c)
+        } else {
+            match extras[c - n_env] {
+                Extra::Level(codes, l) => f64::from(u8::from(codes[r] == l)),
+                Extra::Value(values) => values[r],
+            }
+        }
+    };
+    // Keep the columns that add to the span of the earlier ones over the training records
+    // (Gram–Schmidt, twice for stability).
+    let n_cols = names.len();
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    let mut keep = Vec::new();
+    for c in 0..n_cols {
+        let col: Vec<f64> = train.iter().map(|&r| value(r, c)).collect();
+        let norm0 = col.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let mut v = col;
+        for _ in 0..2 {
+            for b in &basis {
+                let d: f64 = v.iter().zip(b).map(|(a, b)| a * b).sum();
+                v.iter_mut().zip(b).for_each(|(a, b)| *a -= d * b);
+            }
+        }
+        let norm = v.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if norm0 > 0.0 && norm > 1e-9 * norm0 {
+            v.iter_mut().for_each(|a| *a /= norm);
+            basis.push(v);
+            keep.push(c);
+        }
+    }
+    let build = |rows: &[usize]| Mat::from_fn(rows.len(), keep.len(), |i, j| value(rows[i], keep[j]));
+    Ok(RecordDesign { names: keep.iter().map(|&c| names[c].clone()).collect(), train: build(train), test: build(test) })
+}
+
+/// What an across or G×E fit reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KernelEnvReport {
+    /// `g`, then `ge` (G×E), then `residual`.
+    pub components: Vec<ComponentEstimate>,
+    /// Mean of the lines' kernel diagonal: `σ²_g` times it is the genetic variance.
+    pub kernel_mean_diagonal: f64,
+    /// Restricted log-likelihood at the optimum.
+    pub log_likelihood: f64,
+    /// REML iterations.
+    pub iterations: usize,
+    /// The fixed effects' names and estimates.
+    pub fixed: Vec<(String, f64)>,
+}
+
+/// Fits an across or G×E model on the training records and predicts the test records.
+/// `kernel` is the lines' kernel over `kernel_rows` positions; `position[r]` is record `r`'s
+/// line's position in it.
+pub fn fit_kernel_model(
+    model: EnvModel,
+    trials: &Trials,
+    kernel: &Mat<f64>,
+    position: &[usize],
+    train: &[usize],
+    test: &[usize],
+    config: &MultiRemlConfig,
+) -> Result<(Vec<f64>, KernelEnvReport)> {
+    assert!(model != EnvModel::Single, "single-environment fits go through the model itself");
+    let records = trials.records();
+    let design = record_design(trials, train, test)?;
+    let y: Vec<f64> = train.iter().map(|&r| records[r].value).collect();
+    let kg = |a: &[usize], b: &[usize]| Mat::from_fn(a.len(), b.len(), |i, j| kernel[(position[a[i]], position[b[j]])]);
+    let interaction = |k: &Mat<f64>, a: &[usize], b: &[usize]| {
+        Mat::from_fn(a.len(), b.len(), |i, j| if records[a[i]].env == records[b[j]].env { k[(i, j)] } else { 0.0 })
+    };
+    let (k_train, k_cross) = (kg(train, train), kg(test, train));
+    let (fit, predicted) = match model {
+        EnvModel::Across => {
+            let fit = crate::reml::multi::fit(&[&k_train], &["g"], &design.train, &y, &[], config)?;
+            let p = fit.predict(&[&k_cross], &design.test);
+            (fit, p)
+        }
+        _ => {
+            let (ge_train, ge_cross) = (interaction(&k_train, train, train), interaction(&k_cross, test, train));
+            let fit = crate::reml::multi::fit(&[&k_train, &ge_train], &["g", "ge"], &design.train, &y, &[], config)?;
+            let p = fit.predict(&[&k_cross, &ge_cross], &design.test);
+            (fit, p)
+        }
+    };
+    let mut lines: Vec<usize> = train.iter().map(|&r| position[r]).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let kernel_mean_diagonal = lines.iter().map(|&l| kernel[(l, l)]).sum::<f64>() / lines.len() as f64;
+    let report = KernelEnvReport {
+        components: fit.components.clone(),
+        kernel_mean_diagonal,
+        log_likelihood: fit.log_likelihood,
+        iterations: fit.iterations,
+        fixed: design.names.into_iter().zip(fit.beta.iter().copied()).collect(),
+    };
+    Ok((predicted, report))
+}
+
+/// One test prediction of a record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrialPrediction {
+    /// Line id.
+    pub id: String,
+    /// Environment.
+    pub env: String,
+    /// Fold number.
+    pub fold: usize,
+    /// Observed value.
+    pub observed: f64,
+    /// Predicted value.
+    pub predicted: f64,
+    /// Repeat number.
+    pub repeat: usize,
+}
+
+/// Metrics of one environment's test records in a fold.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EnvMetrics {
+    /// Environment.
+    pub env: String,
+    /// Test records.
+    pub n_test: usize,
+    /// Pearson r and the rest, within this environment.
+    #[serde(flatten)]
+    pub metrics: Metrics,
+}
+
+/// The outcome of one fold of a multi-environment cross-validation.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrialFoldResult {
+    /// Repeat number, 1-based.
+    pub repeat: usize,
+    /// Fold number, 1-based.
+    pub fold: usize,
+    /// The fold's label.
+    pub label: String,
+    /// Training records.
+    pub n_train: usize,
+    /// Lines with training records.
+    pub n_train_lines: usize,
+    /// Test records.
+    pub n_test: usize,
+    /// Markers kept by this fold's QC.
+    pub n_markers: usize,
+    /// Pearson r within each environment, averaged over the environments that have one (the
+    /// field's headline accuracy).
+    #[serde(deserialize_with = "crate::metrics::f64_or_nan")]
+    pub within_env_pearson: f64,
+    /// Metrics of the fold's test records pooled over environments.
+    pub pooled: Metrics,
+    /// Metrics per environment.
+    pub environments: Vec<EnvMetrics>,
+    /// Wall time.
+    pub seconds: f64,
+    /// This fold's QC counts.
+    pub qc: QcReport,
+    /// What the fit reported: the kernel model's components, or each environment's fit.
+    pub fit: serde_json::Value,
+    /// The test predictions (in the fold's record; `summary.json` leaves them to
+    /// `predictions.csv`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub predictions: Vec<TrialPrediction>,
+}
+
+/// Runs one fold over the records: QC on the training lines' genotypes, the fit, the test
+/// records' predictions and metrics within and across environments. `record_rows[r]` is record
+/// `r`'s row in `geno`.
+#[allow(clippy::too_many_arguments)]
+pub fn run_trial_fold(
+    trials: &Trials,
+    geno: &GenotypeMatrix,
+    record_rows: &[usize],
+    fold: &Fold,
+    model: &mut dyn Predictor,
+    env_model: EnvModel,
+    options: &CvOptions,
+    observer: &dyn FitObserver,
+) -> Result<TrialFoldResult> {
+    let started = Instant::now();
+    let records = trials.records();
+    let name = model.name().to_string();
+    let during = |what: String| format!("fold {} (repeat {}){what}", fold.label, fold.repeat);
+    let unique = |rs: &[usize]| {
+        let mut rows: Vec<usize> = rs.iter().map(|&r| record_rows[r]).collect();
+        rows.sort_unstable();
+        rows.dedup();
+        rows
+    };
+    let train_lines = unique(&fold.train);
+    let qc = MarkerQc::fit(geno, &train_lines, &options.qc)?;
+    let kept = kept_markers(geno, &qc.kept);
+    let mut predicted = vec![f64::NAN; fold.test.len()];
+    let fit_report = match env_model {
+        EnvModel::Single => {
+            if !trials.fixed().is_empty() {
+                return Err(CoreError::Data(format!(
+                    "--env-model single fits each environment with the model alone and cannot fit the fixed effects \
+                     ({}); use --env-model across or gxe",
+                    trials.fixed().iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+                )));
+            }
+            let mut per_env = serde_json::Map::new();
+            for (e, env) in trials.envs().iter().enumerate() {
+                let test_at: Vec<usize> = (0..fold.test.len()).filter(|&i| records[fold.test[i]].env == e).collect();
+                if test_at.is_empty() {
+                    continue;
+                }
+                let env_train: Vec<usize> = fold.train.iter().copied().filter(|&r| records[r].env == e).collect();
+                if env_train.len() < crate::cv::MIN_TRAIN {
+                    return Err(CoreError::Data(format!(
+                        "{}: environment '{env}' has {} training record(s) in fold {} (repeat {}): too few for a \
+                         single-environment fit{}",
+                        trials.path().display(),
+                        env_train.len(),
+                        fold.label,
+                        fold.repeat,
+                        if env_train.is_empty() {
+                            " (a scheme that leaves environments out needs --env-model across or gxe)"
+                        } else {
+                            ""
+                        }
+                    )));
+                }
+                let path = [fold.repeat as u64, fold.index as u64, e as u64];
+                let (fit_recs, valid_recs) = if model.wants_validation() {
+                    validation_split(
+                        &env_train,
+                        options.valid_fraction,
+                        derive_seed(options.seed, Purpose::Validation, &path),
+                    )?
+                } else {
+                    (env_train, Vec::new())
+                };
+                let rows = |rs: &[usize]| rs.iter().map(|&r| record_rows[r]).collect::<Vec<usize>>();
+                let ys = |rs: &[usize]| rs.iter().map(|&r| records[r].value).collect::<Vec<f64>>();
+                let (fit_rows, valid_rows, y_fit, y_valid) =
+                    (rows(&fit_recs), rows(&valid_recs), ys(&fit_recs), ys(&valid_recs));
+                let train = TrainSet { geno: &kept, rows: &fit_rows, y: &y_fit };
+                let valid = TrainSet { geno: &kept, rows: &valid_rows, y: &y_valid };
+                let genotyped: Vec<usize> = (0..geno.n_samples()).collect();
+                let context = FitContext {
+                    seed: derive_seed(options.seed, Purpose::Fit, &path),
+                    genotyped_rows: &genotyped,
+                    observer,
+                    shared: None,
+                };
+                let model_err =
+                    |source| CoreError::Model { model: name.clone(), during: during(format!(", {env}")), source };
+                let info: FitInfo =
+                    model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
+                model.take_history();
+                let test_rows: Vec<usize> = test_at.iter().map(|&i| record_rows[fold.test[i]]).collect();
+                let p = model.predict(&kept, &test_rows).map_err(model_err)?;
+                for (&i, v) in test_at.iter().zip(p) {
+                    predicted[i] = v;
+                }
+                per_env
+                    .insert(env.clone(), serde_json::to_value(&info).map_err(|e| CoreError::Numerical(e.to_string()))?);
+            }
+            serde_json::json!({ "env_model": "single", "environments": per_env })
+        }
+        EnvModel::Across | EnvModel::Gxe => {
+            // The lines' kernel over the training lines, then the test records' other lines.
+            let mut rows = train_lines.clone();
+            let in_train: std::collections::HashSet<usize> = train_lines.iter().copied().collect();
+            for r in unique(&fold.test) {
+                if !in_train.contains(&r) {
+                    rows.push(r);
+                }
+            }
+            let position_of: std::collections::HashMap<usize, usize> =
+                rows.iter().enumerate().map(|(p, &r)| (r, p)).collect();
+            let position: Vec<usize> =
+                (0..records.len()).map(|r| position_of.get(&record_rows[r]).copied().unwrap_or(usize::MAX)).collect();
+            let kernel = match model.genetic_kernel(&kept, &train_lines, &rows) {
+                Some(kernel) => kernel,
+                None if env_model == EnvModel::Across => {
+                    let (p, value) = two_stage(trials, &kept, record_rows, fold, model, options, observer)?;
+                    predicted = p;
+                    return finish(trials, fold, predicted, value, qc, train_lines.len(), options, started, &name);
+                }
+                None => {
+                    return Err(CoreError::Data(format!(
+                        "model {name} has no genetic kernel, so it cannot fit --env-model gxe yet (GBLUP and RKHS \
+                         can; a network's G×E needs the environment among its inputs, still to come); use \
+                         --env-model across or single"
+                    )));
+                }
+            };
+            let kernel = kernel.map_err(|source| CoreError::Model {
+                model: name.clone(),
+                during: during(String::new()),
+                source,
+            })?;
+            let (p, report) = fit_kernel_model(
+                env_model,
+                trials,
+                &kernel,
+                &position,
+                &fold.train,
+                &fold.test,
+                &MultiRemlConfig::default(),
+            )?;
+            predicted = p;
+            let mut value = serde_json::to_value(&report).map_err(|e| CoreError::Numerical(e.to_string()))?;
+            value["env_model"] = serde_json::json!(env_model.to_string());
+            value
+        }
+    };
+    finish(trials, fold, predicted, fit_report, qc, train_lines.len(), options, started, &name)
+}
+
+/// The fold's result from its predictions: metrics within each environment and pooled.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    trials: &Trials,
+    fold: &Fold,
+    predicted: Vec<f64>,
+    fit_report: serde_json::Value,
+    qc: MarkerQc,
+    n_train_lines: usize,
+    options: &CvOptions,
+    started: Instant,
+    name: &str,
+) -> Result<TrialFoldResult> {
+    let records = trials.records();
+    if predicted.iter().any(|p| !p.is_finite()) {
+        return Err(CoreError::Numerical(format!(
+            "model {name} returned a non-finite prediction on fold {}",
+            fold.label
+        )));
+    }
+    let observed: Vec<f64> = fold.test.iter().map(|&r| records[r].value).collect();
+    let environments: Vec<EnvMetrics> = trials
+        .envs()
+        .iter()
+        .enumerate()
+        .filter_map(|(e, env)| {
+            let at: Vec<usize> = (0..fold.test.len()).filter(|&i| records[fold.test[i]].env == e).collect();
+            (!at.is_empty()).then(|| {
+                let o: Vec<f64> = at.iter().map(|&i| observed[i]).collect();
+                let p: Vec<f64> = at.iter().map(|&i| predicted[i]).collect();
+                EnvMetrics { env: env.clone(), n_test: at.len(), metrics: Metrics::compute(&o, &p, options.ndcg_top) }
+            })
+        })
+        .collect();
+    let within = crate::metrics::Summary::of(environments.iter().map(|e| e.metrics.pearson)).mean;
+    let predictions = fold
+        .test
+        .iter()
+        .zip(observed.iter().zip(&predicted))
+        .map(|(&r, (&o, &p))| TrialPrediction {
+            id: records[r].line.clone(),
+            env: trials.envs()[records[r].env].clone(),
+            fold: fold.index,
+            observed: o,
+            predicted: p,
+            repeat: fold.repeat,
+        })
+        .collect();
+    Ok(TrialFoldResult {
+        repeat: fold.repeat,
+        fold: fold.index,
+        label: fold.label.clone(),
+        n_train: fold.train.len(),
+        n_train_lines,
+        n_test: fold.test.len(),
+        n_markers: qc.kept.len(),
+        within_env_pearson: within,
+        pooled: Metrics::compute(&observed, &predicted, options.ndcg_top),
+        environments,
+        seconds: started.elapsed().as_secs_f64(),
+        qc: qc.report,
+        fit: fit_report,
+        predictions,
+    })
+}
+
+/// Across-environment fits of a model without a genetic kernel (the networks, BayesB), in two
+/// stages: the fixed effects (environments, factors, covariates) and a fixed effect per line
+/// by least squares on the training records (backfitting, exact for unbalanced data: the
+/// environments' effects are not confounded with which lines they tested), then the model
+/// fitted to each training line's effect — its mean over environments, adjusted for them. A
+/// test record's prediction is its fixed effects plus the model's prediction of its line.
+fn two_stage(
+    trials: &Trials,
+    geno: &GenotypeMatrix,
+    record_rows: &[usize],
+    fold: &Fold,
+    model: &mut dyn Predictor,
+    options: &CvOptions,
+    observer: &dyn FitObserver,
+) -> Result<(Vec<f64>, serde_json::Value)> {
+    let records = trials.records();
+    let design = record_design(trials, &fold.train, &fold.test)?;
+    let n = fold.train.len();
+    let y: Vec<f64> = fold.train.iter().map(|&r| records[r].value).collect();
+    // Training lines (genotype rows) and each training record's line.
+    let mut lines: Vec<usize> = fold.train.iter().map(|&r| record_rows[r]).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let line_of: Vec<usize> =
+        fold.train.iter().map(|&r| lines.binary_search(&record_rows[r]).expect("a training line")).collect();
+    let mut count = vec![0usize; lines.len()];
+    line_of.iter().for_each(|&l| count[l] += 1);
+    let x = &design.train;
+    let p = x.ncols();
+    let xtx = x.transpose() * x;
+    let llt =
+        xtx.llt(faer::Side::Lower).map_err(|_| CoreError::Numerical("two-stage: rank-deficient design".into()))?;
+    let scale = {
+        let m = y.iter().sum::<f64>() / n as f64;
+        (y.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n as f64).sqrt().max(1e-300)
+    };
+    let mut u = vec![0.0; lines.len()];
+    let mut b = vec![0.0; p];
+    let mut iterations = 0;
+    loop {
+        iterations += 1;
+        let r = Mat::from_fn(n, 1, |i, _| y[i] - u[line_of[i]]);
+        let sol = faer::linalg::solvers::Solve::solve(&llt, x.transpose() * &r);
+        b = (0..p).map(|j| sol[(j, 0)]).collect();
+        let mut sum = vec![0.0; lines.len()];
+        for i in 0..n {
+            sum[line_of[i]] += y[i] - (0..p).map(|j| x[(i, j)] * b[j]).sum::<f64>();
+        }
+        let new: Vec<f64> = sum.iter().zip(&count).map(|(s, &c)| s / c as f64).collect();
+        let moved = new.iter().zip(&u).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+        u = new;
+        if moved <= 1e-12 * scale {
+            break;
+        }
+        if iterations == 10_000 {
+            return Err(CoreError::Numerical(
+                "two-stage: the environments' and lines' effects did not converge (a disconnected trial?)".into(),
+            ));
+        }
+    }
+    let (fit_lines, valid_lines) = if model.wants_validation() {
+        let positions: Vec<usize> = (0..lines.len()).collect();
+        validation_split(
+            &positions,
+            options.valid_fraction,
+            derive_seed(options.seed, Purpose::Validation, &[fold.repeat as u64, fold.index as u64]),
+        )?
+    } else {
+        ((0..lines.len()).collect(), Vec::new())
+    };
+    let pick =
+        |ps: &[usize]| (ps.iter().map(|&l| lines[l]).collect::<Vec<_>>(), ps.iter().map(|&l| u[l]).collect::<Vec<_>>());
+    let ((fit_rows, y_fit), (valid_rows, y_valid)) = (pick(&fit_lines), pick(&valid_lines));
+    let genotyped: Vec<usize> = (0..geno.n_samples()).collect();
+    let context = FitContext {
+        seed: derive_seed(options.seed, Purpose::Fit, &[fold.repeat as u64, fold.index as u64]),
+        genotyped_rows: &genotyped,
+        observer,
+        shared: None,
+    };
+    let name = model.name().to_string();
+    let model_err = |source| CoreError::Model {
+        model: name.clone(),
+        during: format!("fold {} (repeat {})", fold.label, fold.repeat),
+        source,
+    };
+    let train = TrainSet { geno, rows: &fit_rows, y: &y_fit };
+    let valid = TrainSet { geno, rows: &valid_rows, y: &y_valid };
+    let info = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
+    model.take_history();
+    let mut test_rows: Vec<usize> = fold.test.iter().map(|&r| record_rows[r]).collect();
+    test_rows.sort_unstable();
+    test_rows.dedup();
+    let genetic = model.predict(geno, &test_rows).map_err(model_err)?;
+    let predicted = fold
+        .test
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| {
+            let g = genetic[test_rows.binary_search(&record_rows[r]).expect("a test line")];
+            (0..p).map(|j| design.test[(i, j)] * b[j]).sum::<f64>() + g
+        })
+        .collect();
+    let value = serde_json::json!({
+        "env_model": "across",
+        "form": "two-stage",
+        "fixed": design.names.iter().zip(&b).map(|(n, v)| (n.clone(), *v)).collect::<Vec<_>>(),
+        "iterations": iterations,
+        "lines": lines.len(),
+        "model": info,
+    });
+    Ok((predicted, value))
+}
+
+#[cfg(test)]
+mod tests;
