@@ -13,6 +13,9 @@
 //!   machine (`scripts/slurm-single-node.sh`): a task that times out, one cancelled, one killed,
 //!   one requeued, a retry, a controller outage; each ends in a clear error and resumes
 //!   (`compare/slurm_check.rs`; root, about 100 s).
+//! - `cargo xtask env-table [--baseline MODEL/ENV_MODEL] DIR...` — multi-environment runs
+//!   (`genopred cv --env`) side by side per scheme: r within each environment and paired
+//!   differences against the baseline (`envs.rs`).
 //! - `cargo xtask same-results A B` — whether two compare folders hold the same results
 //!   (bit-identical metrics and predictions per cell), e.g. a Slurm run against a local one.
 //! - `cargo xtask bench-reference [--threads 2] [--runs 4] [--epochs E] [--features tch]` — ms
@@ -32,6 +35,7 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 mod compare;
+mod envs;
 mod large;
 mod reference;
 mod render;
@@ -74,6 +78,7 @@ fn main() -> Result<()> {
         },
         Some("bench-reference") => reference::run(ReferenceCli::parse_from(std::env::args().skip(1)).args),
         Some("render-report") => render::run(&args[1..]),
+        Some("env-table") => envs::run(&args[1..]),
         Some("fixtures") => fixtures(),
         Some("bench-data") if args.iter().any(|a| a == "--large") => large::run(&args[1..]),
         Some("bench-data") => {
@@ -84,7 +89,7 @@ fn main() -> Result<()> {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci | tidy | compare [--help] | slurm-check | same-results A B | render-report PAGE.html... [--out DIR] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M] | bench-data --large [--sizes NxM,...] [--models A,B] [--folds K] [--only-fold K] [--genopred BIN]>"
+                "usage: cargo xtask <ci | tidy | compare [--help] | slurm-check | env-table [--baseline M/E] DIR... | same-results A B | render-report PAGE.html... [--out DIR] | bench-reference [--help] | fixtures | bench-data [--samples N] [--markers M] | bench-data --large [--sizes NxM,...] [--models A,B] [--folds K] [--only-fold K] [--genopred BIN]>"
             );
             bail!("unknown or missing xtask command")
         }

@@ -143,6 +143,10 @@ fn every_scheme_and_environment_model_runs_or_says_why_not() {
     assert!(fixed.iter().any(|f| f.starts_with("block=")) && fixed.len() == 3, "{fixed:?}");
     let cv00 = run("cv00", &["--model", "rkhs", "--scheme", "cv00", "--env-model", "gxe"]);
     assert_eq!(cv00["folds"].as_array().unwrap().len(), 9, "3 environments × 3 folds of lines");
+    let het = run("het", &["--model", "gblup", "--scheme", "cv2", "--env-model", "gxe-het"]);
+    let names: Vec<&str> =
+        het["folds"][0]["fit"]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["g", "ge:South", "ge:Dry", "ge:North", "residual"]);
     let single = run("single", &["--model", "rkhs", "--scheme", "cv1", "--env-model", "single"]);
     assert_eq!(single["folds"][0]["fit"]["env_model"], "single");
     assert!(single["within_env_pearson"]["mean"].as_f64().unwrap() > 0.3);
@@ -181,7 +185,7 @@ fn every_scheme_and_environment_model_runs_or_says_why_not() {
         &["cannot fit the fixed effects"],
     );
     refuse("bad-scheme", &["--scheme", "cv3"], &["must be one of cv1, cv2, cv0, cv00"]);
-    refuse("bad-model", &["--env-model", "both"], &["must be one of single, across, gxe"]);
+    refuse("bad-model", &["--env-model", "both"], &["must be one of single, across, gxe, gxe-het, gxe-us"]);
 }
 
 #[test]

@@ -11,6 +11,14 @@
 //! - **gxe**: `y = Xβ + g + ge + e`, `ge ~ N(0, σ²_ge (Z K Zᵀ) ⊙ (Z_E Z_Eᵀ))`: the line × environment
 //!   interaction as the Hadamard product of the lines' kernel with the environments' (here the
 //!   identity: environments independent), Jarquín et al. (2014), Lopez-Cruz et al. (2015).
+//! - **gxe-het**: as gxe with one interaction variance per environment, `ge_e ~ N(0, σ²_ge,e K)`
+//!   on environment e's records (Cuevas et al. 2017's environment-specific deviations): an
+//!   environment whose lines rank differently from the others' gets a larger share of its own.
+//! - **gxe-us**: the lines' genetic values in each environment with an unstructured covariance
+//!   between environments, `Σ_E ⊗ K` (a variance per environment, a covariance of any sign per
+//!   pair; the genetic part of Cuevas et al. 2017's model 3, without its extra `f` term): an
+//!   environment negatively correlated with the others is predicted from them with the sign
+//!   turned. It cannot predict an environment without training records.
 //!
 //! across and gxe need the model's genetic kernel `K` over lines ([`Predictor::genetic_kernel`]:
 //! GBLUP's genomic relationship, RKHS's Gaussian kernel); the variance components come from
@@ -33,7 +41,7 @@ use crate::genotype::GenotypeMatrix;
 use crate::metrics::Metrics;
 use crate::predictor::{FitContext, FitInfo, FitObserver, Predictor, TrainSet};
 use crate::qc::{MarkerQc, QcReport};
-use crate::reml::multi::{ComponentEstimate, MultiRemlConfig};
+use crate::reml::multi::{ComponentEstimate, Constraint, MultiRemlConfig};
 use crate::trials::{FixedEffect, Trials};
 
 /// How environments enter a model.
@@ -46,6 +54,14 @@ pub enum EnvModel {
     Across,
     /// Environments as fixed effects, a genetic effect and a line × environment effect.
     Gxe,
+    /// As [`EnvModel::Gxe`], with the interaction's variance estimated per environment.
+    #[serde(rename = "gxe-het")]
+    GxeHet,
+    /// The lines' genetic values per environment with an unstructured covariance between
+    /// environments (`Σ_E ⊗ K`): a genetic variance per environment and a covariance, of any
+    /// sign, per pair.
+    #[serde(rename = "gxe-us")]
+    GxeUs,
 }
 
 impl std::str::FromStr for EnvModel {
@@ -56,7 +72,9 @@ impl std::str::FromStr for EnvModel {
             "single" => Ok(EnvModel::Single),
             "across" => Ok(EnvModel::Across),
             "gxe" => Ok(EnvModel::Gxe),
-            _ => Err(CoreError::config("env-model", s, "must be one of single, across, gxe")),
+            "gxe-het" | "gxe_het" => Ok(EnvModel::GxeHet),
+            "gxe-us" | "gxe_us" => Ok(EnvModel::GxeUs),
+            _ => Err(CoreError::config("env-model", s, "must be one of single, across, gxe, gxe-het, gxe-us")),
         }
     }
 }
@@ -67,6 +85,8 @@ impl std::fmt::Display for EnvModel {
             EnvModel::Single => "single",
             EnvModel::Across => "across",
             EnvModel::Gxe => "gxe",
+            EnvModel::GxeHet => "gxe-het",
+            EnvModel::GxeUs => "gxe-us",
         })
     }
 }
@@ -210,10 +230,92 @@ pub fn fit_kernel_model(
             let p = fit.predict(&[&k_cross], &design.test);
             (fit, p)
         }
-        _ => {
+        EnvModel::Gxe => {
             let (ge_train, ge_cross) = (interaction(&k_train, train, train), interaction(&k_cross, test, train));
             let fit = crate::reml::multi::fit(&[&k_train, &ge_train], &["g", "ge"], &design.train, &y, &[], config)?;
             let p = fit.predict(&[&k_cross, &ge_cross], &design.test);
+            (fit, p)
+        }
+        EnvModel::GxeUs => {
+            // The lines' genetic values in the trained environments with an unstructured
+            // covariance Σ_E ⊗ K: a variance per environment, a covariance per pair (any sign).
+            let mut trained: Vec<usize> = train.iter().map(|&r| records[r].env).collect();
+            trained.sort_unstable();
+            trained.dedup();
+            if let Some(&r) = test.iter().find(|&&r| trained.binary_search(&records[r].env).is_err()) {
+                return Err(CoreError::Data(format!(
+                    "{}: environment '{}' has no training records, and an unstructured model has no covariance with an \
+                     environment it never saw (line '{}'); use --env-model gxe or across for new environments",
+                    trials.path().display(),
+                    trials.envs()[records[r].env],
+                    records[r].line
+                )));
+            }
+            let pairs: Vec<(usize, usize)> =
+                trained.iter().enumerate().flat_map(|(i, &e)| trained[i..].iter().map(move |&f| (e, f))).collect();
+            let pair_block = |k: &Mat<f64>, a: &[usize], b: &[usize], (e, f): (usize, usize)| {
+                Mat::from_fn(a.len(), b.len(), |i, j| {
+                    let p = (records[a[i]].env, records[b[j]].env);
+                    if p == (e, f) || p == (f, e) { k[(i, j)] } else { 0.0 }
+                })
+            };
+            let envs = trials.envs();
+            let names: Vec<String> = pairs
+                .iter()
+                .map(|&(e, f)| if e == f { format!("g:{}", envs[e]) } else { format!("g:{},{}", envs[e], envs[f]) })
+                .collect();
+            let constraints: Vec<Constraint> =
+                pairs.iter().map(|&(e, f)| if e == f { Constraint::NonNegative } else { Constraint::Free }).collect();
+            let blocks: Vec<Mat<f64>> = pairs.iter().map(|&p| pair_block(&k_train, train, train, p)).collect();
+            let crosses: Vec<Mat<f64>> = pairs.iter().map(|&p| pair_block(&k_cross, test, train, p)).collect();
+            let kernels: Vec<&Mat<f64>> = blocks.iter().collect();
+            let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            // Σ_E stays positive semi-definite: REML's unconstrained optimum can lie outside
+            // (measured on wheat599: a correlation above 1 between two environments), where the
+            // "BLUP" of an environment turns to noise.
+            let d = trained.len();
+            let sigma = |theta: &[f64]| {
+                let mut m = Mat::<f64>::zeros(d, d);
+                for (k, &(e, f)) in pairs.iter().enumerate() {
+                    let (i, j) = (trained.binary_search(&e).unwrap_or(0), trained.binary_search(&f).unwrap_or(0));
+                    m[(i, j)] = theta[k];
+                    m[(j, i)] = theta[k];
+                }
+                m
+            };
+            let psd = |theta: &[f64]| {
+                let mut m = sigma(theta);
+                let jitter = 1e-9 * (0..d).map(|i| m[(i, i)].abs()).sum::<f64>().max(1e-300);
+                (0..d).for_each(|i| m[(i, i)] += jitter);
+                m.llt(faer::Side::Lower).is_ok()
+            };
+            let fit =
+                crate::reml::multi::fit_within(&kernels, &name_refs, &design.train, &y, &constraints, &psd, config)?;
+            let p = fit.predict(&crosses.iter().collect::<Vec<_>>(), &design.test);
+            (fit, p)
+        }
+        EnvModel::GxeHet | EnvModel::Single => {
+            // One interaction variance per trained environment: `ge_e ~ N(0, σ²_ge,e K)` on the
+            // records of environment e (Cuevas et al. 2017's environment-specific deviations).
+            let mut trained: Vec<usize> = train.iter().map(|&r| records[r].env).collect();
+            trained.sort_unstable();
+            trained.dedup();
+            let only = |k: &Mat<f64>, a: &[usize], b: &[usize], e: usize| {
+                Mat::from_fn(a.len(), b.len(), |i, j| {
+                    if records[a[i]].env == e && records[b[j]].env == e { k[(i, j)] } else { 0.0 }
+                })
+            };
+            let names: Vec<String> = trained.iter().map(|&e| format!("ge:{}", trials.envs()[e])).collect();
+            let ge_train: Vec<Mat<f64>> = trained.iter().map(|&e| only(&k_train, train, train, e)).collect();
+            let ge_cross: Vec<Mat<f64>> = trained.iter().map(|&e| only(&k_cross, test, train, e)).collect();
+            let mut kernels = vec![&k_train];
+            kernels.extend(ge_train.iter());
+            let mut all_names = vec!["g"];
+            all_names.extend(names.iter().map(String::as_str));
+            let fit = crate::reml::multi::fit(&kernels, &all_names, &design.train, &y, &[], config)?;
+            let mut cross = vec![&k_cross];
+            cross.extend(ge_cross.iter());
+            let p = fit.predict(&cross, &design.test);
             (fit, p)
         }
     };
@@ -394,7 +496,7 @@ pub fn run_trial_fold(
             }
             serde_json::json!({ "env_model": "single", "environments": per_env })
         }
-        EnvModel::Across | EnvModel::Gxe => {
+        EnvModel::Across | EnvModel::Gxe | EnvModel::GxeHet | EnvModel::GxeUs => {
             // The lines' kernel over the training lines, then the test records' other lines.
             let mut rows = train_lines.clone();
             let in_train: std::collections::HashSet<usize> = train_lines.iter().copied().collect();
@@ -416,8 +518,8 @@ pub fn run_trial_fold(
                 }
                 None => {
                     return Err(CoreError::Data(format!(
-                        "model {name} has no genetic kernel, so it cannot fit --env-model gxe yet (GBLUP and RKHS \
-                         can; a network's G×E needs the environment among its inputs, still to come); use \
+                        "model {name} has no genetic kernel, so it cannot fit --env-model {env_model} yet (GBLUP and \
+                         RKHS can; a network's G×E needs the environment among its inputs, still to come); use \
                          --env-model across or single"
                     )));
                 }

@@ -61,9 +61,11 @@ pub struct CvArgs {
     #[arg(long, default_value = "cv1", value_name = "cv1|cv2|cv0|cv00")]
     scheme: String,
     /// With environments: `single` (one fit per environment, any model), `across` (one genetic
-    /// effect, environments fixed) or `gxe` (plus a line × environment effect); across and gxe
-    /// need a model with a genetic kernel (GBLUP, RKHS).
-    #[arg(long, default_value = "gxe", value_name = "single|across|gxe")]
+    /// effect, environments fixed; two-stage for models without a genetic kernel), `gxe` (plus a
+    /// line × environment effect), `gxe-het` (its variance per environment) or `gxe-us` (an
+    /// unstructured genetic covariance between environments); the G×E forms need a model with
+    /// a genetic kernel (GBLUP, RKHS).
+    #[arg(long, default_value = "gxe", value_name = "single|across|gxe|gxe-het|gxe-us")]
     env_model: String,
     /// NDCG's k as a fraction of each test fold.
     #[arg(long, default_value_t = 0.1)]

@@ -193,8 +193,8 @@ fn the_test_records_phenotypes_never_reach_a_prediction_under_any_scheme_or_envi
     let (geno, trials, rows) = trial(40, 1);
     for scheme in [Scheme::Cv1, Scheme::Cv2, Scheme::Cv0, Scheme::Cv00] {
         let folds = trial_folds(&trials, scheme, 4, 1, 9).unwrap();
-        for model in [EnvModel::Single, EnvModel::Across, EnvModel::Gxe] {
-            if model == EnvModel::Single && matches!(scheme, Scheme::Cv0 | Scheme::Cv00) {
+        for model in [EnvModel::Single, EnvModel::Across, EnvModel::Gxe, EnvModel::GxeHet, EnvModel::GxeUs] {
+            if matches!(model, EnvModel::Single | EnvModel::GxeUs) && matches!(scheme, Scheme::Cv0 | Scheme::Cv00) {
                 continue; // refused: tested below
             }
             for fold in folds.iter().take(2) {
@@ -256,6 +256,19 @@ fn a_fold_reports_predictions_per_record_and_accuracy_within_each_environment() 
     let names: Vec<&str> =
         r.fit["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["g", "ge", "residual"]);
+    let het =
+        run_trial_fold(&trials, &geno, &rows, fold, &mut Ridge::default(), EnvModel::GxeHet, &options(), &crate::Quiet)
+            .unwrap();
+    let names: Vec<&str> =
+        het.fit["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["g", "ge:E1", "ge:E2", "ge:E3", "residual"]);
+    assert_eq!(het.fit["env_model"], "gxe-het");
+    let us =
+        run_trial_fold(&trials, &geno, &rows, fold, &mut Ridge::default(), EnvModel::GxeUs, &options(), &crate::Quiet)
+            .unwrap();
+    let names: Vec<&str> =
+        us.fit["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["g:E1", "g:E1,E2", "g:E1,E3", "g:E2", "g:E2,E3", "g:E3", "residual"]);
     // A record of the fold reads back from its JSON as written.
     let json = serde_json::to_string(&r).unwrap();
     let back: TrialFoldResult = serde_json::from_str(&json).unwrap();
@@ -278,6 +291,11 @@ fn a_new_environment_is_predicted_from_the_mean_of_the_trained_ones_and_single_f
         err.contains("environment 'E3' has 0 training record(s)") && err.contains("--env-model across or gxe"),
         "{err}"
     );
+    let err =
+        run_trial_fold(&trials, &geno, &rows, fold, &mut Ridge::default(), EnvModel::GxeUs, &options(), &crate::Quiet)
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("environment 'E3' has no training records") && err.contains("never saw"), "{err}");
     let err = run_trial_fold(&trials, &geno, &rows, fold, &mut Mean(0.0), EnvModel::Gxe, &options(), &crate::Quiet)
         .unwrap_err()
         .to_string();

@@ -85,6 +85,18 @@ impl MultiFit {
     }
 }
 
+/// What a kernel's component may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Constraint {
+    /// A variance: held at zero where the likelihood would take it below.
+    NonNegative,
+    /// Held at zero (a model without it).
+    Zero,
+    /// A covariance: any sign (an unstructured model's covariance between two environments),
+    /// as long as `V` stays positive definite.
+    Free,
+}
+
 /// What one evaluation at `θ` gives.
 struct Eval {
     loglik: f64,
@@ -95,13 +107,30 @@ struct Eval {
 
 /// Fits the components of `kernels` (each `n × n` over the records, symmetric positive
 /// semi-definite) and the residual by REML, with fixed effects `x` (`n × q`, full column rank).
-/// `held_at_zero[k]` holds kernel `k`'s component at zero (a model without it); empty means none.
+/// `constraints[k]` says what kernel `k`'s component may be; empty means every one a variance.
 pub fn fit(
     kernels: &[&Mat<f64>],
     names: &[&str],
     x: &Mat<f64>,
     y: &[f64],
-    held_at_zero: &[bool],
+    constraints: &[Constraint],
+    config: &MultiRemlConfig,
+) -> Result<MultiFit, CoreError> {
+    fit_within(kernels, names, x, y, constraints, &|_| true, config)
+}
+
+/// [`fit`] inside a region of the components: every step the likelihood takes is shortened
+/// until `feasible(θ)` holds for the kernels' components θ (an unstructured covariance matrix
+/// kept positive semi-definite, say). The start — the variances equal, covariances zero — must
+/// be feasible; the estimate is then the likelihood's maximum within the region, on its
+/// boundary where the unconstrained maximum lies outside.
+pub fn fit_within(
+    kernels: &[&Mat<f64>],
+    names: &[&str],
+    x: &Mat<f64>,
+    y: &[f64],
+    constraints: &[Constraint],
+    feasible: &dyn Fn(&[f64]) -> bool,
     config: &MultiRemlConfig,
 ) -> Result<MultiFit, CoreError> {
     let (n, q, nk) = (y.len(), x.ncols(), kernels.len());
@@ -110,7 +139,7 @@ pub fn fit(
     for k in kernels {
         assert_eq!((k.nrows(), k.ncols()), (n, n), "kernels are n × n over the records");
     }
-    assert!(held_at_zero.is_empty() || held_at_zero.len() == nk, "held_at_zero: one flag per kernel");
+    assert!(constraints.is_empty() || constraints.len() == nk, "constraints: one per kernel");
     if n <= q + nk {
         return Err(CoreError::Numerical(format!(
             "REML: {n} records for {q} fixed effects and {} variance components",
@@ -124,10 +153,15 @@ pub fn fit(
     if resid_var.is_nan() || resid_var <= 0.0 {
         return Err(CoreError::Numerical("REML: the fixed effects fit the records exactly".into()));
     }
-    let held = |k: usize| held_at_zero.get(k).copied().unwrap_or(false);
-    let mut at_zero: Vec<bool> = (0..=nk).map(|k| k < nk && held(k)).collect();
-    let free_count = at_zero.iter().filter(|z| !**z).count();
-    let mut theta: Vec<f64> = (0..=nk).map(|k| if at_zero[k] { 0.0 } else { resid_var / free_count as f64 }).collect();
+    let constraint = |k: usize| {
+        if k < nk { constraints.get(k).copied().unwrap_or(Constraint::NonNegative) } else { Constraint::NonNegative }
+    };
+    let held = |k: usize| constraint(k) == Constraint::Zero;
+    let signed = |k: usize| constraint(k) == Constraint::Free;
+    let mut at_zero: Vec<bool> = (0..=nk).map(held).collect();
+    let variances = (0..=nk).filter(|&k| !at_zero[k] && !signed(k)).count();
+    let mut theta: Vec<f64> =
+        (0..=nk).map(|k| if at_zero[k] || signed(k) { 0.0 } else { resid_var / variances as f64 }).collect();
     let mut releases = vec![0usize; nk];
     let mut current = evaluate(kernels, x, &yv, &theta)?;
     let mut iterations = 0;
@@ -146,12 +180,13 @@ pub fn fit(
             let mut newly_zero = Vec::new();
             for (i, &k) in free.iter().enumerate() {
                 trial[k] = theta[k] + factor * step[i];
-                if k < nk && trial[k] <= 0.0 {
+                if k < nk && !signed(k) && trial[k] <= 0.0 {
                     trial[k] = 0.0;
                     newly_zero.push(k);
                 }
             }
             if trial[nk] > 0.0
+                && feasible(&trial[..nk])
                 && let Ok(e) = evaluate(kernels, x, &yv, &trial)
                 && e.loglik >= current.loglik - 1e-10 * current.loglik.abs().max(1.0)
             {

@@ -172,7 +172,7 @@ fn a_gxe_model_held_at_zero_interaction_is_the_across_environment_model() {
     let (kg, kge, x) = record_kernels(&line_of, &env_of, &k, 3);
     let config = MultiRemlConfig::default();
     let across = fit(&[&kg], &["g"], &x, &y, &[], &config).unwrap();
-    let held = fit(&[&kg, &kge], &["g", "ge"], &x, &y, &[false, true], &config).unwrap();
+    let held = fit(&[&kg, &kge], &["g", "ge"], &x, &y, &[Constraint::NonNegative, Constraint::Zero], &config).unwrap();
     assert!(held.components[1].at_zero && held.components[1].sigma2 == 0.0 && held.components[1].se.is_none());
     assert!(rel(held.components[0].sigma2, across.components[0].sigma2) < 1e-7);
     assert!(rel(held.components[2].sigma2, across.components[1].sigma2) < 1e-7);
@@ -225,4 +225,88 @@ fn too_few_records_and_a_rank_deficient_design_are_errors() {
     let err =
         fit(&[&few], &["g"], &Mat::from_fn(3, 2, |_, _| 1.0), &y[..3], &[], &MultiRemlConfig::default()).unwrap_err();
     assert!(err.to_string().contains("3 records"), "{err}");
+}
+
+#[test]
+fn an_unstructured_model_estimates_a_negative_genetic_covariance_between_environments() {
+    // Two environments whose genetic values are negatively correlated (g₂ = −0.7 g₁ + 0.5 w):
+    // the covariance component is free to go below zero, and is found there.
+    let (line_of, env_of, _, k) = trial(150, 2, (1.0, 0.0, 0.5), 13);
+    let lines = k.nrows();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(99);
+    let jittered = Mat::from_fn(lines, lines, |a, b| k[(a, b)] + if a == b { 1e-8 } else { 0.0 });
+    let l = jittered.llt(Side::Lower).unwrap().L().to_owned();
+    let normal = |rng: &mut rand_chacha::ChaCha8Rng| {
+        let (u1, u2): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random_range(0.0..1.0));
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    };
+    let mut draw = || -> Vec<f64> {
+        let z: Vec<f64> = (0..lines).map(|_| normal(&mut rng)).collect();
+        (0..lines).map(|a| (0..=a).map(|b| l[(a, b)] * z[b]).sum::<f64>()).collect()
+    };
+    let (u, w) = (draw(), draw());
+    let y: Vec<f64> = (0..line_of.len())
+        .map(|r| {
+            let g = if env_of[r] == 0 { u[line_of[r]] } else { -0.7 * u[line_of[r]] + 0.5 * w[line_of[r]] };
+            5.0 * env_of[r] as f64 + g + 0.5_f64.sqrt() * normal(&mut rng)
+        })
+        .collect();
+    let n = y.len();
+    let block = |e: usize, f: usize| {
+        Mat::from_fn(n, n, |r, s| {
+            let pair = (env_of[r], env_of[s]);
+            if pair == (e, f) || pair == (f, e) { k[(line_of[r], line_of[s])] } else { 0.0 }
+        })
+    };
+    let (k11, k22, k12) = (block(0, 0), block(1, 1), block(0, 1));
+    let x = Mat::from_fn(n, 2, |r, e| f64::from(u8::from(env_of[r] == e)));
+    let constraints = [Constraint::NonNegative, Constraint::NonNegative, Constraint::Free];
+    let fit =
+        fit(&[&k11, &k22, &k12], &["g:1", "g:2", "g:1,2"], &x, &y, &constraints, &MultiRemlConfig::default()).unwrap();
+    let cov = &fit.components[2];
+    let se = cov.se.unwrap();
+    assert!(cov.sigma2 < -2.0 * se, "covariance {} ± {se} should be clearly negative", cov.sigma2);
+    assert!((cov.sigma2 + 0.7).abs() < 3.0 * se, "covariance {} ± {se}, simulated −0.7", cov.sigma2);
+    assert!(!cov.at_zero);
+    // Held to non-negative, the same component can only sit at zero, with a lower likelihood.
+    let held = [Constraint::NonNegative, Constraint::NonNegative, Constraint::NonNegative];
+    let at_zero =
+        super::fit(&[&k11, &k22, &k12], &["g:1", "g:2", "g:1,2"], &x, &y, &held, &MultiRemlConfig::default()).unwrap();
+    assert!(at_zero.components[2].at_zero && at_zero.log_likelihood < fit.log_likelihood);
+}
+
+#[test]
+fn a_feasible_region_keeps_every_accepted_step_inside_it() {
+    // The covariance between two environments, forbidden to reach its free estimate: the fit
+    // stops at the edge, with a lower likelihood than the free one, and never steps outside.
+    let (line_of, env_of, y, k) = trial(60, 2, (1.0, 0.5, 0.5), 17);
+    let n = y.len();
+    let block = |e: usize, f: usize| {
+        Mat::from_fn(n, n, |r, s| {
+            let pair = (env_of[r], env_of[s]);
+            if pair == (e, f) || pair == (f, e) { k[(line_of[r], line_of[s])] } else { 0.0 }
+        })
+    };
+    let (k11, k22, k12) = (block(0, 0), block(1, 1), block(0, 1));
+    let x = Mat::from_fn(n, 2, |r, e| f64::from(u8::from(env_of[r] == e)));
+    let constraints = [Constraint::NonNegative, Constraint::NonNegative, Constraint::Free];
+    let config = MultiRemlConfig::default();
+    let free = fit(&[&k11, &k22, &k12], &["a", "b", "ab"], &x, &y, &constraints, &config).unwrap();
+    let bound = free.components[2].sigma2 - 0.1;
+    assert!(bound > 0.0, "the start (covariance 0) must be inside: {bound}");
+    let seen = std::cell::RefCell::new(Vec::new());
+    let inside = |t: &[f64]| {
+        seen.borrow_mut().push(t[2]);
+        t[2] <= bound
+    };
+    let within = fit_within(&[&k11, &k22, &k12], &["a", "b", "ab"], &x, &y, &constraints, &inside, &config).unwrap();
+    assert!(within.components[2].sigma2 <= bound);
+    assert!(seen.borrow().iter().any(|&t| t > bound), "the free steps went outside and were shortened");
+    assert!(
+        bound - within.components[2].sigma2 < 0.01,
+        "{} should sit at the edge {bound}",
+        within.components[2].sigma2
+    );
+    assert!(within.log_likelihood < free.log_likelihood);
+    assert!(!seen.borrow().is_empty());
 }
