@@ -295,3 +295,110 @@ mod tests {
         assert_eq!(time_range(&[]), "—");
     }
 }
+
+/// Writes `out/report.html` for a finished multi-environment run (`genopred cv --env`): the
+/// headline accuracy within environments, each environment, the variance components and the
+/// folds.
+pub fn write_trials(out: &Path, s: &genopred_core::records::TrialRunSummary) -> Result<()> {
+    let p = &s.provenance;
+    let mut md = String::new();
+    writeln!(md, "# genopred cv: {} on {}, environments {}\n", text(&s.model), text(&s.trait_name), s.env_model)?;
+    let scheme = match &p.scheme {
+        FoldScheme::Trials { scheme, k, repeats, .. } => format!("{scheme:?}, {k} folds, {repeats} repeat(s)"),
+        FoldScheme::TrialsFile { path, folds, .. } => {
+            format!("{folds} folds from `{}`", code(&path.display().to_string()))
+        }
+        other => format!("{other:?}"),
+    };
+    writeln!(
+        md,
+        "{} records of {} lines in {} environments (column `{}`), {} markers; {scheme}; seed {}. Each fold's QC, \
+         kernels, fixed effects and variance components saw only its training records.\n",
+        s.n_records,
+        s.n_lines,
+        s.n_envs,
+        code(&s.env_column),
+        s.n_markers,
+        s.seed
+    )?;
+    writeln!(md, "## Accuracy\n")?;
+    let w = &s.within_env_pearson;
+    writeln!(
+        md,
+        "Pearson r within environment, averaged over each fold's environments: **{:.3} ± {:.3}** over {} folds \
+         (pooled over environments: {:.3} ± {:.3}, inflated by the environments' means).\n",
+        w.mean, w.sd, w.n, s.pooled.pearson.mean, s.pooled.pearson.sd
+    )?;
+    writeln!(md, "| environment | test records | folds | Pearson r | Spearman rho | MSE |\n|---|---|---|---|---|---|")?;
+    for e in &s.environments {
+        let m = &e.metrics;
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} |",
+            text(&e.env),
+            e.n_test,
+            e.n_folds,
+            ms(&m.pearson),
+            ms(&m.spearman),
+            ms(&m.mse)
+        )?;
+    }
+    // Variance components, when the fit has them (the kernel models' across and G×E forms).
+    let mut components: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+    for f in &s.folds {
+        for c in f.fit.get("components").and_then(|c| c.as_array()).into_iter().flatten() {
+            let (Some(name), Some(v)) =
+                (c.get("name").and_then(|n| n.as_str()), c.get("sigma2").and_then(|v| v.as_f64()))
+            else {
+                continue;
+            };
+            let se = c.get("se").and_then(|v| v.as_f64());
+            match components.iter_mut().find(|(n, _, _)| n == name) {
+                Some((_, vs, ses)) => {
+                    vs.push(v);
+                    ses.extend(se);
+                }
+                None => components.push((name.to_string(), vec![v], se.into_iter().collect())),
+            }
+        }
+    }
+    if !components.is_empty() {
+        writeln!(md, "\n## Variance components\n")?;
+        writeln!(md, "| component | estimate, mean ± sd over folds | mean standard error |\n|---|---|---|")?;
+        for (name, vs, ses) in &components {
+            let se = if ses.is_empty() {
+                "—".to_string()
+            } else {
+                format!("{:.4}", ses.iter().sum::<f64>() / ses.len() as f64)
+            };
+            writeln!(md, "| {} | {} | {se} |", text(name), ms(&Summary::of(vs.iter().copied())))?;
+        }
+    }
+    writeln!(md, "\n## Folds\n")?;
+    writeln!(
+        md,
+        "| repeat | fold | training records | test records | r within environment | time |\n|---|---|---|---|---|---|"
+    )?;
+    for f in &s.folds {
+        writeln!(
+            md,
+            "| {} | {} | {} | {} | {:.3} | {} |",
+            f.repeat,
+            text(&f.label),
+            f.n_train,
+            f.n_test,
+            f.within_env_pearson,
+            duration(f.seconds)
+        )?;
+    }
+    writeln!(md, "\n## Where it ran\n")?;
+    writeln!(md, "{}; {}; `{}`.", text(&p.genopred_version), duration(p.wall_seconds), code(&p.command.join(" ")))?;
+    let page = html::page(&format!("genopred cv: {} on {}", s.model, s.trait_name), &md, |_| None);
+    write_atomic(&out.join(FILE), page.as_bytes())?;
+    Ok(())
+}
+
+/// `mean ± sd` with three decimals.
+fn ms(s: &Summary) -> String {
+    format!("{:.3} ± {:.3}", s.mean, s.sd)
+}

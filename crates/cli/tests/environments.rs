@@ -108,6 +108,10 @@ fn gxe_gblup_under_cv2_predicts_every_record_per_environment_and_resumes_to_the_
     let names: Vec<&str> = fit["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["g", "ge", "residual"]);
     assert!(fit["components"][0]["se"].as_f64().is_some_and(|se| se > 0.0), "{fit}");
+    let report = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for wanted in ["Pearson r within environment", "Variance components", "ge", "North"] {
+        assert!(report.contains(wanted), "report.html lacks {wanted:?}");
+    }
 
     // A second start in the used folder is refused; --resume after losing a fold and the
     // combined files gives the same bytes.

@@ -355,8 +355,9 @@ impl RunDir {
 
     /// Combines a multi-environment run's folds ([`RunDir::combine`]'s counterpart):
     /// `predictions.csv` (`id,env,fold,observed,predicted,repeat`, a row per test record),
-    /// `summary.json` ([`TrialRunSummary`]) and `complete.json`. Refused when a record is
-    /// predicted twice in one repeat.
+    /// `summary.json` ([`TrialRunSummary`]) and `complete.json` (naming them, with the
+    /// `report.html` the caller wrote before). Refused when a record is predicted twice in one
+    /// repeat.
     pub fn combine_trials(&self, run: &str, summary: &TrialRunSummary, folds: &[TrialFoldResult]) -> Result<()> {
         FolderLock::while_writing(&self.root, || {
             self.check_still_ours(run)?;
@@ -378,7 +379,7 @@ impl RunDir {
             write_csv(&self.predictions_path(), folds.iter().flat_map(|f| &f.predictions), b',')?;
             summary.write(&self.summary_path())?;
             let mut listed = Vec::new();
-            for path in ["predictions.csv", "summary.json", "run.json", "config.toml"] {
+            for path in ["predictions.csv", "summary.json", "report.html", "run.json", "config.toml"] {
                 if self.root.join(path).is_file() {
                     listed.push(CompleteFile { path: path.to_string(), sha256: sha256_file(&self.root.join(path))? });
                 }

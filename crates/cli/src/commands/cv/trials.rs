@@ -246,6 +246,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
             .collect(),
         provenance,
     };
+    crate::report::write_trials(&args.out, &summary)?;
     dir.combine_trials(&run, &summary, &results)?;
     println!("{name}, {env_model} environments, {how}: Pearson r within environment, mean ± sd over folds");
     println!("{:<24} {:>8} {:>7} {:>8}", "environment", "records", "folds", "r");
@@ -262,6 +263,11 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
         "within environment (mean over environments): {:.3} ± {:.3}; pooled over environments: {:.3} ± {:.3}",
         within.mean, within.sd, summary.pooled.pearson.mean, summary.pooled.pearson.sd
     );
-    eprintln!("wrote {} and {}", dir.predictions_path().display(), dir.summary_path().display());
+    eprintln!(
+        "wrote {}, {} and {}",
+        dir.predictions_path().display(),
+        dir.summary_path().display(),
+        args.out.join(crate::report::FILE).display()
+    );
     Ok(())
 }
