@@ -283,19 +283,6 @@ fn code(s: &str) -> String {
     s.replace('`', "'").replace('|', "\\|")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn markup_in_names_stays_text() {
-        assert_eq!(text("a|b*c_[d]<e>"), "a\\|b\\*c\\_\\[d\\]\\<e\\>");
-        assert_eq!(code("x`y|z"), "x'y\\|z");
-        assert_eq!(time_range(&[1.0, 3.0]), "2.0 s on average (1.0 s to 3.0 s)");
-        assert_eq!(time_range(&[]), "—");
-    }
-}
-
 /// Writes `out/report.html` for a finished multi-environment run (`genopred cv --env`): the
 /// headline accuracy within environments, each environment, the variance components and the
 /// folds.
@@ -401,4 +388,17 @@ pub fn write_trials(out: &Path, s: &genopred_core::records::TrialRunSummary) -> 
 /// `mean ± sd` with three decimals.
 fn ms(s: &Summary) -> String {
     format!("{:.3} ± {:.3}", s.mean, s.sd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_in_names_stays_text() {
+        assert_eq!(text("a|b*c_[d]<e>"), "a\\|b\\*c\\_\\[d\\]\\<e\\>");
+        assert_eq!(code("x`y|z"), "x'y\\|z");
+        assert_eq!(time_range(&[1.0, 3.0]), "2.0 s on average (1.0 s to 3.0 s)");
+        assert_eq!(time_range(&[]), "—");
+    }
 }

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{assert_complete, fails_with, fixture, genopred, stderr, summary};
+use common::{assert_complete, fails_with, fixture, genopred, models, small_config, stderr, summary};
 
 /// A long trial over maize300's lines: three environments with their own means, about a fifth
 /// of the line × environment cells missing, a block factor, a missing value and a line that
@@ -215,24 +215,6 @@ fn bad_trial_tables_name_the_file_line_and_column() {
         &["trial.csv", "no environment column named 'location'"],
     );
     refused(&args(&trial, &tmp.path().join("nofixed"), &["--fixed", "rep"]), &["trial.csv", "rep"]);
-}
-
-/// Every model of the catalogue, as the binary lists them.
-fn models() -> Vec<String> {
-    let o = genopred(&["models", "--json"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let listing: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    listing["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
-}
-
-/// Settings small enough for a test (a couple of epochs, a short chain).
-fn small_config(model: &str) -> &'static str {
-    match model {
-        "gblup" | "rkhs" => "",
-        "bayesb" => "iterations = 200\nburn_in = 50\n",
-        "ensemble" => "[member.deepgs.train]\nepochs = 3\n",
-        _ => "[train]\nepochs = 3\n",
-    }
 }
 
 /// `predictions.csv` as (id, env) → (fold, observed, predicted), the values as written.

@@ -8,25 +8,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::{fixture, genopred, stderr, summary};
-
-/// Every model of the catalogue, as the binary lists them.
-fn models() -> Vec<String> {
-    let o = genopred(&["models", "--json"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let listing: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    listing["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
-}
-
-/// Settings small enough for a test, per model (a couple of epochs, a short chain).
-fn small_config(model: &str) -> &'static str {
-    match model {
-        "gblup" | "rkhs" => "",
-        "bayesb" => "iterations = 200\nburn_in = 50\n",
-        "ensemble" => "[member.deepgs.train]\nepochs = 3\n",
-        _ => "[train]\nepochs = 3\n",
-    }
-}
+use common::{fixture, genopred, models, small_config, stderr, summary};
 
 /// A space per model: the shipped one where there is one, else a small one over a real key.
 fn space(model: &str, dir: &Path) -> String {

@@ -82,3 +82,21 @@ pub fn assert_complete(dir: &std::path::Path) {
         panic!("{}: {e}", dir.display());
     }
 }
+
+/// Every model of the catalogue, as the binary lists them.
+pub fn models() -> Vec<String> {
+    let o = genopred(&["models", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let listing: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    listing["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
+}
+
+/// Settings small enough for a test, per model (a couple of epochs, a short chain).
+pub fn small_config(model: &str) -> &'static str {
+    match model {
+        "gblup" | "rkhs" => "",
+        "bayesb" => "iterations = 200\nburn_in = 50\n",
+        "ensemble" => "[member.deepgs.train]\nepochs = 3\n",
+        _ => "[train]\nepochs = 3\n",
+    }
+}

@@ -17,6 +17,18 @@ struct Ridge {
     intercept: f64,
 }
 
+/// Each marker's mean dosage over `rows` (missing calls as 0).
+fn means(geno: &GenotypeMatrix, rows: &[usize]) -> Vec<f64> {
+    (0..geno.n_markers())
+        .map(|j| rows.iter().map(|&r| geno.dosage(r, j).unwrap_or(0.0)).sum::<f64>() / rows.len() as f64)
+        .collect()
+}
+
+/// `rows`' dosages less `means`.
+fn centred(geno: &GenotypeMatrix, rows: &[usize], means: &[f64]) -> Mat<f64> {
+    Mat::from_fn(rows.len(), geno.n_markers(), |i, j| geno.dosage(rows[i], j).unwrap_or(0.0) - means[j])
+}
+
 impl Predictor for Ridge {
     fn name(&self) -> &str {
         "ridge"
@@ -30,12 +42,9 @@ impl Predictor for Ridge {
         _: Option<&TrainSet<'_>>,
         _: &FitContext<'_>,
     ) -> std::result::Result<FitInfo, ModelError> {
-        let m = train.geno.n_markers();
-        let n = train.rows.len();
-        self.means = (0..m)
-            .map(|j| train.rows.iter().map(|&r| train.geno.dosage(r, j).unwrap_or(0.0)).sum::<f64>() / n as f64)
-            .collect();
-        let z = Mat::from_fn(n, m, |i, j| train.geno.dosage(train.rows[i], j).unwrap_or(0.0) - self.means[j]);
+        let (m, n) = (train.geno.n_markers(), train.rows.len());
+        self.means = means(train.geno, train.rows);
+        let z = centred(train.geno, train.rows, &self.means);
         self.intercept = train.y.iter().sum::<f64>() / n as f64;
         let a = z.transpose() * &z + Mat::<f64>::identity(m, m) * faer::Scale(n as f64);
         let b = z.transpose() * Mat::from_fn(n, 1, |i, _| train.y[i] - self.intercept);
@@ -60,14 +69,8 @@ impl Predictor for Ridge {
         train_rows: &[usize],
         rows: &[usize],
     ) -> Option<std::result::Result<Mat<f64>, ModelError>> {
-        let m = geno.n_markers();
-        let means: Vec<f64> = (0..m)
-            .map(|j| {
-                train_rows.iter().map(|&r| geno.dosage(r, j).unwrap_or(0.0)).sum::<f64>() / train_rows.len() as f64
-            })
-            .collect();
-        let z = Mat::from_fn(rows.len(), m, |i, j| geno.dosage(rows[i], j).unwrap_or(0.0) - means[j]);
-        Some(Ok(&z * z.transpose() * faer::Scale(1.0 / m as f64)))
+        let z = centred(geno, rows, &means(geno, train_rows));
+        Some(Ok(&z * z.transpose() * faer::Scale(1.0 / geno.n_markers() as f64)))
     }
 }
 

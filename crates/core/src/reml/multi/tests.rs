@@ -227,6 +227,24 @@ fn too_few_records_and_a_rank_deficient_design_are_errors() {
     assert!(err.to_string().contains("3 records"), "{err}");
 }
 
+/// For two environments: the kernel blocks of environment 1, of environment 2 and between them
+/// (an unstructured model's three components), and a column per environment.
+fn two_environment_blocks(
+    line_of: &[usize],
+    env_of: &[usize],
+    k: &Mat<f64>,
+) -> (Mat<f64>, Mat<f64>, Mat<f64>, Mat<f64>) {
+    let n = line_of.len();
+    let block = |e: usize, f: usize| {
+        Mat::from_fn(n, n, |r, s| {
+            let pair = (env_of[r], env_of[s]);
+            if pair == (e, f) || pair == (f, e) { k[(line_of[r], line_of[s])] } else { 0.0 }
+        })
+    };
+    let x = Mat::from_fn(n, 2, |r, e| f64::from(u8::from(env_of[r] == e)));
+    (block(0, 0), block(1, 1), block(0, 1), x)
+}
+
 #[test]
 fn an_unstructured_model_estimates_a_negative_genetic_covariance_between_environments() {
     // Two environments whose genetic values are negatively correlated (g₂ = −0.7 g₁ + 0.5 w):
@@ -251,15 +269,7 @@ fn an_unstructured_model_estimates_a_negative_genetic_covariance_between_environ
             5.0 * env_of[r] as f64 + g + 0.5_f64.sqrt() * normal(&mut rng)
         })
         .collect();
-    let n = y.len();
-    let block = |e: usize, f: usize| {
-        Mat::from_fn(n, n, |r, s| {
-            let pair = (env_of[r], env_of[s]);
-            if pair == (e, f) || pair == (f, e) { k[(line_of[r], line_of[s])] } else { 0.0 }
-        })
-    };
-    let (k11, k22, k12) = (block(0, 0), block(1, 1), block(0, 1));
-    let x = Mat::from_fn(n, 2, |r, e| f64::from(u8::from(env_of[r] == e)));
+    let (k11, k22, k12, x) = two_environment_blocks(&line_of, &env_of, &k);
     let constraints = [Constraint::NonNegative, Constraint::NonNegative, Constraint::Free];
     let fit =
         fit(&[&k11, &k22, &k12], &["g:1", "g:2", "g:1,2"], &x, &y, &constraints, &MultiRemlConfig::default()).unwrap();
@@ -280,15 +290,7 @@ fn a_feasible_region_keeps_every_accepted_step_inside_it() {
     // The covariance between two environments, forbidden to reach its free estimate: the fit
     // stops at the edge, with a lower likelihood than the free one, and never steps outside.
     let (line_of, env_of, y, k) = trial(60, 2, (1.0, 0.5, 0.5), 17);
-    let n = y.len();
-    let block = |e: usize, f: usize| {
-        Mat::from_fn(n, n, |r, s| {
-            let pair = (env_of[r], env_of[s]);
-            if pair == (e, f) || pair == (f, e) { k[(line_of[r], line_of[s])] } else { 0.0 }
-        })
-    };
-    let (k11, k22, k12) = (block(0, 0), block(1, 1), block(0, 1));
-    let x = Mat::from_fn(n, 2, |r, e| f64::from(u8::from(env_of[r] == e)));
+    let (k11, k22, k12, x) = two_environment_blocks(&line_of, &env_of, &k);
     let constraints = [Constraint::NonNegative, Constraint::NonNegative, Constraint::Free];
     let config = MultiRemlConfig::default();
     let free = fit(&[&k11, &k22, &k12], &["a", "b", "ab"], &x, &y, &constraints, &config).unwrap();
