@@ -293,3 +293,46 @@ fn rotating_a_test_folds_records_leaves_their_predictions_unchanged_for_every_mo
     check_test_records_stay_out(tmp.path(), &trial, "rkhs", "cv2", "gxe");
     check_test_records_stay_out(tmp.path(), &trial, "mlp", "cv1", "single");
 }
+
+#[test]
+fn info_describes_a_trial_per_environment_and_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (trial, records) = long_table(tmp.path());
+    let geno = fixture("maize300/maize300.bed");
+    let o = genopred(&[
+        "info",
+        "--geno",
+        geno.to_str().unwrap(),
+        "--pheno",
+        trial.to_str().unwrap(),
+        "--id-column",
+        "line",
+        "--env",
+        "site",
+        "--trait",
+        "days",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    // The genotyped records plus the two of the line without genotypes.
+    assert!(out.contains(&format!("records         {} of ", records + 2)), "{out}");
+    assert!(out.contains("1 missing values"), "{out}");
+    for wanted in ["  South ", "  Dry ", "  North ", "lines tested in", "South            Dry", "not genotyped=1"] {
+        assert!(out.contains(wanted), "{wanted:?} missing from:\n{out}");
+    }
+    // A trait that is not in the table names the table.
+    fails_with(
+        &[
+            "info",
+            "--geno",
+            geno.to_str().unwrap(),
+            "--pheno",
+            trial.to_str().unwrap(),
+            "--env",
+            "site",
+            "--trait",
+            "x",
+        ],
+        &["trial.csv"],
+    );
+}

@@ -219,6 +219,19 @@ pub fn fit_kernel_model(
     let records = trials.records();
     let design = record_design(trials, train, test)?;
     let y: Vec<f64> = train.iter().map(|&r| records[r].value).collect();
+    let n_envs = {
+        let mut e: Vec<usize> = train.iter().map(|&r| records[r].env).collect();
+        e.sort_unstable();
+        e.dedup();
+        e.len()
+    };
+    let n_kernels = match model {
+        EnvModel::Across | EnvModel::Single => 1,
+        EnvModel::Gxe => 2,
+        EnvModel::GxeHet => 1 + n_envs,
+        EnvModel::GxeUs => n_envs * (n_envs + 1) / 2,
+    };
+    crate::reml::multi::check_memory(train.len(), n_kernels, config)?;
     let kg = |a: &[usize], b: &[usize]| Mat::from_fn(a.len(), b.len(), |i, j| kernel[(position[a[i]], position[b[j]])]);
     let interaction = |k: &Mat<f64>, a: &[usize], b: &[usize]| {
         Mat::from_fn(a.len(), b.len(), |i, j| if records[a[i]].env == records[b[j]].env { k[(i, j)] } else { 0.0 })

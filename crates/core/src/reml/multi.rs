@@ -29,12 +29,38 @@ pub struct MultiRemlConfig {
     pub max_iterations: usize,
     /// Converged when no component moves by more than this fraction of the total variance.
     pub tolerance: f64,
+    /// Refuse a fit whose dense matrices ([`memory_bytes`]) would take more than this, with a
+    /// message, instead of running out of memory.
+    pub max_memory_gb: f64,
 }
 
 impl Default for MultiRemlConfig {
     fn default() -> Self {
-        MultiRemlConfig { max_iterations: 200, tolerance: 1e-9 }
+        MultiRemlConfig { max_iterations: 200, tolerance: 1e-9, max_memory_gb: 16.0 }
     }
+}
+
+/// Refuses a fit whose dense matrices ([`memory_bytes`]) would exceed `config.max_memory_gb`,
+/// naming the size and the ways out (callers check before they build the kernels).
+pub fn check_memory(n: usize, kernels: usize, config: &MultiRemlConfig) -> Result<(), CoreError> {
+    let bytes = memory_bytes(n, kernels);
+    if bytes > config.max_memory_gb * 1e9 {
+        return Err(CoreError::Numerical(format!(
+            "REML on {n} records with {kernels} kernel(s) holds {:.1} GB of dense matrices, more than the {} GB \
+             allowed; the several-kernel REML is exact and dense (tens of thousands of records need a matrix-free \
+             route, not yet written): use fewer records, --env-model single, or across with a model fitted in two \
+             stages",
+            bytes / 1e9,
+            config.max_memory_gb
+        )));
+    }
+    Ok(())
+}
+
+/// Bytes the dense REML holds for `n` records and `kernels` kernels: the kernels, their
+/// products with `P y`, and `V`, its factor and inverse, `P` and a working copy.
+pub fn memory_bytes(n: usize, kernels: usize) -> f64 {
+    8.0 * (n as f64).powi(2) * (kernels as f64 + 5.0)
 }
 
 /// One variance component's estimate.
@@ -140,6 +166,7 @@ pub fn fit_within(
         assert_eq!((k.nrows(), k.ncols()), (n, n), "kernels are n × n over the records");
     }
     assert!(constraints.is_empty() || constraints.len() == nk, "constraints: one per kernel");
+    check_memory(n, nk, config)?;
     if n <= q + nk {
         return Err(CoreError::Numerical(format!(
             "REML: {n} records for {q} fixed effects and {} variance components",
@@ -341,3 +368,18 @@ fn solve_free(ai: &Mat<f64>, score: &[f64], free: &[usize]) -> Result<Vec<f64>, 
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod memory {
+    #[test]
+    fn a_fit_too_large_for_memory_is_refused_before_it_allocates() {
+        let config = super::MultiRemlConfig { max_memory_gb: 1e-6, ..Default::default() };
+        let k = faer::Mat::<f64>::identity(30, 30);
+        let x = faer::Mat::from_fn(30, 1, |_, _| 1.0);
+        let y: Vec<f64> = (0..30).map(|i| (i as f64).sin()).collect();
+        let err = super::fit(&[&k], &["g"], &x, &y, &[], &config).unwrap_err().to_string();
+        assert!(err.contains("REML on 30 records with 1 kernel(s)") && err.contains("GB allowed"), "{err}");
+        // 20,000 records, G×E: 7 matrices of 3.2 GB.
+        assert!((super::memory_bytes(20_000, 2) / 1e9 - 22.4).abs() < 1e-9);
+    }
+}
