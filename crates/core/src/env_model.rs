@@ -219,12 +219,14 @@ pub fn fit_kernel_model(
     let records = trials.records();
     let design = record_design(trials, train, test)?;
     let y: Vec<f64> = train.iter().map(|&r| records[r].value).collect();
-    let n_envs = {
+    // The environments with training records.
+    let trained: Vec<usize> = {
         let mut e: Vec<usize> = train.iter().map(|&r| records[r].env).collect();
         e.sort_unstable();
         e.dedup();
-        e.len()
+        e
     };
+    let n_envs = trained.len();
     let n_kernels = match model {
         EnvModel::Across | EnvModel::Single => 1,
         EnvModel::Gxe => 2,
@@ -252,9 +254,6 @@ pub fn fit_kernel_model(
         EnvModel::GxeUs => {
             // The lines' genetic values in the trained environments with an unstructured
             // covariance Σ_E ⊗ K: a variance per environment, a covariance per pair (any sign).
-            let mut trained: Vec<usize> = train.iter().map(|&r| records[r].env).collect();
-            trained.sort_unstable();
-            trained.dedup();
             if let Some(&r) = test.iter().find(|&&r| trained.binary_search(&records[r].env).is_err()) {
                 return Err(CoreError::Data(format!(
                     "{}: environment '{}' has no training records, and an unstructured model has no covariance with an \
@@ -310,9 +309,6 @@ pub fn fit_kernel_model(
         EnvModel::GxeHet | EnvModel::Single => {
             // One interaction variance per trained environment: `ge_e ~ N(0, σ²_ge,e K)` on the
             // records of environment e (Cuevas et al. 2017's environment-specific deviations).
-            let mut trained: Vec<usize> = train.iter().map(|&r| records[r].env).collect();
-            trained.sort_unstable();
-            trained.dedup();
             let only = |k: &Mat<f64>, a: &[usize], b: &[usize], e: usize| {
                 Mat::from_fn(a.len(), b.len(), |i, j| {
                     if records[a[i]].env == e && records[b[j]].env == e { k[(i, j)] } else { 0.0 }
@@ -471,36 +467,20 @@ pub fn run_trial_fold(
                         }
                     )));
                 }
-                let path = [fold.repeat as u64, fold.index as u64, e as u64];
-                let (fit_recs, valid_recs) = if model.wants_validation() {
-                    validation_split(
-                        &env_train,
-                        options.valid_fraction,
-                        derive_seed(options.seed, Purpose::Validation, &path),
-                    )?
-                } else {
-                    (env_train, Vec::new())
-                };
-                let rows = |rs: &[usize]| rs.iter().map(|&r| record_rows[r]).collect::<Vec<usize>>();
-                let ys = |rs: &[usize]| rs.iter().map(|&r| records[r].value).collect::<Vec<f64>>();
-                let (fit_rows, valid_rows, y_fit, y_valid) =
-                    (rows(&fit_recs), rows(&valid_recs), ys(&fit_recs), ys(&valid_recs));
-                let train = TrainSet { geno: &kept, rows: &fit_rows, y: &y_fit };
-                let valid = TrainSet { geno: &kept, rows: &valid_rows, y: &y_valid };
-                let genotyped: Vec<usize> = (0..geno.n_samples()).collect();
-                let context = FitContext {
-                    seed: derive_seed(options.seed, Purpose::Fit, &path),
-                    genotyped_rows: &genotyped,
-                    observer,
-                    shared: None,
-                };
-                let model_err =
-                    |source| CoreError::Model { model: name.clone(), during: during(format!(", {env}")), source };
-                let info: FitInfo =
-                    model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
-                model.take_history();
+                let rows: Vec<usize> = env_train.iter().map(|&r| record_rows[r]).collect();
+                let y: Vec<f64> = env_train.iter().map(|&r| records[r].value).collect();
                 let test_rows: Vec<usize> = test_at.iter().map(|&i| record_rows[fold.test[i]]).collect();
-                let p = model.predict(&kept, &test_rows).map_err(model_err)?;
+                let path = [fold.repeat as u64, fold.index as u64, e as u64];
+                let (info, p) = fit_and_predict(
+                    model,
+                    &kept,
+                    (&rows, &y),
+                    &test_rows,
+                    &path,
+                    options,
+                    observer,
+                    during(format!(", {env}")),
+                )?;
                 for (&i, v) in test_at.iter().zip(p) {
                     predicted[i] = v;
                 }
@@ -686,40 +666,12 @@ fn two_stage(
             ));
         }
     }
-    let (fit_lines, valid_lines) = if model.wants_validation() {
-        let positions: Vec<usize> = (0..lines.len()).collect();
-        validation_split(
-            &positions,
-            options.valid_fraction,
-            derive_seed(options.seed, Purpose::Validation, &[fold.repeat as u64, fold.index as u64]),
-        )?
-    } else {
-        ((0..lines.len()).collect(), Vec::new())
-    };
-    let pick =
-        |ps: &[usize]| (ps.iter().map(|&l| lines[l]).collect::<Vec<_>>(), ps.iter().map(|&l| u[l]).collect::<Vec<_>>());
-    let ((fit_rows, y_fit), (valid_rows, y_valid)) = (pick(&fit_lines), pick(&valid_lines));
-    let genotyped: Vec<usize> = (0..geno.n_samples()).collect();
-    let context = FitContext {
-        seed: derive_seed(options.seed, Purpose::Fit, &[fold.repeat as u64, fold.index as u64]),
-        genotyped_rows: &genotyped,
-        observer,
-        shared: None,
-    };
-    let name = model.name().to_string();
-    let model_err = |source| CoreError::Model {
-        model: name.clone(),
-        during: format!("fold {} (repeat {})", fold.label, fold.repeat),
-        source,
-    };
-    let train = TrainSet { geno, rows: &fit_rows, y: &y_fit };
-    let valid = TrainSet { geno, rows: &valid_rows, y: &y_valid };
-    let info = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
-    model.take_history();
     let mut test_rows: Vec<usize> = fold.test.iter().map(|&r| record_rows[r]).collect();
     test_rows.sort_unstable();
     test_rows.dedup();
-    let genetic = model.predict(geno, &test_rows).map_err(model_err)?;
+    let path = [fold.repeat as u64, fold.index as u64];
+    let during = format!("fold {} (repeat {})", fold.label, fold.repeat);
+    let (info, genetic) = fit_and_predict(model, geno, (&lines, &u), &test_rows, &path, options, observer, during)?;
     let predicted = fold
         .test
         .iter()
@@ -738,6 +690,46 @@ fn two_stage(
         "model": info,
     });
     Ok((predicted, value))
+}
+
+/// Fits `model` on `rows` of `geno` with values `y` — less a validation subset, for a model that
+/// wants one, drawn with the seed under `path` — and predicts `test_rows`; the fit's seed is
+/// derived under `path` too. `during` names the fit in errors.
+#[allow(clippy::too_many_arguments)]
+fn fit_and_predict(
+    model: &mut dyn Predictor,
+    geno: &GenotypeMatrix,
+    (rows, y): (&[usize], &[f64]),
+    test_rows: &[usize],
+    path: &[u64],
+    options: &CvOptions,
+    observer: &dyn FitObserver,
+    during: String,
+) -> Result<(FitInfo, Vec<f64>)> {
+    let positions: Vec<usize> = (0..rows.len()).collect();
+    let (fit_at, valid_at) = if model.wants_validation() {
+        validation_split(&positions, options.valid_fraction, derive_seed(options.seed, Purpose::Validation, path))?
+    } else {
+        (positions, Vec::new())
+    };
+    let pick =
+        |at: &[usize]| (at.iter().map(|&i| rows[i]).collect::<Vec<_>>(), at.iter().map(|&i| y[i]).collect::<Vec<_>>());
+    let ((fit_rows, y_fit), (valid_rows, y_valid)) = (pick(&fit_at), pick(&valid_at));
+    let genotyped: Vec<usize> = (0..geno.n_samples()).collect();
+    let context = FitContext {
+        seed: derive_seed(options.seed, Purpose::Fit, path),
+        genotyped_rows: &genotyped,
+        observer,
+        shared: None,
+    };
+    let name = model.name().to_string();
+    let model_err = |source| CoreError::Model { model: name.clone(), during: during.clone(), source };
+    let train = TrainSet { geno, rows: &fit_rows, y: &y_fit };
+    let valid = TrainSet { geno, rows: &valid_rows, y: &y_valid };
+    let info = model.fit(&train, (!valid_rows.is_empty()).then_some(&valid), &context).map_err(model_err)?;
+    model.take_history();
+    let predicted = model.predict(geno, test_rows).map_err(model_err)?;
+    Ok((info, predicted))
 }
 
 #[cfg(test)]

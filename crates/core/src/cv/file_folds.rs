@@ -44,6 +44,12 @@ pub fn folds_from_file(path: &Path, ids: &[String]) -> Result<Vec<Fold>> {
         })?;
         members.entry(label.clone()).or_default().push(row);
     }
+    labelled_folds(path, ids.len(), members)
+}
+
+/// One fold per label of a folds file over `n` rows (labels in numeric order when all are
+/// integers), each testing its `members`; at least two.
+pub(crate) fn labelled_folds(path: &Path, n: usize, members: BTreeMap<String, Vec<usize>>) -> Result<Vec<Fold>> {
     let mut groups: Vec<(String, Vec<usize>)> = members.into_iter().collect();
     if groups.iter().all(|(l, _)| l.parse::<i64>().is_ok()) {
         groups.sort_by_key(|(l, _)| l.parse::<i64>().unwrap_or_default());
@@ -51,7 +57,7 @@ pub fn folds_from_file(path: &Path, ids: &[String]) -> Result<Vec<Fold>> {
     if groups.len() < 2 {
         return Err(CoreError::format(path, format!("needs at least 2 distinct folds, found {}", groups.len())));
     }
-    folds_from_test_sets(ids.len(), 1, groups)
+    folds_from_test_sets(n, 1, groups)
 }
 
 #[cfg(test)]

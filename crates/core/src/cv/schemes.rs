@@ -223,14 +223,7 @@ pub fn trial_folds_from_file(path: &Path, trials: &Trials) -> Result<Vec<Fold>> 
         })?;
         members.entry(label.clone()).or_default().push(r);
     }
-    let mut groups: Vec<(String, Vec<usize>)> = members.into_iter().collect();
-    if groups.iter().all(|(l, _)| l.parse::<i64>().is_ok()) {
-        groups.sort_by_key(|(l, _)| l.parse::<i64>().unwrap_or_default());
-    }
-    if groups.len() < 2 {
-        return Err(CoreError::format(path, format!("needs at least 2 distinct folds, found {}", groups.len())));
-    }
-    super::folds_from_test_sets(trials.records().len(), 1, groups)
+    super::file_folds::labelled_folds(path, trials.records().len(), members)
 }
 
 /// [`trial_folds`] for `repeats` repeats, each with a seed derived from `seed`.
