@@ -151,6 +151,27 @@ fn every_scheme_and_environment_model_runs_or_says_why_not() {
     let names: Vec<&str> =
         het["folds"][0]["fit"]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["g", "ge:South", "ge:Dry", "ge:North", "residual"]);
+    // A network's G×E: an output per environment, the environments and blocks in its head.
+    let config = tmp.path().join("mlp.toml");
+    std::fs::write(&config, small_config("mlp")).unwrap();
+    let flags = ["--model", "mlp", "--config", config.to_str().unwrap(), "--env-model", "gxe", "--fixed", "block"];
+    let net = run("mlp-gxe", &flags);
+    let fit = &net["folds"][0]["fit"];
+    assert_eq!((fit["env_model"].as_str(), fit["outputs"].as_u64()), (Some("gxe"), Some(3)), "{fit}");
+    let head = &fit["model"]["head"];
+    assert_eq!((head["outputs"].as_u64(), head["covariates"].as_u64()), (Some(3), Some(4)), "{head}");
+    let fixed: Vec<&str> = fit["fixed"].as_array().unwrap().iter().map(|f| f[0].as_str().unwrap()).collect();
+    assert_eq!(fixed.len(), 4, "three environments and a block: {fixed:?}");
+    // Environmental covariates: the reaction-norm term, through which a left-out environment
+    // borrows from those it resembles.
+    let weather = tmp.path().join("weather.csv");
+    std::fs::write(&weather, "site,rain,heat\nNorth,400,20\nSouth,300,28\nDry,150,31\nElsewhere,1,1\n").unwrap();
+    let w = weather.to_str().unwrap();
+    let cv0w = run("cv0-w", &["--model", "gblup", "--scheme", "cv0", "--env-model", "gxe", "--env-covariates", w]);
+    let names: Vec<&str> =
+        cv0w["folds"][0]["fit"]["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["g", "gw", "ge", "residual"]);
+    assert!(cv0w["provenance"]["scheme"]["env_covariates"].as_str().is_some_and(|h| h.len() == 64), "{cv0w}");
     let single = run("single", &["--model", "rkhs", "--scheme", "cv1", "--env-model", "single"]);
     assert_eq!(single["folds"][0]["fit"]["env_model"], "single");
     assert!(single["within_env_pearson"]["mean"].as_f64().unwrap() > 0.3);
@@ -175,8 +196,13 @@ fn every_scheme_and_environment_model_runs_or_says_why_not() {
     };
     refuse(
         "no-kernel",
-        &["--model", "mlp", "--env-model", "gxe"],
-        &["model mlp has no genetic kernel", "--env-model across or single"],
+        &["--model", "bayesb", "--env-model", "gxe"],
+        &["model bayesb has neither a genetic kernel nor an output per environment", "--env-model across or single"],
+    );
+    refuse(
+        "network-us",
+        &["--model", "mlp", "--env-model", "gxe-us"],
+        &["model mlp fits G×E as one output per environment (--env-model gxe)"],
     );
     refuse(
         "single-cv0",
@@ -187,6 +213,18 @@ fn every_scheme_and_environment_model_runs_or_says_why_not() {
         "single-fixed",
         &["--model", "gblup", "--env-model", "single", "--fixed", "block"],
         &["cannot fit the fixed effects"],
+    );
+    refuse(
+        "covariates-across",
+        &["--model", "gblup", "--env-model", "across", "--env-covariates", w],
+        &["--env-model across does not use environmental covariates (rain, heat)"],
+    );
+    let partial = tmp.path().join("partial.csv");
+    std::fs::write(&partial, "site,rain\nNorth,400\nSouth,300\n").unwrap();
+    refuse(
+        "covariates-partial",
+        &["--model", "gblup", "--env-covariates", partial.to_str().unwrap()],
+        &["partial.csv", "environment 'Dry' of the trial has no row"],
     );
     refuse("bad-scheme", &["--scheme", "cv3"], &["must be one of cv1, cv2, cv0, cv00"]);
     refuse("bad-model", &["--env-model", "both"], &["must be one of single, across, gxe, gxe-het, gxe-us"]);
@@ -291,6 +329,12 @@ fn rotating_a_test_folds_records_leaves_their_predictions_unchanged_for_every_mo
         check_test_records_stay_out(tmp.path(), &trial, "gblup", scheme, "gxe");
     }
     check_test_records_stay_out(tmp.path(), &trial, "rkhs", "cv2", "gxe");
+    // The networks' G×E (an output per environment), and a new environment's records reading
+    // the trained environments' outputs.
+    for model in all.iter().filter(|m| !["gblup", "rkhs", "bayesb", "ensemble"].contains(&m.as_str())) {
+        check_test_records_stay_out(tmp.path(), &trial, model, "cv2", "gxe");
+    }
+    check_test_records_stay_out(tmp.path(), &trial, "mlp", "cv00", "gxe");
     check_test_records_stay_out(tmp.path(), &trial, "mlp", "cv1", "single");
 }
 

@@ -39,7 +39,7 @@ use crate::error::{CoreError, Result};
 use crate::evaluation::{CvOptions, kept_markers};
 use crate::genotype::GenotypeMatrix;
 use crate::metrics::Metrics;
-use crate::predictor::{FitContext, FitInfo, FitObserver, Predictor, TrainSet};
+use crate::predictor::{FitContext, FitInfo, FitObserver, Predictor, RecordSet, TrainSet};
 use crate::qc::{MarkerQc, QcReport};
 use crate::reml::multi::{ComponentEstimate, Constraint, MultiRemlConfig};
 use crate::trials::{FixedEffect, Trials};
@@ -227,9 +227,23 @@ pub fn fit_kernel_model(
         e
     };
     let n_envs = trained.len();
+    // The environments' similarity from their covariates, for the reaction-norm term.
+    let omega = match (model, trials.env_covariates()) {
+        (EnvModel::Gxe, Some((names, rows))) => {
+            Some(crate::trials::env_covariates::similarity(rows, &trained).ok_or_else(|| {
+                CoreError::Data(format!(
+                    "the environmental covariates ({}) are constant over this fold's {} trained environment(s): they \
+                     cannot tell environments apart",
+                    names.join(", "),
+                    trained.len()
+                ))
+            })?)
+        }
+        _ => None,
+    };
     let n_kernels = match model {
         EnvModel::Across | EnvModel::Single => 1,
-        EnvModel::Gxe => 2,
+        EnvModel::Gxe => 2 + usize::from(omega.is_some()),
         EnvModel::GxeHet => 1 + n_envs,
         EnvModel::GxeUs => n_envs * (n_envs + 1) / 2,
     };
@@ -247,9 +261,32 @@ pub fn fit_kernel_model(
         }
         EnvModel::Gxe => {
             let (ge_train, ge_cross) = (interaction(&k_train, train, train), interaction(&k_cross, test, train));
-            let fit = crate::reml::multi::fit(&[&k_train, &ge_train], &["g", "ge"], &design.train, &y, &[], config)?;
-            let p = fit.predict(&[&k_cross, &ge_cross], &design.test);
-            (fit, p)
+            match &omega {
+                None => {
+                    let fit =
+                        crate::reml::multi::fit(&[&k_train, &ge_train], &["g", "ge"], &design.train, &y, &[], config)?;
+                    let p = fit.predict(&[&k_cross, &ge_cross], &design.test);
+                    (fit, p)
+                }
+                Some(omega) => {
+                    // Jarquín et al. (2014)'s reaction norm: `gw ~ N(0, σ²_gw (Z K Zᵀ) ⊙ (Z_E Ω Z_Eᵀ))`,
+                    // through which a new environment borrows from those its covariates resemble.
+                    let reaction = |k: &Mat<f64>, a: &[usize], b: &[usize]| {
+                        Mat::from_fn(a.len(), b.len(), |i, j| k[(i, j)] * omega[(records[a[i]].env, records[b[j]].env)])
+                    };
+                    let (gw_train, gw_cross) = (reaction(&k_train, train, train), reaction(&k_cross, test, train));
+                    let fit = crate::reml::multi::fit(
+                        &[&k_train, &gw_train, &ge_train],
+                        &["g", "gw", "ge"],
+                        &design.train,
+                        &y,
+                        &[],
+                        config,
+                    )?;
+                    let p = fit.predict(&[&k_cross, &gw_cross, &ge_cross], &design.test);
+                    (fit, p)
+                }
+            }
         }
         EnvModel::GxeUs => {
             // The lines' genetic values in the trained environments with an unstructured
@@ -436,6 +473,15 @@ pub fn run_trial_fold(
     let qc = MarkerQc::fit(geno, &train_lines, &options.qc)?;
     let kept = kept_markers(geno, &qc.kept);
     let mut predicted = vec![f64::NAN; fold.test.len()];
+    if let Some((names, _)) = trials.env_covariates()
+        && env_model != EnvModel::Gxe
+    {
+        return Err(CoreError::Data(format!(
+            "--env-model {env_model} does not use environmental covariates ({}); --env-model gxe does (the kernel \
+             models' reaction-norm term, the networks' dense head)",
+            names.join(", ")
+        )));
+    }
     let fit_report = match env_model {
         EnvModel::Single => {
             if !trials.fixed().is_empty() {
@@ -509,11 +555,21 @@ pub fn run_trial_fold(
                     predicted = p;
                     return finish(trials, fold, predicted, value, qc, train_lines.len(), options, started, &name);
                 }
+                None if env_model == EnvModel::Gxe && model.fits_records() => {
+                    let (p, value) = network_gxe(trials, &kept, record_rows, fold, model, options, observer)?;
+                    predicted = p;
+                    return finish(trials, fold, predicted, value, qc, train_lines.len(), options, started, &name);
+                }
+                None if model.fits_records() => {
+                    return Err(CoreError::Data(format!(
+                        "model {name} fits G×E as one output per environment (--env-model gxe); --env-model \
+                         {env_model} needs a genetic kernel (GBLUP, RKHS)"
+                    )));
+                }
                 None => {
                     return Err(CoreError::Data(format!(
-                        "model {name} has no genetic kernel, so it cannot fit --env-model {env_model} yet (GBLUP and \
-                         RKHS can; a network's G×E needs the environment among its inputs, still to come); use \
-                         --env-model across or single"
+                        "model {name} has neither a genetic kernel nor an output per environment, so it cannot fit \
+                         --env-model {env_model}; use --env-model across or single"
                     )));
                 }
             };
@@ -686,6 +742,135 @@ fn two_stage(
         "form": "two-stage",
         "fixed": design.names.iter().zip(&b).map(|(n, v)| (n.clone(), *v)).collect::<Vec<_>>(),
         "iterations": iterations,
+        "lines": lines.len(),
+        "model": info,
+    });
+    Ok((predicted, value))
+}
+
+/// G×E for a network (any model that fits records, [`Predictor::fit_records`]): the fixed
+/// effects (environments, factors, covariates) by least squares on the training records, then
+/// the network on what they leave, with one output per trained environment (each record's loss
+/// on its own environment's output, whose bias is that environment's intercept) and the
+/// fold's design as covariates in its dense head. The body is shared by the environments, so
+/// an environment borrows from the others as far as the data say the lines rank alike; its own
+/// output layer turns the shared features into its own genetic values. A test record in an
+/// environment without training records reads the mean of the trained environments' outputs
+/// (as the design weighs it).
+///
+/// The early-stopping subset is drawn by lines: every training record of a validation line is
+/// held out, so the network stops where it predicts lines it has not seen — the harder of the
+/// two questions (CV1), and the honest one for both.
+fn network_gxe(
+    trials: &Trials,
+    geno: &GenotypeMatrix,
+    record_rows: &[usize],
+    fold: &Fold,
+    model: &mut dyn Predictor,
+    options: &CvOptions,
+    observer: &dyn FitObserver,
+) -> Result<(Vec<f64>, serde_json::Value)> {
+    let records = trials.records();
+    let design = record_design(trials, &fold.train, &fold.test)?;
+    let (n, p) = (fold.train.len(), design.train.ncols());
+    let y: Vec<f64> = fold.train.iter().map(|&r| records[r].value).collect();
+    let x = &design.train;
+    let llt = (x.transpose() * x)
+        .llt(faer::Side::Lower)
+        .map_err(|_| CoreError::Numerical("G×E network: rank-deficient fixed-effect design".into()))?;
+    let sol = faer::linalg::solvers::Solve::solve(&llt, x.transpose() * Mat::from_fn(n, 1, |i, _| y[i]));
+    let b: Vec<f64> = (0..p).map(|j| sol[(j, 0)]).collect();
+    let fixed = |m: &Mat<f64>, i: usize| (0..p).map(|j| m[(i, j)] * b[j]).sum::<f64>();
+    let residual: Vec<f64> = (0..n).map(|i| y[i] - fixed(x, i)).collect();
+    // One output per trained environment; an untrained one reads them all equally.
+    let mut output_of = vec![usize::MAX; trials.envs().len()];
+    let mut k = 0;
+    for e in 0..trials.envs().len() {
+        if fold.train.iter().any(|&r| records[r].env == e) {
+            output_of[e] = k;
+            k += 1;
+        }
+    }
+    let weights = |rs: &[usize]| -> Vec<f64> {
+        rs.iter()
+            .flat_map(|&r| {
+                let o = output_of[records[r].env];
+                (0..k).map(move |j| if o == usize::MAX { 1.0 / k as f64 } else { f64::from(u8::from(j == o)) })
+            })
+            .collect()
+    };
+    // The head's covariates: the design's columns, then the record's environmental covariates.
+    let env_rows = trials.env_covariates().map(|(_, rows)| rows);
+    let q = p + env_rows.map_or(0, |rows| rows[0].len());
+    let covariates = |m: &Mat<f64>, at: &[usize], rs: &[usize]| -> Vec<f64> {
+        at.iter()
+            .zip(rs)
+            .flat_map(|(&i, &r)| {
+                let env = env_rows.map(|rows| rows[records[r].env].as_slice()).unwrap_or_default();
+                (0..p).map(move |j| m[(i, j)]).chain(env.iter().copied())
+            })
+            .collect()
+    };
+    // The early-stopping subset, by lines.
+    let path = [fold.repeat as u64, fold.index as u64];
+    let mut lines: Vec<usize> = fold.train.iter().map(|&r| record_rows[r]).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let (fit_at, valid_at): (Vec<usize>, Vec<usize>) = if model.wants_validation() {
+        let (_, held) =
+            validation_split(&lines, options.valid_fraction, derive_seed(options.seed, Purpose::Validation, &path))?;
+        let held: std::collections::HashSet<usize> = held.into_iter().collect();
+        (0..n).partition(|&i| !held.contains(&record_rows[fold.train[i]]))
+    } else {
+        ((0..n).collect(), Vec::new())
+    };
+    let pick = |at: &[usize]| {
+        let rs: Vec<usize> = at.iter().map(|&i| fold.train[i]).collect();
+        (
+            rs.iter().map(|&r| record_rows[r]).collect::<Vec<_>>(),
+            at.iter().map(|&i| residual[i]).collect::<Vec<_>>(),
+            covariates(x, at, &rs),
+            weights(&rs),
+        )
+    };
+    let (fit, valid) = (pick(&fit_at), pick(&valid_at));
+    type Parts = (Vec<usize>, Vec<f64>, Vec<f64>, Vec<f64>);
+    fn set<'s>(geno: &'s GenotypeMatrix, (rows, y, c, w): &'s Parts, q: usize, k: usize) -> RecordSet<'s> {
+        RecordSet { geno, rows, y, covariates: c, n_covariates: q, weights: w, outputs: k }
+    }
+    let genotyped: Vec<usize> = (0..geno.n_samples()).collect();
+    let context = FitContext {
+        seed: derive_seed(options.seed, Purpose::Fit, &path),
+        genotyped_rows: &genotyped,
+        observer,
+        shared: None,
+    };
+    let name = model.name().to_string();
+    let during = format!("fold {} (repeat {})", fold.label, fold.repeat);
+    let model_err = |source| CoreError::Model { model: name.clone(), during: during.clone(), source };
+    let info = model
+        .fit_records(&set(geno, &fit, q, k), (!valid_at.is_empty()).then(|| set(geno, &valid, q, k)).as_ref(), &context)
+        .map_err(model_err)?;
+    model.take_history();
+    let test_at: Vec<usize> = (0..fold.test.len()).collect();
+    let test_rows: Vec<usize> = fold.test.iter().map(|&r| record_rows[r]).collect();
+    let (test_cov, test_w) = (covariates(&design.test, &test_at, &fold.test), weights(&fold.test));
+    let test = RecordSet {
+        geno,
+        rows: &test_rows,
+        y: &[],
+        covariates: &test_cov,
+        n_covariates: q,
+        weights: &test_w,
+        outputs: k,
+    };
+    let genetic = model.predict_records(&test).map_err(model_err)?;
+    let predicted = (0..fold.test.len()).map(|i| fixed(&design.test, i) + genetic[i]).collect();
+    let value = serde_json::json!({
+        "env_model": "gxe",
+        "form": "network outputs per environment",
+        "fixed": design.names.iter().zip(&b).map(|(n, v)| (n.clone(), *v)).collect::<Vec<_>>(),
+        "outputs": k,
         "lines": lines.len(),
         "model": info,
     });

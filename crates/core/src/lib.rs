@@ -36,7 +36,7 @@ pub use error::{CoreError, Result};
 pub use genotype::{CallsBuilder, GenotypeMatrix, Marker};
 pub use phenotype::{PhenoOptions, Phenotypes};
 pub use predictor::{
-    EpochRecord, FitContext, FitInfo, FitObserver, ModelError, Predictor, Quiet, SaliencyOptions, TrainSet,
+    EpochRecord, FitContext, FitInfo, FitObserver, ModelError, Predictor, Quiet, RecordSet, SaliencyOptions, TrainSet,
 };
 pub use readers::{GenotypeFormat, read_genotypes};
 

@@ -20,6 +20,52 @@ pub struct TrainSet<'a> {
     pub y: &'a [f64],
 }
 
+/// Records of a model with covariates and several outputs ([`Predictor::fit_records`]): one per
+/// line × environment (or, next, line × trait), each with its covariates and the weights that
+/// pick the output it reads (one-hot for a trained environment; equal weights over the trained
+/// ones for an environment no training record was in).
+#[derive(Debug, Clone, Copy)]
+pub struct RecordSet<'a> {
+    /// Genotypes; only `rows` belong to this set.
+    pub geno: &'a GenotypeMatrix,
+    /// Each record's row of `geno` (a line tested in several environments repeats).
+    pub rows: &'a [usize],
+    /// Each record's value (empty when predicting).
+    pub y: &'a [f64],
+    /// `rows.len() × n_covariates` covariates, row-major: the record's environment, fixed effects
+    /// and environmental covariates as the fold's design codes them.
+    pub covariates: &'a [f64],
+    /// Covariates per record.
+    pub n_covariates: usize,
+    /// `rows.len() × outputs` output weights, row-major.
+    pub weights: &'a [f64],
+    /// Outputs of the model (environments or traits).
+    pub outputs: usize,
+}
+
+impl RecordSet<'_> {
+    /// Checks that every slice has the length `rows` implies (`y` may be empty).
+    pub fn check(&self) -> Result<(), ModelError> {
+        let n = self.rows.len();
+        if (!self.y.is_empty() && self.y.len() != n)
+            || self.covariates.len() != n * self.n_covariates
+            || self.weights.len() != n * self.outputs
+            || self.outputs == 0
+        {
+            return Err(format!(
+                "a record set of {n} records came with {} values, {} covariates ({} each) and {} output weights ({} outputs)",
+                self.y.len(),
+                self.covariates.len(),
+                self.n_covariates,
+                self.weights.len(),
+                self.outputs
+            )
+            .into());
+        }
+        Ok(())
+    }
+}
+
 /// What a fit reports beyond its predictions, stored in the run's records (`summary.json`, the
 /// fold records, a model folder's manifest).
 ///
@@ -205,6 +251,29 @@ pub trait Predictor {
     /// models that have none.
     fn marker_effects(&self) -> Option<Vec<f64>> {
         None
+    }
+
+    /// Whether the model fits records with covariates and several outputs
+    /// ([`Predictor::fit_records`]): every network does, through its dense head.
+    fn fits_records(&self) -> bool {
+        false
+    }
+
+    /// Fits the model to records: each reads its line's genotypes, its covariates and the output
+    /// its weights pick (`--env-model gxe` for the networks: one output per environment). Same
+    /// contract as [`Predictor::fit`]: `valid` is carved from the training records.
+    fn fit_records(
+        &mut self,
+        _train: &RecordSet<'_>,
+        _valid: Option<&RecordSet<'_>>,
+        _context: &FitContext<'_>,
+    ) -> Result<FitInfo, ModelError> {
+        Err(format!("model {} cannot fit records with covariates and several outputs", self.name()).into())
+    }
+
+    /// Predicts records (their `y` unused) with a model fitted by [`Predictor::fit_records`].
+    fn predict_records(&self, _set: &RecordSet<'_>) -> Result<Vec<f64>, ModelError> {
+        Err(format!("model {} cannot predict records with covariates and several outputs", self.name()).into())
     }
 
     /// The covariance structure of the genetic values of `rows` (a kernel over lines: GBLUP's

@@ -22,6 +22,10 @@ use crate::error::{CoreError, Result};
 use crate::phenotype::Phenotypes;
 use crate::readers::dosage_csv::{csv_error, delimiter_for, for_each_record, is_missing_cell};
 
+pub mod env_covariates;
+
+pub use env_covariates::EnvCovariates;
+
 /// How to read a long-format trial table.
 #[derive(Debug, Clone, Default)]
 pub struct TrialOptions {
@@ -100,6 +104,8 @@ pub struct Trials {
     records: Vec<TrialRecord>,
     fixed: Vec<FixedEffect>,
     missing_values: usize,
+    /// Environmental covariates: their names, and a row per environment (in `envs`' order).
+    env_covariates: Option<(Vec<String>, Vec<Vec<f64>>)>,
 }
 
 /// Levels in order of first appearance, and each item's level.
@@ -254,6 +260,7 @@ impl Trials {
             records,
             fixed,
             missing_values,
+            env_covariates: None,
         };
         trials.check_duplicates()?;
         Ok(trials)
@@ -290,6 +297,7 @@ impl Trials {
             records,
             fixed: Vec::new(),
             missing_values,
+            env_covariates: None,
         })
     }
 
@@ -335,6 +343,18 @@ impl Trials {
             seen.insert((rec.line.clone(), rec.env, levels), r);
         }
         Ok(())
+    }
+
+    /// The trial with environmental covariates from `table`, which must have a row for every
+    /// environment of the trial.
+    pub fn with_env_covariates(mut self, table: &env_covariates::EnvCovariates) -> Result<Self> {
+        self.env_covariates = Some((table.names().to_vec(), table.rows_for(&self.envs)?));
+        Ok(self)
+    }
+
+    /// The environmental covariates' names and a row per environment, if the trial has them.
+    pub fn env_covariates(&self) -> Option<(&[String], &[Vec<f64>])> {
+        self.env_covariates.as_ref().map(|(names, rows)| (names.as_slice(), rows.as_slice()))
     }
 
     /// The file it came from.
@@ -414,7 +434,10 @@ impl Trials {
                 }
             })
             .collect();
-        Trials { envs, records, fixed, ..self.clone() }
+        let env_covariates = self.env_covariates.as_ref().map(|(names, rows)| {
+            (names.clone(), (0..self.envs.len()).filter(|&e| used[e]).map(|e| rows[e].clone()).collect())
+        });
+        Trials { envs, records, fixed, env_covariates, ..self.clone() }
     }
 
     /// The fixed-effect matrix of `rows` (indices into [`Trials::records`]): intercept, a dummy

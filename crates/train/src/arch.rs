@@ -11,7 +11,7 @@ use crate::config::TrainConfig;
 use crate::error::TrainError;
 
 /// A network mapping `[batch, channels, length]` inputs to `[batch, 1]` predictions.
-pub trait Network: Module + 'static {
+pub trait Network: Module + burn::module::ModuleDisplay + 'static {
     /// The forward pass. Dropout and batch norm train only when the module is in training mode
     /// and its tensors are on an autodiff device (burn's rule).
     fn forward(&self, x: Tensor<3>) -> Tensor<2>;
@@ -128,8 +128,11 @@ pub trait Architecture: 'static {
     fn encode(input: &Self::Input, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Encoded, TrainError>;
     /// `(channels, length)` of the encoded input.
     fn input_shape(input: &Self::Input) -> (usize, usize);
-    /// Builds a freshly initialised network for inputs of `shape`, drawing from `device`'s RNG.
-    fn build(config: &Self::Config, shape: (usize, usize), device: &Device) -> Self::Net;
+    /// Builds a freshly initialised network for inputs of `shape` with `outputs` outputs (the
+    /// width of its last layer: 1 for one trait in one environment; one per environment for a
+    /// G×E fit, one per trait for several), drawing from `device`'s RNG. With `outputs` = 1 the
+    /// draws are the single-output network's, so a one-output fit is unchanged by the width.
+    fn build(config: &Self::Config, shape: (usize, usize), outputs: usize, device: &Device) -> Self::Net;
     /// Maps `∂ prediction / ∂ input` (`n × channels × length`, the encoded input's layout) to
     /// per-marker saliency `|∂ prediction / ∂ dosage|` (`n × markers`). The default takes, per
     /// marker, the largest absolute gradient over the channels (DLGWAS's rule), for inputs whose

@@ -52,21 +52,25 @@ fn normal(rng: &mut impl Rng) -> f64 {
     (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
 }
 
-/// Output shape for a batch of 3 random inputs of `shape`.
+/// Output shape for a batch of 3 random inputs of `shape`, with one output and with several
+/// (`build`'s `outputs`: every architecture must honour it, since G×E and multi-trait fits
+/// give it one output per environment or trait).
 pub fn check_output_shape<A: Architecture>(config: &A::Config, shape: (usize, usize), device: &Device) {
     let _rng = crate::predictor::device_rng_lock();
-    device.seed(1);
-    let net = A::build(config, shape, device);
     let x = Tensor::<3>::random([3, shape.0, shape.1], Distribution::Default, device);
-    let out = net.valid().forward(x);
-    assert_eq!(out.dims(), [3, 1], "{}: output shape for input [3, {}, {}]", A::NAME, shape.0, shape.1);
+    for outputs in [1, 4] {
+        device.seed(1);
+        let net = A::build(config, shape, outputs, device);
+        let out = net.valid().forward(x.clone());
+        assert_eq!(out.dims(), [3, outputs], "{}: output shape for input [3, {}, {}]", A::NAME, shape.0, shape.1);
+    }
 }
 
 /// `num_params()` (burn's count, batch-norm running statistics included, as Keras's "total
 /// params") equals the hand-worked count.
 pub fn check_param_count<A: Architecture>(config: &A::Config, shape: (usize, usize), expected: usize, device: &Device) {
     let _rng = crate::predictor::device_rng_lock();
-    let net = A::build(config, shape, device);
+    let net = A::build(config, shape, 1, device);
     assert_eq!(net.num_params(), expected, "{}: parameter count for input shape {shape:?}", A::NAME);
 }
 
@@ -489,12 +493,12 @@ pub fn backend_parity<A: Architecture>(
     };
     let draws = crate::device_draws::draws_from_device_rng::<A>(config, shape, &inputs(&ad_ref).0, &ad_ref);
     ad_ref.seed(1);
-    let net_ref = A::build(config, shape, &ad_ref);
+    let net_ref = A::build(config, shape, 1, &ad_ref);
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("init.bpk");
     net_ref.clone().save_file(&path).expect("save initial weights");
     let net_other =
-        A::build(config, shape, &ad_other).try_load_file(&path).expect("load initial weights on the other backend");
+        A::build(config, shape, 1, &ad_other).try_load_file(&path).expect("load initial weights on the other backend");
     let before = collect(&net_ref, None);
     assert_eq!(before, collect(&net_other, None), "{}: initial weights differ after loading", A::NAME);
 

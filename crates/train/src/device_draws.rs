@@ -35,7 +35,7 @@ pub fn draws_from_device_rng<A: Architecture>(
 ) -> bool {
     let output = |draw_seed: u64| -> Vec<u32> {
         device.seed(0);
-        let net = A::build(config, shape, device);
+        let net = A::build(config, shape, 1, device);
         seed_dropout(0);
         device.seed(draw_seed);
         let out = crate::arch::Network::forward(&net, x.clone()).into_data();

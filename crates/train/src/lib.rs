@@ -14,6 +14,7 @@ pub mod conv;
 pub mod device_draws;
 pub mod early_stopping;
 pub mod error;
+pub mod head;
 pub mod init;
 pub mod inputs;
 pub mod layers;
@@ -28,9 +29,10 @@ pub use config::{
     resolve_arch_table, resolve_config, resolve_config_with, resolve_table, resolve_table_with,
 };
 pub use error::TrainError;
+pub use head::{Headed, Side, SideBatch, Trainable};
 pub use layers::{batch_norm, conv1d, dropout, seed_dropout};
 pub use predictor::{NeuralFitReport, NeuralPredictor};
 pub use trainer::{
-    Outcome, Scores, TrainData, TrainRun, batch_tensor, inference_batch, optimizer, predict_batches, step, train,
-    validation_scores,
+    Outcome, Scores, TrainData, TrainRun, batch_tensor, inference_batch, optimizer, predict_batches,
+    predict_side_batches, step, train, validation_scores,
 };

@@ -7,13 +7,14 @@ use std::sync::{Mutex, MutexGuard};
 use burn::prelude::*;
 use genopred_core::cv::{Purpose, derive_seed};
 use genopred_core::{
-    EpochRecord, FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, SaliencyOptions, TrainSet,
+    EpochRecord, FitContext, FitInfo, GenotypeMatrix, ModelError, Predictor, RecordSet, SaliencyOptions, TrainSet,
 };
 
 use crate::arch::{Architecture, Encoded, InputContext, Inputs};
 use crate::device_draws::draws_from_device_rng;
 use crate::error::TrainError;
-use crate::trainer::{TrainData, TrainRun, inference_batch, predict_batches, train};
+use crate::head::{Headed, Side};
+use crate::trainer::{TrainData, TrainRun, inference_batch, predict_batches, predict_side_batches, train};
 
 static DEVICE_RNG: Mutex<()> = Mutex::new(());
 
@@ -88,6 +89,78 @@ pub struct NeuralFitReport {
     pub final_lr: Option<f64>,
     /// How the trait was standardised.
     pub trait_scaling: TargetScaling,
+    /// The dense head of a fit to records ([`Predictor::fit_records`]); absent for a plain fit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<HeadReport>,
+}
+
+/// The dense head of a fit to records: what it read and what it learnt.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeadReport {
+    /// Outputs of the network (environments or traits).
+    pub outputs: usize,
+    /// Covariates in the head.
+    pub covariates: usize,
+    /// Training records.
+    pub records: usize,
+    /// Distinct training lines.
+    pub lines: usize,
+}
+
+/// The dense head of a network fitted to records, and how its covariates were standardised.
+#[derive(Debug, Clone)]
+pub struct RecordHead {
+    /// `q → k` covariate weights (validation mode), `None` without covariates.
+    pub covariates: Option<burn::nn::Linear>,
+    /// Outputs, k.
+    pub outputs: usize,
+    /// Training mean of each covariate.
+    pub centre: Vec<f64>,
+    /// Training sd of each covariate (1 for a constant one).
+    pub scale: Vec<f64>,
+}
+
+impl RecordHead {
+    /// `set`'s covariates standardised as in training, f32.
+    fn covariates(&self, set: &RecordSet<'_>) -> Vec<f32> {
+        let q = self.centre.len();
+        set.covariates
+            .chunks(q.max(1))
+            .flat_map(|row| row.iter().enumerate().map(|(j, v)| ((v - self.centre[j]) / self.scale[j]) as f32))
+            .collect()
+    }
+}
+
+/// Per-record inputs read from the encoded rows of their lines (a line in several environments
+/// is encoded once).
+struct Repeated<'a> {
+    lines: &'a dyn Inputs,
+    /// Each record's position in `lines`.
+    at: Vec<usize>,
+}
+
+impl Inputs for Repeated<'_> {
+    fn n(&self) -> usize {
+        self.at.len()
+    }
+
+    fn shape(&self) -> (usize, usize) {
+        self.lines.shape()
+    }
+
+    fn gather(&self, rows: &[usize]) -> Result<Vec<f32>, TrainError> {
+        let picked: Vec<usize> = rows.iter().map(|&r| self.at[r]).collect();
+        self.lines.gather(&picked)
+    }
+}
+
+/// The distinct rows of `rows`, sorted, and each entry's position among them.
+fn distinct(rows: &[usize]) -> (Vec<usize>, Vec<usize>) {
+    let mut lines = rows.to_vec();
+    lines.sort_unstable();
+    lines.dedup();
+    let at = rows.iter().map(|r| lines.binary_search(r).expect("a row of the set")).collect();
+    (lines, at)
 }
 
 /// A fitted model: network, input encoding and trait scaling.
@@ -99,6 +172,8 @@ pub struct Fitted<A: Architecture> {
     pub input: A::Input,
     /// How the trait was scaled.
     pub scaling: TargetScaling,
+    /// The dense head, for a fit to records (`net` then has its outputs).
+    pub head: Option<RecordHead>,
 }
 
 /// Encoded inputs up to this size are built once and held; larger ones are encoded a batch at a
@@ -204,10 +279,15 @@ impl<A: Architecture> NeuralPredictor<A> {
 
     /// A freshly initialised network for `shape`, seeded (what `fit` starts from).
     pub fn init_net(&self, shape: (usize, usize), seed: u64) -> A::Net {
+        self.init_net_with(shape, 1, seed)
+    }
+
+    /// The same with `outputs` outputs (what `fit_records` starts from).
+    pub fn init_net_with(&self, shape: (usize, usize), outputs: usize, seed: u64) -> A::Net {
         let ad = self.device.clone().autodiff();
         ad.seed(seed);
         crate::layers::seed_dropout(derive_seed(seed, Purpose::Dropout, &[]));
-        A::build(&self.config, shape, &ad)
+        A::build(&self.config, shape, outputs, &ad)
     }
 
     /// Saves the fitted network's weights (burnpack) to `path`.
@@ -226,11 +306,11 @@ impl<A: Architecture> NeuralPredictor<A> {
     ) -> Result<Self, TrainError> {
         let mut model = Self::new(config, device)?;
         let shape = A::input_shape(&input);
-        let net = A::build(&model.config, shape, &model.device)
+        let net = A::build(&model.config, shape, 1, &model.device)
             .try_load_file(weights)
             .map_err(|e| TrainError::Io(format!("loading {}: {e}", weights.display())))?
             .valid();
-        model.fitted = Some(Fitted { net, input, scaling });
+        model.fitted = Some(Fitted { net, input, scaling, head: None });
         Ok(model)
     }
 
@@ -306,8 +386,8 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
         let outcome = train(
             net,
             &tc,
-            TrainData { x: x.inputs(), y: &y },
-            valid.as_ref().map(|(x, y)| TrainData { x: x.inputs(), y }),
+            TrainData::new(x.inputs(), &y),
+            valid.as_ref().map(|(x, y)| TrainData::new(x.inputs(), y)),
             &ad,
             &run,
         )?;
@@ -321,16 +401,153 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
             best_val_metric: outcome.best_value,
             final_lr: outcome.history.last().map(|r| r.lr),
             trait_scaling: scaling,
+            head: None,
         };
         let info = FitInfo::new(Some(outcome.history.len()), &report)?;
         self.history = outcome.history;
-        self.fitted = Some(Fitted { net: outcome.net, input, scaling });
+        self.fitted = Some(Fitted { net: outcome.net, input, scaling, head: None });
         Ok(info)
+    }
+
+    fn fits_records(&self) -> bool {
+        true
+    }
+
+    fn fit_records(
+        &mut self,
+        train_set: &RecordSet<'_>,
+        valid_set: Option<&RecordSet<'_>>,
+        context: &FitContext<'_>,
+    ) -> Result<FitInfo, ModelError> {
+        train_set.check()?;
+        if let Some(v) = valid_set {
+            v.check()?;
+            if (v.n_covariates, v.outputs) != (train_set.n_covariates, train_set.outputs) {
+                return Err(TrainError::Usage(format!("{}: validation records of another design", A::NAME)).into());
+            }
+        }
+        let tc = A::train_config(&self.config).clone();
+        if train_set.rows.len() < 2 || train_set.y.len() != train_set.rows.len() {
+            return Err(TrainError::Data(format!("{}: needs at least 2 training records with values", A::NAME)).into());
+        }
+        let (lines, at) = distinct(train_set.rows);
+        let input = A::fit_input(
+            &self.config,
+            &InputContext { geno: train_set.geno, train_rows: &lines, genotyped_rows: context.genotyped_rows },
+        )?;
+        let scaling = TargetScaling::fit(train_set.y, tc.standardise_y);
+        // Covariates standardised by the training records' mean and sd (a dummy's too: the head's
+        // weights then start on one scale, whatever a numeric covariate's units).
+        let q = train_set.n_covariates;
+        let n = train_set.rows.len();
+        let column = |j: usize| (0..n).map(move |i| train_set.covariates[i * q + j]);
+        let centre: Vec<f64> = (0..q).map(|j| column(j).sum::<f64>() / n as f64).collect();
+        let scale: Vec<f64> = (0..q)
+            .map(|j| {
+                let var = column(j).map(|v| (v - centre[j]).powi(2)).sum::<f64>() / n as f64;
+                if var > 0.0 { var.sqrt() } else { 1.0 }
+            })
+            .collect();
+        let head = RecordHead { covariates: None, outputs: train_set.outputs, centre, scale };
+        let weights = |set: &RecordSet<'_>| set.weights.iter().map(|&w| w as f32).collect::<Vec<f32>>();
+        let lines_x = self.prepare(&input, train_set.geno, &lines)?;
+        let x = Repeated { lines: lines_x.inputs(), at };
+        let y = scaling.forward(train_set.y);
+        let (cov, w) = (head.covariates(train_set), weights(train_set));
+        let valid_parts = valid_set.map(|v| (v, distinct(v.rows)));
+        let valid_lines = match &valid_parts {
+            Some((v, (v_lines, _))) => Some(self.prepare(&input, v.geno, v_lines)?),
+            None => None,
+        };
+        let valid = valid_parts.as_ref().zip(valid_lines.as_ref()).map(|((v, (_, v_at)), lx)| {
+            let x = Repeated { lines: lx.inputs(), at: v_at.clone() };
+            (x, scaling.forward(v.y), head.covariates(v), weights(v))
+        });
+        let shape = A::input_shape(&input);
+        let ad = self.device.clone().autodiff();
+        let probe = crate::trainer::batch_tensor(lines_x.inputs(), &[0, 1.min(lines.len() - 1)], &ad)?;
+        let (net, draws) = {
+            let _rng = device_rng_lock();
+            let draws = draws_from_device_rng::<A>(&self.config, shape, &probe, &ad);
+            let body = self.init_net_with(shape, train_set.outputs, context.seed);
+            (Headed::new(body, q, train_set.outputs, &ad), draws)
+        };
+        let n_params = net.num_params();
+        let run = TrainRun {
+            seed: derive_seed(context.seed, Purpose::Shuffle, &[]),
+            label: A::NAME,
+            observer: context.observer,
+            device_draws: draws.then_some(context.seed),
+        };
+        fn side_of<'s>(covariates: &'s [f32], weights: &'s [f32], n_covariates: usize, outputs: usize) -> Side<'s> {
+            Side { covariates, n_covariates, weights, outputs }
+        }
+        let k = train_set.outputs;
+        let outcome = train(
+            net,
+            &tc,
+            TrainData { x: &x, y: &y, side: Some(side_of(&cov, &w, q, k)) },
+            valid.as_ref().map(|(vx, vy, vc, vw)| TrainData { x: vx, y: vy, side: Some(side_of(vc, vw, q, k)) }),
+            &ad,
+            &run,
+        )?;
+        let report = NeuralFitReport {
+            input: A::describe_input(&input),
+            input_shape: [shape.0, shape.1],
+            parameters: n_params,
+            epoch_used: outcome.used_epoch,
+            stopped_early: outcome.stopped_early,
+            best_val_metric: outcome.best_value,
+            final_lr: outcome.history.last().map(|r| r.lr),
+            trait_scaling: scaling,
+            head: Some(HeadReport { outputs: train_set.outputs, covariates: q, records: n, lines: lines.len() }),
+        };
+        let info = FitInfo::new(Some(outcome.history.len()), &report)?;
+        self.history = outcome.history;
+        let Headed { body, covariates } = outcome.net;
+        self.fitted = Some(Fitted { net: body, input, scaling, head: Some(RecordHead { covariates, ..head }) });
+        Ok(info)
+    }
+
+    fn predict_records(&self, set: &RecordSet<'_>) -> Result<Vec<f64>, ModelError> {
+        set.check()?;
+        let fitted =
+            self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: predict before fit", A::NAME)))?;
+        let head = fitted.head.as_ref().ok_or_else(|| {
+            TrainError::Usage(format!("{}: a model fitted to lines predicts lines, not records", A::NAME))
+        })?;
+        if (set.n_covariates, set.outputs) != (head.centre.len(), head.outputs) {
+            return Err(TrainError::Usage(format!(
+                "{}: records with {} covariates and {} outputs for a model fitted with {} and {}",
+                A::NAME,
+                set.n_covariates,
+                set.outputs,
+                head.centre.len(),
+                head.outputs
+            ))
+            .into());
+        }
+        if set.rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (lines, at) = distinct(set.rows);
+        let lines_x = self.prepare(&fitted.input, set.geno, &lines)?;
+        let x = Repeated { lines: lines_x.inputs(), at };
+        let cov = head.covariates(set);
+        let w: Vec<f32> = set.weights.iter().map(|&v| v as f32).collect();
+        let side = Side { covariates: &cov, n_covariates: head.centre.len(), weights: &w, outputs: head.outputs };
+        let net = Headed { body: fitted.net.clone(), covariates: head.covariates.clone() };
+        let batch = inference_batch(A::train_config(&self.config).batch_size, x.shape());
+        let out = predict_side_batches(&net, &x, Some(&side), batch, &self.device)?;
+        Ok(out.into_iter().map(|p| fitted.scaling.back(p)).collect())
     }
 
     fn predict(&self, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Vec<f64>, ModelError> {
         let fitted =
             self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: predict before fit", A::NAME)))?;
+        if fitted.head.is_some() {
+            return Err(TrainError::Usage(format!("{}: a model fitted to records predicts records", A::NAME)).into());
+        }
         let x = self.prepare(&fitted.input, geno, rows)?;
         let batch = inference_batch(A::train_config(&self.config).batch_size, x.inputs().shape());
         let out = predict_batches(&fitted.net, x.inputs(), batch, &self.device)?;
@@ -343,6 +560,13 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
 
     fn save(&self, dir: &Path) -> Result<(), ModelError> {
         let fitted = self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: save before fit", A::NAME)))?;
+        if fitted.head.is_some() {
+            return Err(TrainError::Usage(format!(
+                "{}: a network fitted to records of several environments cannot be saved yet",
+                A::NAME
+            ))
+            .into());
+        }
         self.save_weights(&dir.join(WEIGHTS_FILE))?;
         let write = |name: &str, bytes: Vec<u8>| {
             let path = dir.join(name);
@@ -366,6 +590,9 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
     ) -> Result<bool, ModelError> {
         let fitted =
             self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: saliency before fit", A::NAME)))?;
+        if fitted.head.is_some() {
+            return Ok(false);
+        }
         // A block's working set: its encoded input, a noisy copy and the gradients (f32 each),
         // and the per-marker saliency handed to `sink`.
         let (channels, length) = A::input_shape(&fitted.input);

@@ -13,6 +13,7 @@ use crate::arch::{Inputs, Network};
 use crate::config::{LossKind, Monitor, OptimizerKind, PlateauMonitor, TrainConfig};
 use crate::early_stopping::{EarlyStopping, Verdict};
 use crate::error::TrainError;
+use crate::head::{Side, Trainable};
 use crate::plateau::ReduceLrOnPlateau;
 
 /// Encoded inputs and (already scaled) targets of a training or validation set.
@@ -22,6 +23,16 @@ pub struct TrainData<'a> {
     pub x: &'a dyn Inputs,
     /// Targets, one per sample.
     pub y: &'a [f32],
+    /// Covariates and output weights per sample, for a network with a covariate head or
+    /// several outputs ([`crate::head`]); `None` for one output and no covariates.
+    pub side: Option<Side<'a>>,
+}
+
+impl<'a> TrainData<'a> {
+    /// Inputs and targets without side inputs.
+    pub fn new(x: &'a dyn Inputs, y: &'a [f32]) -> Self {
+        TrainData { x, y, side: None }
+    }
 }
 
 impl std::fmt::Debug for TrainData<'_> {
@@ -111,12 +122,12 @@ pub fn step<N: Network>(
     cfg: &TrainConfig,
     lr: f64,
 ) -> (N, Tensor<1>, Tensor<1>) {
-    let out = net.forward(x);
+    let out = Network::forward(&net, x);
     update(net, optim, out, y, cfg, lr)
 }
 
 /// [`step`] from the forward pass's output `out`: loss, backward, update.
-fn update<N: Network>(
+fn update<N: Trainable>(
     net: N,
     optim: &mut ModuleOptimizer,
     out: Tensor<2>,
@@ -168,10 +179,27 @@ pub fn predict_batches<N: Network>(
     batch: usize,
     device: &Device,
 ) -> Result<Vec<f32>, TrainError> {
+    predict_side_batches(net, x, None, batch, device)
+}
+
+/// [`predict_batches`] with side inputs: each sample's prediction through its output weights,
+/// with its covariates.
+pub fn predict_side_batches<N: Trainable>(
+    net: &N,
+    x: &dyn Inputs,
+    side: Option<&Side<'_>>,
+    batch: usize,
+    device: &Device,
+) -> Result<Vec<f32>, TrainError> {
+    if let Some(side) = side
+        && !side.fits(x.n())
+    {
+        return Err(TrainError::Usage(format!("side inputs do not fit {} samples", x.n())));
+    }
     let mut out = Vec::with_capacity(x.n());
     let rows: Vec<usize> = (0..x.n()).collect();
     for chunk in rows.chunks(batch.max(1)) {
-        let pred = net.forward(batch_tensor(x, chunk, device)?);
+        let pred = net.forward_batch(batch_tensor(x, chunk, device)?, side.map(|s| s.batch(chunk, device)));
         let values = pred
             .into_data()
             .convert::<f32>()
@@ -194,13 +222,14 @@ pub struct Scores {
 }
 
 /// The validation pass of each epoch: predicts `valid` with `net` (validation mode) and scores it.
-pub fn validation_scores<N: Network>(
+pub fn validation_scores<N: Trainable>(
     net: &N,
     valid: &TrainData<'_>,
     cfg: &TrainConfig,
     device: &Device,
 ) -> Result<Scores, TrainError> {
-    let pred = predict_batches(net, valid.x, inference_batch(cfg.batch_size, valid.x.shape()), device)?;
+    let batch = inference_batch(cfg.batch_size, valid.x.shape());
+    let pred = predict_side_batches(net, valid.x, valid.side.as_ref(), batch, device)?;
     let n = pred.len().max(1) as f64;
     let (mut se, mut ae) = (0.0, 0.0);
     for (p, y) in pred.iter().zip(valid.y) {
@@ -225,7 +254,7 @@ pub fn validation_scores<N: Network>(
 /// seeded per step when `run.device_draws` says so. With a validation set, early stopping and
 /// the plateau schedule watch `cfg.monitor` on it; without one the loop runs all `cfg.epochs`.
 /// `run.observer` hears of the start, every epoch and the end (also when training fails).
-pub fn train<N: Network>(
+pub fn train<N: Trainable>(
     net: N,
     cfg: &TrainConfig,
     data: TrainData<'_>,
@@ -237,13 +266,23 @@ pub fn train<N: Network>(
     if data.x.n() == 0 || data.x.n() != data.y.len() {
         return Err(TrainError::Data(format!("{}: {} inputs but {} targets", run.label, data.x.n(), data.y.len())));
     }
+    for (what, set) in [("training", Some(&data)), ("validation", valid.as_ref())] {
+        if let Some(set) = set
+            && (set.x.n() != set.y.len() || set.side.is_some_and(|s| !s.fits(set.x.n())))
+        {
+            return Err(TrainError::Data(format!(
+                "{}: the {what} set's inputs, targets and side inputs differ in length",
+                run.label
+            )));
+        }
+    }
     run.observer.start(run.label, cfg.epochs);
     let outcome = epochs(net, cfg, data, valid, device, run);
     run.observer.finish();
     outcome
 }
 
-fn epochs<N: Network>(
+fn epochs<N: Trainable>(
     mut net: N,
     cfg: &TrainConfig,
     data: TrainData<'_>,
@@ -274,12 +313,13 @@ fn epochs<N: Network>(
             let x = batch_tensor(data.x, chunk, device)?;
             let y: Vec<f32> = chunk.iter().map(|&r| data.y[r]).collect();
             let y = Tensor::<2>::from_data(TensorData::new(y, [chunk.len(), 1]), device);
+            let side = data.side.map(|s| s.batch(chunk, device));
             let out = match run.device_draws {
-                None => net.forward(x),
+                None => net.forward_batch(x, side),
                 Some(seed) => {
                     let _rng = crate::predictor::device_rng_lock();
                     device.seed(derive_seed(seed, Purpose::DeviceDraws, &[epoch as u64, b as u64]));
-                    net.forward(x)
+                    net.forward_batch(x, side)
                 }
             };
             let (next, fit, objective) = update(net, &mut optim, out, y, cfg, lr);
@@ -394,8 +434,8 @@ mod tests {
         let (x, y) = data(40, scale);
         let (vx, vy) = data(10, scale);
         let run = TrainRun { seed: 3, label: "tiny", observer: &genopred_core::Quiet, device_draws: None };
-        let valid = validation.then_some(TrainData { x: &vx, y: &vy });
-        train(net, cfg, TrainData { x: &x, y: &y }, valid, &device, &run)
+        let valid = validation.then_some(TrainData::new(&vx, &vy));
+        train(net, cfg, TrainData::new(&x, &y), valid, &device, &run)
     }
 
     #[test]

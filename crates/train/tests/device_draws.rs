@@ -48,7 +48,7 @@ fn burns_dropout_switched_off_draws_nothing_and_leaves_the_weights() {
     let x = batch_tensor(&Arch::encode(&input, &geno, &[0, 1, 2]).unwrap(), &[0, 1, 2], &device).unwrap();
     let _rng = device_rng_lock();
     device.seed(1);
-    let net = Arch::build(&config(true), (1, 12), &device);
+    let net = Arch::build(&config(true), (1, 12), 1, &device);
     let off = without_burns_dropout(net.clone());
     let forward = |net: &Net, seed: u64| -> Vec<f32> {
         device.seed(seed);

@@ -26,10 +26,10 @@ fn unseeded_steps_would_follow_outside_draws() {
         let net = {
             let _rng = device_rng_lock();
             device.seed(5);
-            Arch::build(&config(true), (1, 20), &device)
+            Arch::build(&config(true), (1, 20), 1, &device)
         };
         let run = TrainRun { seed: 3, label: "burn-dropout", observer, device_draws };
-        let out = train(net, &config(true).train, TrainData { x: &x, y: &y }, None, &device, &run).unwrap();
+        let out = train(net, &config(true).train, TrainData::new(&x, &y), None, &device, &run).unwrap();
         out.history.iter().map(|h| h.train_loss.to_bits()).collect()
     };
     assert_ne!(losses(None, &Quiet), losses(None, &OutsideDraws), "unseeded: the outside draws change the fit");

@@ -153,7 +153,7 @@ impl<A: Architecture> NeuralStep<A> {
         let _rng = genopred_train::predictor::device_rng_lock();
         ad.seed(1);
         NeuralStep {
-            net: Some(A::build(&config, shape, &ad)),
+            net: Some(A::build(&config, shape, 1, &ad)),
             eval: None,
             optim: optimizer(&tc),
             x: Tensor::from_data(TensorData::new(x.clone(), [b, shape.0, shape.1]), &ad),
@@ -246,7 +246,7 @@ impl<A: Architecture> StepBench for NeuralStep<A> {
         let mut net = {
             let _rng = genopred_train::predictor::device_rng_lock();
             ad.seed(fold.seed);
-            A::build(&config, x.shape(), &ad)
+            A::build(&config, x.shape(), 1, &ad)
         };
         let mut optim = optimizer(&tc);
         let mut rng = rand::rngs::StdRng::seed_from_u64(fold.seed);
@@ -274,7 +274,7 @@ impl<A: Architecture> StepBench for NeuralStep<A> {
             sum.into_scalar::<f32>();
             steps_ms.push(ms_since(started));
             let started = Instant::now();
-            let valid = TrainData { x: &vx, y: &vy };
+            let valid = TrainData::new(&vx, &vy);
             std::hint::black_box(validation_scores(&net.valid(), &valid, &tc, &self.device).map_err(|e| err(&e))?);
             valid_ms.push(ms_since(started));
         }

@@ -55,6 +55,14 @@ pub struct CvArgs {
     /// comma-separated; a column of numbers is a covariate, any other a factor.
     #[arg(long, value_name = "COL,COL...", value_delimiter = ',', requires = "env")]
     fixed: Vec<String>,
+    /// Environmental covariates (with environments): a table with a row per environment — its
+    /// name in the column named like the environment column (or the first column), then numeric
+    /// columns (weather, soil, management). `--env-model gxe` then adds the reaction-norm term
+    /// `gw ~ N(0, σ²_gw K ⊙ Ω)`, `Ω` the environments' similarity from their standardised
+    /// covariates (Jarquín et al. 2014), through which an environment without training records
+    /// (`cv0`, `cv00`) borrows from those it resembles; the networks get them in their dense head.
+    #[arg(long, value_name = "FILE")]
+    env_covariates: Option<PathBuf>,
     /// With environments: `cv1` new lines (all of a line's records in one fold), `cv2`
     /// incomplete trials (a line's records split over folds), `cv0` a new environment (one fold
     /// per environment), `cv00` new lines in a new environment.
@@ -63,8 +71,9 @@ pub struct CvArgs {
     /// With environments: `single` (one fit per environment, any model), `across` (one genetic
     /// effect, environments fixed; two-stage for models without a genetic kernel), `gxe` (plus a
     /// line × environment effect), `gxe-het` (its variance per environment) or `gxe-us` (an
-    /// unstructured genetic covariance between environments); the G×E forms need a model with
-    /// a genetic kernel (GBLUP, RKHS).
+    /// unstructured genetic covariance between environments). GBLUP and RKHS fit every form; the
+    /// networks fit `gxe` as an output per environment and `across` in two stages; BayesB and
+    /// the ensemble fit `across` and `single`.
     #[arg(long, default_value = "gxe", value_name = "single|across|gxe|gxe-het|gxe-us")]
     env_model: String,
     /// NDCG's k as a fraction of each test fold.
@@ -105,6 +114,9 @@ pub fn run(args: &CvArgs) -> Result<()> {
     let started = Instant::now();
     if args.env.is_some() || !args.env_columns.is_empty() {
         return trials::run(args, started);
+    }
+    if args.env_covariates.is_some() {
+        bail!("--env-covariates describes environments: it needs a trial (--env COLUMN or --env-columns)");
     }
     let setup = args.fit.model()?;
     if args.fit.pheno.pheno.is_none() {

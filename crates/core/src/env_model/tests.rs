@@ -302,7 +302,7 @@ fn a_new_environment_is_predicted_from_the_mean_of_the_trained_ones_and_single_f
     let err = run_trial_fold(&trials, &geno, &rows, fold, &mut Mean(0.0), EnvModel::Gxe, &options(), &crate::Quiet)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("model mean has no genetic kernel"), "{err}");
+    assert!(err.contains("model mean has neither a genetic kernel nor an output per environment"), "{err}");
 }
 
 #[test]
@@ -357,4 +357,186 @@ fn the_two_stages_separate_environment_and_line_effects_exactly_in_an_unbalanced
         }
     }
     assert!(checked > 50, "{checked} records checked");
+}
+
+/// A record model for the tests: each output's mean of the values it trained on, plus nothing
+/// from the covariates; it keeps what it was given.
+#[derive(Default)]
+struct OutputMeans {
+    means: Vec<f64>,
+    fit_rows: Vec<usize>,
+    valid_rows: Vec<usize>,
+    covariates: usize,
+}
+
+impl Predictor for OutputMeans {
+    fn name(&self) -> &str {
+        "output-means"
+    }
+    fn fit(&mut self, _: &TrainSet<'_>, _: Option<&TrainSet<'_>>, _: &FitContext<'_>) -> Result<FitInfo, ModelError> {
+        Err("lines only".into())
+    }
+    fn predict(&self, _: &GenotypeMatrix, _: &[usize]) -> Result<Vec<f64>, ModelError> {
+        Err("lines only".into())
+    }
+    fn fits_records(&self) -> bool {
+        true
+    }
+    fn fit_records(
+        &mut self,
+        train: &RecordSet<'_>,
+        valid: Option<&RecordSet<'_>>,
+        _: &FitContext<'_>,
+    ) -> Result<FitInfo, ModelError> {
+        train.check()?;
+        let k = train.outputs;
+        let (mut sum, mut count) = (vec![0.0; k], vec![0.0; k]);
+        for (i, y) in train.y.iter().enumerate() {
+            for j in 0..k {
+                sum[j] += train.weights[i * k + j] * y;
+                count[j] += train.weights[i * k + j];
+            }
+        }
+        self.means = sum.iter().zip(&count).map(|(s, c)| s / c).collect();
+        self.fit_rows = train.rows.to_vec();
+        self.valid_rows = valid.map(|v| v.rows.to_vec()).unwrap_or_default();
+        self.covariates = train.n_covariates;
+        Ok(FitInfo::default())
+    }
+    fn predict_records(&self, set: &RecordSet<'_>) -> Result<Vec<f64>, ModelError> {
+        set.check()?;
+        let k = set.outputs;
+        Ok((0..set.rows.len()).map(|i| (0..k).map(|j| set.weights[i * k + j] * self.means[j]).sum()).collect())
+    }
+}
+
+#[test]
+fn a_network_gxe_fit_takes_the_fixed_effects_off_gives_each_environment_an_output_and_validates_on_unseen_lines() {
+    let (geno, trials, rows) = trial(60, 4);
+    let records = trials.records();
+    let folds = trial_folds(&trials, Scheme::Cv2, 3, 1, 2).unwrap();
+    let fold = &folds[0];
+    let mut model = OutputMeans::default();
+    let r = run_trial_fold(&trials, &geno, &rows, fold, &mut model, EnvModel::Gxe, &options(), &crate::Quiet).unwrap();
+    assert_eq!(r.fit["outputs"], 3);
+    assert_eq!(r.fit["form"], "network outputs per environment");
+    // The environments in the head; the model sees the least-squares residuals, whose mean per
+    // environment over all training records is zero (the environment columns are in the design),
+    // so near zero over those it fits (the environments' means are 0, 5 and 10).
+    assert_eq!(model.covariates, 3, "{}", r.fit);
+    assert!(model.means.iter().all(|m| m.abs() < 1.0), "{:?}", model.means);
+    // Validation by lines: no validation line has a record in the fitting set, and about a tenth
+    // of the training lines are held out.
+    let fit: std::collections::HashSet<usize> = model.fit_rows.iter().copied().collect();
+    assert!(!model.valid_rows.is_empty() && model.valid_rows.iter().all(|r| !fit.contains(r)));
+    let mut held = model.valid_rows.clone();
+    held.sort_unstable();
+    held.dedup();
+    assert!((4..=8).contains(&held.len()), "{} validation lines", held.len());
+    // Each test record's prediction is its environment's fitted mean plus its output's mean:
+    // with 5-unit steps between environments, each environment's predictions sit at its own level.
+    for e in 0..3 {
+        let p: Vec<f64> = (0..fold.test.len())
+            .filter(|&i| records[fold.test[i]].env == e)
+            .map(|i| r.predictions[i].predicted)
+            .collect();
+        let level = p.iter().sum::<f64>() / p.len() as f64;
+        let observed = fold.train.iter().filter(|&&t| records[t].env == e).map(|&t| records[t].value);
+        let n = fold.train.iter().filter(|&&t| records[t].env == e).count() as f64;
+        let mean = observed.sum::<f64>() / n;
+        assert!((level - mean).abs() < 0.5, "environment {e}: predictions at {level}, training mean {mean}");
+    }
+    // A new environment reads the mean of the trained environments' outputs.
+    let cv0 = trial_folds(&trials, Scheme::Cv0, 0, 1, 3).unwrap();
+    let new = cv0.iter().find(|f| f.label.contains("E3")).unwrap();
+    let mut model = OutputMeans::default();
+    let r = run_trial_fold(&trials, &geno, &rows, new, &mut model, EnvModel::Gxe, &options(), &crate::Quiet).unwrap();
+    assert_eq!(r.fit["outputs"], 2);
+    let wanted = (model.means[0] + model.means[1]) / 2.0;
+    let fixed: Vec<f64> = r.fit["fixed"].as_array().unwrap().iter().map(|f| f[1].as_f64().unwrap()).collect();
+    assert_eq!(fixed.len(), 2);
+    let want = (fixed[0] + fixed[1]) / 2.0 + wanted;
+    for p in &r.predictions {
+        assert!((p.predicted - want).abs() < 1e-9, "{} vs {want}", p.predicted);
+    }
+    // The test records' values reach nothing: rotating them changes no prediction.
+    let test: std::collections::HashSet<usize> = fold.test.iter().copied().collect();
+    let rotated = with_values(&trials, |r, v| if test.contains(&r) { v * -3.0 + 7.0 } else { v });
+    let run = |t: &Trials| {
+        run_trial_fold(t, &geno, &rows, fold, &mut OutputMeans::default(), EnvModel::Gxe, &options(), &crate::Quiet)
+            .unwrap()
+    };
+    let (base, again) = (run(&trials), run(&rotated));
+    for (a, b) in base.predictions.iter().zip(&again.predictions) {
+        assert_eq!(a.predicted.to_bits(), b.predicted.to_bits());
+    }
+}
+
+/// Six environments whose interaction with the lines follows a covariate `w_e`: `y = 2e + g_l +
+/// w_e h_l + e`, with `g` and `h` independent genetic effects. Returns the trial with and
+/// without the covariates, the genotypes and the records' rows.
+fn reaction_trial(lines: usize) -> (GenotypeMatrix, Trials, Trials, Vec<usize>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let m = 60;
+    let codes: Vec<u8> = (0..lines * m).map(|_| rng.random_range(0..3u8) * 100).collect();
+    let geno = GenotypeMatrix::with_generated_names(lines, m, codes.clone()).unwrap();
+    let (a, b): (Vec<f64>, Vec<f64>) =
+        (0..m).map(|_| (rng.random_range(-0.3..0.3), rng.random_range(-0.3..0.3))).unzip();
+    let value = |l: usize, effects: &[f64]| (0..m).map(|j| f64::from(codes[l * m + j] / 100) * effects[j]).sum::<f64>();
+    let w = [-1.5, -0.8, -0.2, 0.4, 1.0, 1.6];
+    let mut text = String::from("id,env,yield\n");
+    for l in 0..lines {
+        for (e, we) in w.iter().enumerate() {
+            if rng.random_bool(0.1) {
+                continue;
+            }
+            let y = 2.0 * e as f64 + value(l, &a) + we * value(l, &b) + rng.random_range(-0.5..0.5);
+            text.push_str(&format!("{},E{e},{y}\n", geno.samples()[l]));
+        }
+    }
+    let options = TrialOptions { env_column: "env".into(), trait_name: "yield".into(), ..TrialOptions::default() };
+    let plain = Trials::from_reader(text.as_bytes(), b',', Path::new("trial.csv"), &options).unwrap();
+    let mut table = String::from("env,w,constant\n");
+    w.iter().enumerate().for_each(|(e, we)| table.push_str(&format!("E{e},{we},1\n")));
+    let covariates =
+        crate::trials::EnvCovariates::from_reader(table.as_bytes(), b',', Path::new("w.csv"), "env").unwrap();
+    let with = plain.clone().with_env_covariates(&covariates).unwrap();
+    let rows = plain.records().iter().map(|r| geno.samples().iter().position(|s| *s == r.line).unwrap()).collect();
+    (geno, plain, with, rows)
+}
+
+#[test]
+fn environmental_covariates_let_gxe_rank_the_lines_of_an_environment_it_never_saw() {
+    let (geno, plain, with, rows) = reaction_trial(150);
+    let folds = trial_folds(&plain, Scheme::Cv0, 0, 1, 3).unwrap();
+    let run = |t: &Trials, label: &str| {
+        let fold = folds.iter().find(|f| f.label.contains(label)).unwrap();
+        run_trial_fold(t, &geno, &rows, fold, &mut Ridge::default(), EnvModel::Gxe, &options(), &crate::Quiet).unwrap()
+    };
+    // The environments at the ends of the covariate's range, where the reaction norm matters most.
+    for label in ["E0", "E5"] {
+        let (without, with_w) = (run(&plain, label), run(&with, label));
+        let names: Vec<&str> =
+            with_w.fit["components"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["g", "gw", "ge", "residual"]);
+        let gw = with_w.fit["components"][1]["sigma2"].as_f64().unwrap();
+        assert!(gw > 0.0, "{}", with_w.fit);
+        assert!(
+            with_w.within_env_pearson > without.within_env_pearson + 0.1,
+            "{label}: r {} with the covariates, {} without",
+            with_w.within_env_pearson,
+            without.within_env_pearson
+        );
+    }
+    // Forms that do not use them say so.
+    let fold = &folds[0];
+    let err =
+        run_trial_fold(&with, &geno, &rows, fold, &mut Ridge::default(), EnvModel::Across, &options(), &crate::Quiet)
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("--env-model across does not use environmental covariates (w, constant)"), "{err}");
+    // A record model gets them in its head, after the design's columns.
+    let mut model = OutputMeans::default();
+    run_trial_fold(&with, &geno, &rows, &folds[1], &mut model, EnvModel::Gxe, &options(), &crate::Quiet).unwrap();
+    assert_eq!(model.covariates, 5 + 2, "five trained environments and two covariates");
 }

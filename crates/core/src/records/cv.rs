@@ -80,6 +80,9 @@ pub enum FoldScheme {
         env_model: crate::env_model::EnvModel,
         /// Fixed-effect columns.
         fixed: Vec<String>,
+        /// SHA-256 of the environmental-covariate file (`--env-covariates`), if one was given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        env_covariates: Option<String>,
     },
     /// A multi-environment run whose folds come from a file (`--env` with `--folds-file`).
     TrialsFile {
@@ -95,6 +98,9 @@ pub enum FoldScheme {
         env_model: crate::env_model::EnvModel,
         /// Fixed-effect columns.
         fixed: Vec<String>,
+        /// SHA-256 of the environmental-covariate file (`--env-covariates`), if one was given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        env_covariates: Option<String>,
     },
 }
 

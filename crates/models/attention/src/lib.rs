@@ -153,7 +153,7 @@ impl Architecture for Attention {
         (1, input.n_markers())
     }
 
-    fn build(c: &AttentionConfig, (channels, length): (usize, usize), device: &Device) -> AttentionNet {
+    fn build(c: &AttentionConfig, (channels, length): (usize, usize), outputs: usize, device: &Device) -> AttentionNet {
         let markers = channels * length;
         let tokens = markers.div_ceil(c.patch).max(1);
         let torch = Convention::Pytorch;
@@ -181,7 +181,7 @@ impl Architecture for Attention {
             position: embedding(tokens, c.width, torch, device),
             blocks,
             norm: layer_norm(c.width, torch, device),
-            out: dense(c.width, 1),
+            out: dense(c.width, outputs),
             patch: c.patch,
             tokens,
         }

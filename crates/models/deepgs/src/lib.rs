@@ -163,7 +163,7 @@ impl Architecture for DeepGs {
         (1, input.n_markers())
     }
 
-    fn build(c: &DeepGsConfig, (channels, length): (usize, usize), device: &Device) -> DeepGsNet {
+    fn build(c: &DeepGsConfig, (channels, length): (usize, usize), outputs: usize, device: &Device) -> DeepGsNet {
         let init = WeightInit::Uniform { limit: c.init_limit };
         let pooled = pooled_length(c, length).unwrap_or(1);
         DeepGsNet {
@@ -172,7 +172,7 @@ impl Architecture for DeepGs {
             drop_conv: DropoutConfig::new(c.dropout_conv).init(),
             hidden: linear(c.filters * pooled, c.hidden, init, device),
             drop_hidden: DropoutConfig::new(c.dropout_hidden).init(),
-            out: linear(c.hidden, 1, init, device),
+            out: linear(c.hidden, outputs, init, device),
             drop_output: DropoutConfig::new(c.dropout_output).init(),
         }
     }

@@ -158,7 +158,7 @@ impl Architecture for Dlgwas {
         (4, input.n_markers)
     }
 
-    fn build(c: &DlgwasConfig, (channels, length): (usize, usize), device: &Device) -> DlgwasNet {
+    fn build(c: &DlgwasConfig, (channels, length): (usize, usize), outputs: usize, device: &Device) -> DlgwasNet {
         let init = WeightInit::TruncatedNormal { std: c.init_std };
         let f = c.filters;
         DlgwasNet {
@@ -169,7 +169,7 @@ impl Architecture for Dlgwas {
             conv_c: conv1d_same(f, f, c.kernel, init, device),
             drop_c: DropoutConfig::new(c.dropout).init(),
             drop_flat: DropoutConfig::new(c.dropout).init(),
-            out: linear(f * length, 1, init, device),
+            out: linear(f * length, outputs, init, device),
             alpha: c.isru_alpha,
             l2: [c.l2_conv_kernel, c.l2_conv_bias, c.l2_dense_bias],
         }
@@ -203,7 +203,7 @@ mod tests {
         let x = Tensor::<3>::ones([2, 4, 30], &device).mul_scalar(1e4);
         let _rng = genopred_train::predictor::device_rng_lock();
         device.seed(3);
-        let net = Dlgwas::build(&DlgwasConfig::new().with_init_std(1.0), (4, 30), &device);
+        let net = Dlgwas::build(&DlgwasConfig::new().with_init_std(1.0), (4, 30), 1, &device);
         let out: Vec<f32> = net.forward(x).into_data().try_to_vec().unwrap();
         assert!(out.iter().all(|v| v.abs() <= (1.0 / 0.5f32.sqrt()) + 1e-4), "{out:?}");
     }

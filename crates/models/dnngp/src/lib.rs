@@ -255,7 +255,7 @@ impl Architecture for Dnngp {
         (1, input.pca.n_components)
     }
 
-    fn build(c: &DnngpConfig, (channels, length): (usize, usize), device: &Device) -> DnngpNet {
+    fn build(c: &DnngpConfig, (channels, length): (usize, usize), outputs: usize, device: &Device) -> DnngpNet {
         let conv_init = WeightInit::TruncatedNormal { std: c.init_std };
         let f = c.filters;
         let bn = || BatchNormConfig::new(f).with_momentum(1.0 - c.bn_momentum).with_epsilon(c.bn_epsilon).init(device);
@@ -271,7 +271,7 @@ impl Architecture for Dnngp {
             bn3: v3.then(bn),
             head: v3.then(|| linear(f * length, c.head_units, WeightInit::GlorotUniform, device)),
             head_drop: v3.then(|| DropoutConfig::new(c.head_dropout).init()),
-            out: linear(if v3 { c.head_units } else { f * length }, 1, WeightInit::GlorotUniform, device),
+            out: linear(if v3 { c.head_units } else { f * length }, outputs, WeightInit::GlorotUniform, device),
             l2_kernel: if v3 { c.l2_kernel } else { [0.0; 3] },
             l2_bias: if v3 { c.l2_bias } else { [0.0; 3] },
         }

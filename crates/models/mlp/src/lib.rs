@@ -95,11 +95,11 @@ impl Architecture for Mlp {
         (1, input.n_markers())
     }
 
-    fn build(c: &MlpConfig, (channels, length): (usize, usize), device: &Device) -> MlpNet {
+    fn build(c: &MlpConfig, (channels, length): (usize, usize), outputs: usize, device: &Device) -> MlpNet {
         MlpNet {
             hidden: linear(channels * length, c.hidden, WeightInit::GlorotUniform, device),
             drop: DropoutConfig::new(c.dropout).init(),
-            out: linear(c.hidden, 1, WeightInit::GlorotUniform, device),
+            out: linear(c.hidden, outputs, WeightInit::GlorotUniform, device),
             l2: c.l2,
         }
     }

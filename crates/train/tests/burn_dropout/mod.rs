@@ -66,11 +66,11 @@ impl Architecture for Arch {
     fn input_shape(input: &DosageEncoder) -> (usize, usize) {
         (1, input.n_markers())
     }
-    fn build(c: &Config, (channels, length): (usize, usize), device: &Device) -> Net {
+    fn build(c: &Config, (channels, length): (usize, usize), outputs: usize, device: &Device) -> Net {
         Net {
             hidden: linear(channels * length, 16, WeightInit::GlorotUniform, device),
             drop: DropoutConfig::new(0.5).init(),
-            out: linear(16, 1, WeightInit::GlorotUniform, device),
+            out: linear(16, outputs, WeightInit::GlorotUniform, device),
             burns_dropout: c.burns_dropout,
         }
     }

@@ -17,7 +17,7 @@ use genopred_core::records::{
     test_digest,
 };
 use genopred_core::run_dir::{RunDir, Start};
-use genopred_core::trials::{TrialOptions, Trials};
+use genopred_core::trials::{EnvCovariates, TrialOptions, Trials};
 
 use super::CvArgs;
 use crate::jobs::{cores, run_all};
@@ -73,6 +73,14 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
             (Trials::from_wide(&pheno, &columns, trait_name)?, args.env_columns.join(","))
         }
     };
+    let (all, env_covariates_sha256) = match &args.env_covariates {
+        Some(path) => {
+            let table = EnvCovariates::read(path, all.env_name())?;
+            eprintln!("environmental covariates: {} from {}", table.names().join(", "), path.display());
+            (all.with_env_covariates(&table)?, Some(sha256_file(path)?))
+        }
+        None => (all, None),
+    };
     let index: HashMap<&str, usize> = geno.samples().iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
     let lines_all = all.lines();
     let trials = all.retain(|r| index.contains_key(r.line.as_str()));
@@ -123,6 +131,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
             env_column: env_column.clone(),
             env_model,
             fixed: args.fixed.clone(),
+            env_covariates: env_covariates_sha256.clone(),
         },
         None => FoldScheme::Trials {
             scheme,
@@ -131,6 +140,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
             env_column: env_column.clone(),
             env_model,
             fixed: args.fixed.clone(),
+            env_covariates: env_covariates_sha256.clone(),
         },
     };
     let name = setup.entry.name();
