@@ -1,7 +1,10 @@
 //! `cargo xtask tidy`: checks the Architecture Invariants of ARCHITECTURE.md that a tool can
 //! check, so the document cannot drift from the code (as rust-analyzer's `tidy.rs` does).
 //!
-//! - genopred-core knows nothing of burn (neither its manifest nor its sources);
+//! - genopred-data, genopred-stats, genopred-eval and the genopred-core that re-exports them know
+//!   nothing of burn (neither their manifests nor their sources);
+//! - they are layered: data names neither stats nor eval, stats does not name eval, none of them
+//!   names genopred-core, and genopred-core holds no code of its own (only re-exports);
 //! - every seed is derived by purpose through `genopred_core::cv::derive_seed` (no seed mixed
 //!   with an inline constant, no generator seeded directly outside the allowed places);
 //! - a model crate is named, outside its own folder, only where the catalogue needs it: the
@@ -29,8 +32,8 @@ const CLASSICAL: &[(&str, &[&str])] = &[
 /// Where a generator may be seeded directly: the seed derivation itself, and test and benchmark
 /// data that are not part of any result (simulated genotypes, random bench inputs).
 const SEEDING_ALLOWED: &[&str] = &[
-    "crates/core/src/cv/seed.rs",
-    "crates/core/src/reml/reference.rs",
+    "crates/stats/src/seed.rs",
+    "crates/stats/src/reml/reference.rs",
     "crates/train/src/conformance.rs",
     "crates/zoo/src/harness.rs",
 ];
@@ -40,6 +43,7 @@ pub fn run(root: &Path) -> Result<()> {
     let files = source_files(root)?;
     let mut findings = Vec::new();
     core_has_no_burn(root, &files, &mut findings)?;
+    core_is_layered(root, &files, &mut findings)?;
     seeds_by_purpose(root, &files, &mut findings)?;
     models_named_once(root, &files, &mut findings)?;
     if findings.is_empty() {
@@ -91,21 +95,83 @@ fn non_test_lines(rel: &str, text: &str) -> Vec<(usize, String)> {
         .collect()
 }
 
+/// The burn-free crates, from the bottom layer up, and the crates each must not name (in code
+/// or manifest): the layers above it, and the facade.
+const LAYERS: &[(&str, &str, &[&str])] = &[
+    ("crates/data/", "genopred-data", &["genopred_stats", "genopred_eval", "genopred_core"]),
+    ("crates/stats/", "genopred-stats", &["genopred_eval", "genopred_core"]),
+    ("crates/eval/", "genopred-eval", &["genopred_core"]),
+    ("crates/core/", "genopred-core", &[]),
+];
+
 fn core_has_no_burn(root: &Path, files: &[PathBuf], findings: &mut Vec<String>) -> Result<()> {
-    for path in files.iter().filter(|p| rel(root, p).starts_with("crates/core/")) {
-        let text = std::fs::read_to_string(path)?;
-        for (i, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            if code.trim_start().starts_with("burn") || code.contains("burn::") || code.contains("use burn") {
-                findings.push(format!(
-                    "{}:{}: genopred-core must not depend on burn (Architecture Invariant)",
-                    rel(root, path),
-                    i + 1
-                ));
+    for &(dir, name, _) in LAYERS {
+        for path in files.iter().filter(|p| rel(root, p).starts_with(dir)) {
+            let text = std::fs::read_to_string(path)?;
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if code.trim_start().starts_with("burn") || code.contains("burn::") || code.contains("use burn") {
+                    findings.push(format!(
+                        "{}:{}: {name} must not depend on burn (Architecture Invariant)",
+                        rel(root, path),
+                        i + 1
+                    ));
+                }
             }
         }
     }
     Ok(())
+}
+
+/// data ← stats ← eval, and genopred-core only re-exports them.
+fn core_is_layered(root: &Path, files: &[PathBuf], findings: &mut Vec<String>) -> Result<()> {
+    for &(dir, name, above) in LAYERS {
+        for path in files.iter().filter(|p| rel(root, p).starts_with(dir)) {
+            let r = rel(root, path);
+            let text = std::fs::read_to_string(path)?;
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                for other in above {
+                    if contains_word(code, other) || contains_word(code, &other.replace('_', "-")) {
+                        findings.push(format!(
+                            "{r}:{}: {name} must not name {other}: data ← stats ← eval, each below the next \
+                             (Architecture Invariant)",
+                            i + 1
+                        ));
+                    }
+                }
+                let t = code.trim();
+                if r.starts_with("crates/core/src/")
+                    && !(t.is_empty()
+                        || t.starts_with("pub use ")
+                        || t.starts_with('#')
+                        || !t.contains(|c: char| c.is_alphabetic()))
+                    && !text_continues_a_use(&text, i)
+                {
+                    findings.push(format!(
+                        "{r}:{}: genopred-core only re-exports genopred-data, -stats and -eval; code belongs in them \
+                         (Architecture Invariant)",
+                        i + 1
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether line `i` of `text` is inside a multi-line `pub use … { … };`.
+fn text_continues_a_use(text: &str, i: usize) -> bool {
+    let mut open = false;
+    for line in text.lines().take(i) {
+        let code = line.split("//").next().unwrap_or("").trim();
+        if code.starts_with("pub use ") && code.ends_with('{') {
+            open = true;
+        } else if open && code.starts_with("};") {
+            open = false;
+        }
+    }
+    open
 }
 
 fn seeds_by_purpose(root: &Path, files: &[PathBuf], findings: &mut Vec<String>) -> Result<()> {
@@ -200,11 +266,14 @@ mod tests {
             ("crates/zoo/src/catalogue.rs", "&Neural::<genopred_mlp::Mlp>::ENTRY,\n"),
             ("crates/cli/src/main.rs", "use genopred_mlp::Mlp;\nlet s = derive(seed ^ 0x44);\n"),
             ("crates/core/Cargo.toml", "[dependencies]\nburn = \"1\"\n"),
+            ("crates/core/src/lib.rs", "pub use genopred_data::{\n    a,\n};\npub fn extra() {}\n"),
+            ("crates/stats/src/lib.rs", "use genopred_eval::cv;\n"),
+            ("crates/data/Cargo.toml", "[dependencies]\ngenopred-stats.workspace = true\n"),
         ] {
             std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
             std::fs::write(root.join(path), text).unwrap();
         }
         let e = run(root).unwrap_err().to_string();
-        assert_eq!(e, "tidy: 3 finding(s)");
+        assert_eq!(e, "tidy: 6 finding(s)");
     }
 }
