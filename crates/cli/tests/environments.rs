@@ -380,3 +380,34 @@ fn info_describes_a_trial_per_environment_and_pair() {
         &["trial.csv"],
     );
 }
+
+#[test]
+fn only_fold_jobs_combined_with_resume_give_the_whole_runs_bytes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (trial, _) = long_table(tmp.path());
+    let flags = ["--model", "gblup", "--scheme", "cv2", "--env-model", "across"];
+    let whole = tmp.path().join("whole");
+    ok(&args(&trial, &whole, &flags));
+    let listed = ok(&args(&trial, &tmp.path().join("list"), &[&flags[..], &["--list-folds"]].concat()));
+    let listing: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listing.as_array().unwrap().len(), 3, "{listing}");
+    let parts = tmp.path().join("parts");
+    for k in ["3", "1", "2"] {
+        ok(&args(&trial, &parts, &[&flags[..], &["--only-fold", k, "--record-only"]].concat()));
+    }
+    assert!(!parts.join("predictions.csv").exists(), "--record-only combines nothing");
+    ok(&args(&trial, &parts, &[&flags[..], &["--resume"]].concat()));
+    let read = |dir: &Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    assert_eq!(read(&whole, "predictions.csv"), read(&parts, "predictions.csv"));
+    // The fold records: the same run, test records and fit (their wall times aside).
+    let record = |dir: &Path| -> serde_json::Value { serde_json::from_str(&read(dir, "folds/r01-f002.json")).unwrap() };
+    let (a, b) = (record(&whole), record(&parts));
+    for key in ["run", "test_records"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert_eq!(a["result"]["fit"], b["result"]["fit"]);
+    refused(
+        &args(&trial, &parts, &[&flags[..], &["--only-fold", "4"]].concat()),
+        &["--only-fold 4: this run has folds 1 to 3"],
+    );
+}

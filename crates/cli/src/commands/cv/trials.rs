@@ -29,9 +29,6 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
     if args.tune.tune.is_some() {
         bail!("--tune does not run with environments yet (--env, --env-columns)");
     }
-    if !args.only_fold.is_empty() || args.list_folds || args.record_only {
-        bail!("--only-fold does not run with environments yet (--env, --env-columns)");
-    }
     let setup = args.fit.model()?;
     let pheno_path = args.fit.pheno.pheno.as_ref().context("--pheno is required for cross-validation")?;
     let scheme: Scheme = args.scheme.parse()?;
@@ -122,6 +119,21 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
         }
         None => repeated_trial_folds(&trials, scheme, args.folds, args.repeats, args.fit.seed)?,
     };
+    let mut folds = folds;
+    if !args.only_fold.is_empty() {
+        if let Some(bad) = args.only_fold.iter().find(|&&k| !folds.iter().any(|f| f.index == k)) {
+            bail!("--only-fold {bad}: this run has folds 1 to {}", folds.iter().map(|f| f.index).max().unwrap_or(0));
+        }
+        folds.retain(|f| args.only_fold.contains(&f.index));
+    }
+    if args.list_folds {
+        let listing: Vec<serde_json::Value> = folds
+            .iter()
+            .map(|f| serde_json::json!({"repeat": f.repeat, "index": f.index, "label": f.label, "test": f.test.len()}))
+            .collect();
+        println!("{}", serde_json::Value::Array(listing));
+        return Ok(());
+    }
     let inputs = Inputs { geno: GenoInput::of(&args.fit.geno.geno, &read_report)?, pheno: FileInput::of(pheno_path)? };
     let fold_scheme = match &args.folds_file {
         Some(path) => FoldScheme::TrialsFile {
@@ -145,7 +157,10 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
     };
     let name = setup.entry.name();
     let dir = RunDir::create(&args.out)?;
-    let _lock = dir.lock(LockMode::Exclusive, "start a run there")?;
+    // As for one environment: `--only-fold` jobs of one run share the folder, each writing its
+    // own folds; a whole run, or `--force`, holds it alone.
+    let mode = if args.only_fold.is_empty() || args.force { LockMode::Exclusive } else { LockMode::Shared };
+    let _lock = dir.lock(mode, "start a run there")?;
     let start = match (args.resume, args.force) {
         (true, _) => Start::Resume,
         (false, true) => Start::Force,
@@ -166,7 +181,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
             tuning: None,
         },
         start,
-        false,
+        !args.only_fold.is_empty(),
     )?;
     write_atomic(&args.out.join("config.toml"), setup.built.config_toml.as_bytes())?;
 
@@ -207,6 +222,10 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
         finished.into_iter().map(|f| f.or_else(|| fresh.next()).expect("one result per fold")).collect();
     if args.resume {
         eprintln!("resumed: {resumed} of {} fold(s) were already finished in {}", folds.len(), args.out.display());
+    }
+    if args.record_only {
+        eprintln!("recorded {} fold(s) in {}", results.len(), args.out.display());
+        return Ok(());
     }
 
     let (within, environments, pooled) = TrialRunSummary::summarise(&results, envs);
