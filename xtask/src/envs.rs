@@ -35,10 +35,20 @@ pub fn run(args: &[String]) -> Result<()> {
     if dirs.is_empty() {
         bail!("usage: cargo xtask env-table [--baseline MODEL/ENV_MODEL] RUN_DIR...");
     }
+    print!("{}", tables(&dirs, &baseline)?);
+    Ok(())
+}
+
+/// The Markdown tables of the runs in `dirs`, per scheme, with paired differences against
+/// `baseline` (`MODEL/ENV_MODEL`) where a run of it is among them (`cargo xtask compare`'s
+/// report uses them for its trial datasets).
+pub fn tables(dirs: &[PathBuf], baseline: &str) -> Result<String> {
+    use std::fmt::Write;
+    let mut md = String::new();
     // scheme → configuration label → folds.
     let mut tables: BTreeMap<String, BTreeMap<String, Config>> = BTreeMap::new();
     let mut envs: Vec<String> = Vec::new();
-    for dir in &dirs {
+    for dir in dirs {
         let s = TrialRunSummary::read(&dir.join("summary.json"))
             .with_context(|| format!("{}: not a finished multi-environment run", dir.display()))?;
         let scheme = match &s.provenance.scheme {
@@ -62,14 +72,14 @@ pub fn run(args: &[String]) -> Result<()> {
         }
     }
     for (scheme, configs) in &tables {
-        println!("### {scheme}\n");
+        writeln!(md, "### {scheme}\n")?;
         let mut header = String::from("| model | seeds |");
         envs.iter().for_each(|e| header.push_str(&format!(" {e} |")));
         header.push_str(" within environment |");
-        println!("{header}\n|{}", "---|".repeat(envs.len() + 3));
+        writeln!(md, "{header}\n|{}", "---|".repeat(envs.len() + 3))?;
         let mean_sd = |v: &BTreeMap<(u64, usize, usize), f64>| {
             let s = genopred_core::metrics::Summary::of(v.values().copied());
-            format!("{:.3} ± {:.3}", s.mean, s.sd)
+            if s.sd.is_finite() { format!("{:.3} ± {:.3}", s.mean, s.sd) } else { format!("{:.3}", s.mean) }
         };
         for (label, c) in configs {
             let mut seeds = c.seeds.clone();
@@ -80,15 +90,15 @@ pub fn run(args: &[String]) -> Result<()> {
                 row.push_str(&format!(" {} |", c.per_env.get(e).map(mean_sd).unwrap_or_default()));
             }
             row.push_str(&format!(" {} |", mean_sd(&c.within)));
-            println!("{row}");
+            writeln!(md, "{row}")?;
         }
-        let Some(base) = configs.get(&baseline) else {
-            println!("\n(no {baseline} run under {scheme}: no paired differences)\n");
+        let Some(base) = configs.get(baseline) else {
+            writeln!(md, "\n(no {baseline} run under {scheme}: no paired differences)\n")?;
             continue;
         };
-        println!("\nΔ r against {baseline} on the same folds (95 % interval):\n");
-        println!("{header}\n|{}", "---|".repeat(envs.len() + 3));
-        for (label, c) in configs.iter().filter(|(l, _)| **l != baseline) {
+        writeln!(md, "\nΔ r against {baseline} on the same folds (95 % interval):\n")?;
+        writeln!(md, "{header}\n|{}", "---|".repeat(envs.len() + 3))?;
+        for (label, c) in configs.iter().filter(|(l, _)| l.as_str() != baseline) {
             let ratio = c.test_train.iter().sum::<f64>() / c.test_train.len().max(1) as f64;
             let diff = |a: &BTreeMap<(u64, usize, usize), f64>, b: &BTreeMap<(u64, usize, usize), f64>| {
                 let d: Vec<f64> = a.iter().filter_map(|(k, v)| b.get(k).map(|w| v - w)).collect();
@@ -109,9 +119,9 @@ pub fn run(args: &[String]) -> Result<()> {
                 row.push_str(&format!(" {cell} |"));
             }
             row.push_str(&format!(" {} |", diff(&c.within, &base.within)));
-            println!("{row}");
+            writeln!(md, "{row}")?;
         }
-        println!();
+        writeln!(md)?;
     }
-    Ok(())
+    Ok(md)
 }

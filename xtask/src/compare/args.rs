@@ -50,7 +50,8 @@ pub struct CompareArgs {
     #[arg(long)]
     config_dir: Option<PathBuf>,
     /// A bundled suite (xtask/suites/NAME.toml): `paper` (each model's paper defaults on the
-    /// bundled datasets, beside published numbers) or `quick` (capped epochs, minutes).
+    /// bundled datasets, beside published numbers), `quick` (capped epochs, minutes) or
+    /// `environments` (wheat599 as a trial: schemes and environment models as grid axes).
     /// Datasets, traits, folds and configs come from the suite; `--models`, `--backends` and
     /// `--seeds`, when given, override the suite's.
     #[arg(long)]
@@ -218,6 +219,7 @@ pub fn plan(args: &CompareArgs, root: &Path) -> Result<Plan> {
                 models: None,
                 cv_args: Vec::new(),
                 configs: if bundled { dart_configs(root) } else { BTreeMap::new() },
+                ..Dataset::default()
             }],
             folds: args.folds,
             folds_file: args.folds_file.as_deref().map(abs),

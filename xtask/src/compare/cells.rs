@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Result;
 use genopred_core::output::{sha256_file, sha256_hex, write_atomic};
-use genopred_core::records::{Compute, FoldRecord, RunComplete, RunSummary};
+use genopred_core::records::{Compute, FoldRecord, RunComplete, RunSummary, TrialRunSummary};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -32,12 +32,25 @@ pub struct Cell<'a> {
     pub seed: u64,
     /// Run with `--tune` (a nested search per outer fold).
     pub tuned: bool,
+    /// A trial's scheme and environment model (`--scheme`, `--env-model`); `None` for a dataset
+    /// of one environment.
+    pub trial: Option<(&'a str, &'a str)>,
 }
 
 impl Cell<'_> {
     /// The model as the report names it: `dnngp`, or `dnngp (tuned)`.
     pub fn label(&self) -> String {
         if self.tuned { super::plan::tuned_label(self.model) } else { self.model.to_string() }
+    }
+
+    /// The trait as the report names it: `yield`, or for a trial `yield [cv2, gxe]` — so each
+    /// scheme and environment model is a table of its own, every model in it against GBLUP
+    /// fitted the same way on the same folds.
+    pub fn trait_label(&self) -> String {
+        match self.trial {
+            Some((scheme, env_model)) => format!("{} [{scheme}, {env_model}]", self.trait_name),
+            None => self.trait_name.to_string(),
+        }
     }
 }
 
@@ -67,6 +80,14 @@ pub fn cell_key(plan: &Plan, cell: &Cell<'_>, version: &str) -> Result<String> {
     if !cell.dataset.cv_args.is_empty() {
         key["dataset_args"] = json!(cell.dataset.cv_args);
     }
+    if let Some((scheme, env_model)) = cell.trial {
+        key["trial"] = json!({
+            "env": cell.dataset.env,
+            "env_columns": cell.dataset.env_columns,
+            "scheme": scheme,
+            "env_model": env_model,
+        });
+    }
     if cell.tuned
         && let Some(t) = &plan.tuning
     {
@@ -85,6 +106,10 @@ pub fn cell_key(plan: &Plan, cell: &Cell<'_>, version: &str) -> Result<String> {
 pub fn dir_name(cell: &Cell<'_>, key: &str) -> String {
     let variant = if cell.tuned { format!("{}-tuned", cell.model) } else { cell.model.to_string() };
     let d = cell.dataset;
+    let variant = match cell.trial {
+        Some((scheme, env_model)) => format!("{scheme}-{}-{variant}", sanitize(env_model)),
+        None => variant,
+    };
     format!("{}-{}-{}-{}-s{}-{}", d.name, sanitize(cell.trait_name), variant, cell.backend, cell.seed, &key[..10])
 }
 
@@ -132,6 +157,14 @@ pub fn cv_args(plan: &Plan, cell: &Cell<'_>, dir: &Path) -> Vec<String> {
     push("--geno", cell.dataset.geno.display().to_string());
     push("--pheno", cell.dataset.pheno.display().to_string());
     push("--trait", cell.trait_name.to_string());
+    if let Some((scheme, env_model)) = cell.trial {
+        match &cell.dataset.env {
+            Some(column) => push("--env", column.clone()),
+            None => push("--env-columns", cell.dataset.env_columns.join(",")),
+        }
+        push("--scheme", scheme.to_string());
+        push("--env-model", env_model.to_string());
+    }
     push("--model", cell.model.to_string());
     if cell.compute == Compute::Device {
         push("--backend", cell.backend.to_string());
@@ -177,7 +210,7 @@ pub fn result(
 ) -> CellResult {
     let mut result = CellResult {
         dataset: cell.dataset.name.clone(),
-        trait_name: cell.trait_name.to_string(),
+        trait_name: cell.trait_label(),
         model: cell.label(),
         backend: cell.backend.to_string(),
         seed: cell.seed,
@@ -200,9 +233,13 @@ pub fn result(
         Ok(record) => {
             result.wall_seconds = record.wall_seconds;
             result.tasks = record.tasks;
-            match RunSummary::read(&dir.join("summary.json")) {
-                Ok(summary) => {
-                    read_summary(summary, &mut result);
+            let read = if cell.trial.is_some() {
+                TrialRunSummary::read(&dir.join("summary.json")).map(|s| read_trial_summary(s, &mut result))
+            } else {
+                RunSummary::read(&dir.join("summary.json")).map(|s| read_summary(s, &mut result))
+            };
+            match read {
+                Ok(()) => {
                     // The folds ran in processes of their own: the cell's peak is theirs.
                     let folds = fold_peaks(dir);
                     result.peak_rss_bytes = folds.into_iter().chain(result.peak_rss_bytes).max();
@@ -272,6 +309,21 @@ fn fold_peaks(dir: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// Copies a trial run's per-fold numbers into its cell's result: Pearson r within environment
+/// (the headline, and what the paired differences compare), the pooled MSE and NDCG.
+fn read_trial_summary(summary: TrialRunSummary, result: &mut CellResult) {
+    for f in &summary.folds {
+        result.pearson.push(f.within_env_pearson);
+        result.mse.push(f.pooled.mse);
+        result.ndcg.push(f.pooled.ndcg);
+        result.fold_seconds.push(f.seconds);
+        let epochs = f.fit.pointer("/model/epochs_run").and_then(serde_json::Value::as_f64);
+        result.epochs.extend(epochs);
+    }
+    result.peak_rss_bytes = summary.provenance.peak_rss_bytes;
+    result.inputs = Some(summary.provenance.inputs);
+}
+
 /// Copies a run's per-fold numbers, peak memory and inputs into its cell's result.
 fn read_summary(summary: RunSummary, result: &mut CellResult) {
     for f in &summary.folds {
@@ -317,13 +369,14 @@ pub(super) mod tests {
                 models: None,
                 cv_args: Vec::new(),
                 configs: Default::default(),
+                ..Dataset::default()
             }],
             ..plan(&["mlp"], &["flex"])
         }
     }
 
     fn cell<'a>(dataset: &'a Dataset, model: &'a str, backend: &'a str, seed: u64) -> Cell<'a> {
-        Cell { dataset, trait_name: "y", model, backend, compute: Compute::Device, seed, tuned: false }
+        Cell { dataset, trait_name: "y", model, backend, compute: Compute::Device, seed, tuned: false, trial: None }
     }
 
     #[test]
@@ -358,6 +411,33 @@ pub(super) mod tests {
         assert_ne!(with_file, cell_key(&plan, &tuned, "v").unwrap());
         assert!(cv_args(&plan, &tuned, dir.path()).join(" ").contains(&format!("--tune {}", space.display())));
         assert!(plan.tunes("mlp", false) && plan.tunes("dnngp", true) && !plan.tunes("gblup", false));
+    }
+
+    #[test]
+    fn trial_cells_run_their_scheme_and_environment_model_and_are_cells_of_their_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = plan_for(dir.path());
+        let ds = Dataset {
+            env_columns: vec!["y_e1".into(), "y_e2".into()],
+            schemes: vec!["cv1".into(), "cv2".into()],
+            ..plan.datasets[0].clone()
+        };
+        let axes = ds.trial_axes();
+        assert_eq!(axes.len(), 2, "two schemes × the default environment model");
+        assert_eq!(axes[1], Some(("cv2".to_string(), "gxe".to_string())));
+        assert_eq!(plan.datasets[0].trial_axes(), vec![None], "one environment: no axes");
+        let one = Cell { trial: Some(("cv1", "gxe")), ..cell(&ds, "mlp", "flex", 1) };
+        let two = Cell { trial: Some(("cv2", "gxe")), ..one };
+        let args = cv_args(&plan, &two, dir.path()).join(" ");
+        assert!(args.contains("--trait y --env-columns y_e1,y_e2 --scheme cv2 --env-model gxe"), "{args}");
+        assert_eq!(two.trait_label(), "y [cv2, gxe]");
+        let (k1, k2) = (cell_key(&plan, &one, "v").unwrap(), cell_key(&plan, &two, "v").unwrap());
+        assert_ne!(k1, k2);
+        assert_ne!(k1, cell_key(&plan, &cell(&plan.datasets[0], "mlp", "flex", 1), "v").unwrap());
+        assert!(dir_name(&two, &k2).starts_with("d-y-cv2-gxe-mlp-flex-s1-"), "{}", dir_name(&two, &k2));
+        let long = Dataset { env: Some("site".into()), env_columns: Vec::new(), ..ds.clone() };
+        let args = cv_args(&plan, &Cell { dataset: &long, ..two }, dir.path()).join(" ");
+        assert!(args.contains("--env site --scheme cv2"), "{args}");
     }
 
     #[test]

@@ -96,15 +96,19 @@ pub fn run(args: CompareArgs) -> Result<()> {
     let build_seconds = started.elapsed().as_secs_f64();
     let version = build::genopred_version(&binaries.cpu);
     let mut grid = Vec::new();
-    for ds in &plan.datasets {
+    let axes: Vec<Vec<Option<(String, String)>>> = plan.datasets.iter().map(|d| d.trial_axes()).collect();
+    for (ds, axes) in plan.datasets.iter().zip(&axes) {
         for t in &ds.traits {
-            for model in plan.models_for(ds) {
-                let variants: &[bool] =
-                    if plan.tunes(model, binaries.has_space(model)) { &[false, true] } else { &[false] };
-                for &tuned in variants {
-                    for (backend, bin) in binaries.for_model(model) {
-                        for &seed in &plan.seeds {
-                            grid.push((ds, t, model, tuned, backend.clone(), bin.clone(), seed));
+            for trial in axes {
+                for model in plan.models_for(ds) {
+                    let variants: &[bool] =
+                        if plan.tunes(model, binaries.has_space(model)) { &[false, true] } else { &[false] };
+                    for &tuned in variants {
+                        for (backend, bin) in binaries.for_model(model) {
+                            for &seed in &plan.seeds {
+                                let trial = trial.as_ref().map(|(s, m)| (s.as_str(), m.as_str()));
+                                grid.push((ds, t, trial, model, tuned, backend.clone(), bin.clone(), seed));
+                            }
                         }
                     }
                 }
@@ -115,11 +119,11 @@ pub fn run(args: CompareArgs) -> Result<()> {
     // Cached cells are read back; the others become fold tasks.
     let mut results: Vec<Option<CellResult>> = Vec::with_capacity(grid.len());
     let mut pending: Vec<Pending<'_>> = Vec::new();
-    let backends: Vec<String> = grid.iter().map(|g| g.4.clone()).collect();
-    for (i, (ds, t, model, tuned, _, bin, seed)) in grid.iter().enumerate() {
+    let backends: Vec<String> = grid.iter().map(|g| g.5.clone()).collect();
+    for (i, (ds, t, trial, model, tuned, _, bin, seed)) in grid.iter().enumerate() {
         let compute = binaries.compute(model);
-        let cell =
-            Cell { dataset: ds, trait_name: t, model, backend: &backends[i], compute, seed: *seed, tuned: *tuned };
+        let (backend, seed, tuned, trial) = (&backends[i], *seed, *tuned, *trial);
+        let cell = Cell { dataset: ds, trait_name: t, model, backend, compute, seed, tuned, trial };
         let key = cell_key(&plan, &cell, &version)?;
         let dir_name = dir_name(&cell, &key);
         let dir = out.join("cells").join(&dir_name);
@@ -226,7 +230,7 @@ fn cell_tasks(
     std::fs::create_dir_all(p.dir.join("tasks")).map_err(|e| format!("creating {}: {e}", p.dir.display()))?;
     let spec = CellSpec {
         dataset: p.cell.dataset.name.clone(),
-        trait_name: p.cell.trait_name.to_string(),
+        trait_name: p.cell.trait_label(),
         model: p.cell.label(),
         backend: p.cell.backend.to_string(),
         seed: p.cell.seed,
@@ -234,7 +238,9 @@ fn cell_tasks(
     write_atomic(&p.dir.join("cell-spec.json"), serde_json::to_string_pretty(&spec).expect("spec").as_bytes())
         .map_err(|e| e.to_string())?;
     let base = cv_args(plan, &p.cell, &p.dir);
-    let folds = folds_of(&p.bin, &base, plan.folds_file_for(p.cell.dataset).is_some(), plan.folds)?;
+    // A trial's folds depend on its scheme (CV0: one per environment): listed by the binary.
+    let listed = plan.folds_file_for(p.cell.dataset).is_some() || p.cell.trial.is_some();
+    let folds = folds_of(&p.bin, &base, listed, plan.folds)?;
     let estimate = tasks::estimate(&spec, history);
     let label = format!("{} {} {} {} s{}", spec.dataset, spec.trait_name, spec.model, spec.backend, spec.seed);
     Ok(folds

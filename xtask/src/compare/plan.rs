@@ -9,7 +9,7 @@ use genopred_core::records::Inputs;
 use serde::{Deserialize, Serialize};
 
 /// One dataset of the grid.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Dataset {
     /// Short name, used in folder names and the report.
     pub name: String,
@@ -35,6 +35,37 @@ pub struct Dataset {
     /// follow from how the data are coded: DeepGS is fed 0/1 where its paper's markers were 0/1).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub configs: BTreeMap<String, PathBuf>,
+    /// A multi-environment trial: the long table's environment column (`genopred cv --env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// A multi-environment trial from a wide table: these columns are the environments of the
+    /// one trait in `traits` (`genopred cv --env-columns`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_columns: Vec<String>,
+    /// A trial's schemes (`cv1`, `cv2`, `cv0`, `cv00`): a grid axis; default `cv1`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schemes: Vec<String>,
+    /// A trial's environment models (`single`, `across`, `gxe` ...): a grid axis; default `gxe`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_models: Vec<String>,
+}
+
+impl Dataset {
+    /// Whether the dataset is a multi-environment trial.
+    pub fn is_trial(&self) -> bool {
+        self.env.is_some() || !self.env_columns.is_empty()
+    }
+
+    /// The (scheme, environment model) pairs its cells run: one `None` for a dataset of one
+    /// environment.
+    pub fn trial_axes(&self) -> Vec<Option<(String, String)>> {
+        if !self.is_trial() {
+            return vec![None];
+        }
+        let or = |v: &[String], d: &str| if v.is_empty() { vec![d.to_string()] } else { v.to_vec() };
+        let (schemes, models) = (or(&self.schemes, "cv1"), or(&self.env_models, "gxe"));
+        schemes.iter().flat_map(|s| models.iter().map(move |m| Some((s.clone(), m.clone())))).collect()
+    }
 }
 
 impl Plan {

@@ -216,6 +216,30 @@ pub fn write(
             Err(err) => writeln!(md, "\nFigures could not be drawn: {err:#}\n")?,
         }
     }
+    // Trial datasets: every environment's accuracy, each model and environment model against
+    // single-environment GBLUP on the same folds (`cargo xtask env-table`'s tables).
+    for d in plan.datasets.iter().filter(|d| d.is_trial()) {
+        let dirs: Vec<std::path::PathBuf> = results
+            .iter()
+            .filter(|r| r.dataset == d.name && r.error.is_none() && !r.pearson.is_empty())
+            .map(|r| out.join(&r.dir))
+            .collect();
+        if dirs.is_empty() {
+            continue;
+        }
+        writeln!(
+            md,
+            "## {} · per environment\n\nThe tables above give Pearson r within environment (per fold, the mean \
+             over the fold's environments; the field's headline) and compare each model with GBLUP under the same \
+             scheme and environment model. Here, each environment, and each model and environment model against \
+             single-environment GBLUP (`gblup/single`) on the same folds.\n",
+            d.name
+        )?;
+        match crate::envs::tables(&dirs, "gblup/single") {
+            Ok(tables) => writeln!(md, "{tables}")?,
+            Err(e) => writeln!(md, "The per-environment tables could not be made: {e:#}\n")?,
+        }
+    }
     if !skipped.is_empty() {
         writeln!(md, "## Skipped backends\n")?;
         for s in skipped {
