@@ -215,6 +215,21 @@ pub fn fit_kernel_model(
     test: &[usize],
     config: &MultiRemlConfig,
 ) -> Result<(Vec<f64>, KernelEnvReport)> {
+    let (predicted, report, _) = fit_kernel_env(model, trials, kernel, position, train, test, config)?;
+    Ok((predicted, report))
+}
+
+/// [`fit_kernel_model`], with the fitted state that predicts any line in any environment
+/// ([`KernelEnvFit`]: what `genopred train --env` saves).
+pub fn fit_kernel_env(
+    model: EnvModel,
+    trials: &Trials,
+    kernel: &Mat<f64>,
+    position: &[usize],
+    train: &[usize],
+    test: &[usize],
+    config: &MultiRemlConfig,
+) -> Result<(Vec<f64>, KernelEnvReport, KernelEnvFit)> {
     assert!(model != EnvModel::Single, "single-environment fits go through the model itself");
     let records = trials.records();
     let design = record_design(trials, train, test)?;
@@ -387,9 +402,97 @@ pub fn fit_kernel_model(
         kernel_mean_diagonal,
         log_likelihood: fit.log_likelihood,
         iterations: fit.iterations,
-        fixed: design.names.into_iter().zip(fit.beta.iter().copied()).collect(),
+        fixed: design.names.iter().cloned().zip(fit.beta.iter().copied()).collect(),
     };
-    Ok((predicted, report))
+    // The genetic covariance between environments that the components add up to: every
+    // component's kernel is the lines' kernel times a function of the two records' environments.
+    let n_all = trials.envs().len();
+    let theta: Vec<f64> = fit.components.iter().map(|c| c.sigma2).collect();
+    let mut env_cov = vec![vec![0.0; n_all]; n_all];
+    let mut add = |e: usize, f: usize, v: f64| {
+        env_cov[e][f] += v;
+        if e != f {
+            env_cov[f][e] += v;
+        }
+    };
+    match model {
+        EnvModel::Across | EnvModel::Single => (0..n_all).for_each(|e| (e..n_all).for_each(|f| add(e, f, theta[0]))),
+        EnvModel::Gxe => {
+            (0..n_all).for_each(|e| (e..n_all).for_each(|f| add(e, f, theta[0])));
+            let ge = if omega.is_some() { theta[2] } else { theta[1] };
+            (0..n_all).for_each(|e| add(e, e, ge));
+            if let Some(omega) = &omega {
+                (0..n_all).for_each(|e| (e..n_all).for_each(|f| add(e, f, theta[1] * omega[(e, f)])));
+            }
+        }
+        EnvModel::GxeHet => {
+            (0..n_all).for_each(|e| (e..n_all).for_each(|f| add(e, f, theta[0])));
+            trained.iter().enumerate().for_each(|(k, &e)| add(e, e, theta[1 + k]));
+        }
+        EnvModel::GxeUs => {
+            let pairs = trained.iter().enumerate().flat_map(|(i, &e)| trained[i..].iter().map(move |&f| (e, f)));
+            pairs.enumerate().for_each(|(k, (e, f))| add(e, f, theta[k]));
+        }
+    }
+    let state = KernelEnvFit {
+        env_model: model,
+        envs: trials.envs().to_vec(),
+        env_cov,
+        fixed: design.names.iter().cloned().zip(fit.beta.iter().copied()).collect(),
+        env_levels: {
+            let xb = |i: usize| (0..fit.beta.len()).map(|j| design.train[(i, j)] * fit.beta[j]).sum::<f64>();
+            let level = |e: usize| {
+                let at: Vec<usize> = (0..train.len()).filter(|&i| records[train[i]].env == e).collect();
+                (!at.is_empty()).then(|| at.iter().map(|&i| xb(i)).sum::<f64>() / at.len() as f64)
+            };
+            let trained_levels: Vec<f64> = trained.iter().filter_map(|&e| level(e)).collect();
+            let mean = trained_levels.iter().sum::<f64>() / trained_levels.len().max(1) as f64;
+            (0..n_all).map(|e| level(e).unwrap_or(mean)).collect()
+        },
+        records: train.iter().map(|&r| (position[r], records[r].env)).collect(),
+        alpha: fit.alpha.clone(),
+    };
+    Ok((predicted, report, state))
+}
+
+/// The fitted state of a kernel model over a trial: what predicts a line — trained or new — in
+/// any environment, given the lines' kernel between it and the training lines.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct KernelEnvFit {
+    /// The form fitted.
+    pub env_model: EnvModel,
+    /// The trial's environments.
+    pub envs: Vec<String>,
+    /// The genetic covariance between environments, `envs × envs`: the genetic values of a line
+    /// in environments `e` and `f` covary by `K · env_cov[e][f]` (an environment without
+    /// training records shares only what the components give it: `g`, and `gw` through its
+    /// covariates).
+    pub env_cov: Vec<Vec<f64>>,
+    /// The fixed effects' names and estimates (the environments' first).
+    pub fixed: Vec<(String, f64)>,
+    /// Each environment's level: the mean fixed part `xβ` of its training records (its
+    /// least-squares mean over the other fixed effects as the trial had them); for an
+    /// environment without training records, the mean of the trained ones'.
+    pub env_levels: Vec<f64>,
+    /// Each training record's line (its row in the lines' kernel the fit was given) and
+    /// environment.
+    pub records: Vec<(usize, usize)>,
+    /// `P y` over the training records.
+    pub alpha: Vec<f64>,
+}
+
+impl KernelEnvFit {
+    /// The genetic value of a line in environment `env`, given `cross(l)`: the lines' kernel
+    /// between it and the line of kernel row `l` (a training line).
+    pub fn genetic(&self, env: usize, cross: impl Fn(usize) -> f64) -> f64 {
+        self.records.iter().zip(&self.alpha).map(|(&(l, e), a)| cross(l) * self.env_cov[env][e] * a).sum()
+    }
+
+    /// The prediction of a line in environment `env`: the environment's level plus the line's
+    /// genetic value there.
+    pub fn predict(&self, env: usize, cross: impl Fn(usize) -> f64) -> f64 {
+        self.env_levels[env] + self.genetic(env, cross)
+    }
 }
 
 /// One test prediction of a record.

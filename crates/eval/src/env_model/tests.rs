@@ -540,3 +540,54 @@ fn environmental_covariates_let_gxe_rank_the_lines_of_an_environment_it_never_sa
     run_trial_fold(&with, &geno, &rows, &folds[1], &mut model, EnvModel::Gxe, &options(), &crate::Quiet).unwrap();
     assert_eq!(model.covariates, 5 + 2, "five trained environments and two covariates");
 }
+
+#[test]
+fn the_fitted_state_predicts_a_new_line_in_each_environment_as_the_fold_did() {
+    // Under CV1 every test record's line is new; the state, given the kernel between the new
+    // lines and the training lines, must give the fold's predictions for every form.
+    let (geno, trials, rows) = trial(40, 6);
+    let records = trials.records();
+    let folds = trial_folds(&trials, Scheme::Cv1, 4, 1, 3).unwrap();
+    let fold = &folds[1];
+    let mut lines: Vec<usize> = fold.train.iter().chain(&fold.test).map(|&r| rows[r]).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let train_lines: Vec<usize> = {
+        let mut l: Vec<usize> = fold.train.iter().map(|&r| rows[r]).collect();
+        l.sort_unstable();
+        l.dedup();
+        l
+    };
+    let kernel = Ridge::default().genetic_kernel(&geno, &train_lines, &lines).unwrap().unwrap();
+    let position: Vec<usize> = (0..records.len()).map(|r| lines.binary_search(&rows[r]).unwrap()).collect();
+    for form in [EnvModel::Across, EnvModel::Gxe, EnvModel::GxeHet, EnvModel::GxeUs] {
+        let (predicted, _, state) =
+            fit_kernel_env(form, &trials, &kernel, &position, &fold.train, &fold.test, &MultiRemlConfig::default())
+                .unwrap();
+        for (i, &r) in fold.test.iter().enumerate() {
+            let p = state.predict(records[r].env, |l| kernel[(position[r], l)]);
+            assert!((p - predicted[i]).abs() < 1e-8 * predicted[i].abs().max(1.0), "{form}: {p} vs {}", predicted[i]);
+        }
+    }
+    // A new environment, reached through the environmental covariates' reaction norm.
+    let (geno, _, with, rows) = reaction_trial(80);
+    let records = with.records();
+    let folds = trial_folds(&with, Scheme::Cv00, 3, 1, 3).unwrap();
+    let fold = &folds[0];
+    let lines: Vec<usize> = (0..geno.n_samples()).collect();
+    let train_lines: Vec<usize> = {
+        let mut l: Vec<usize> = fold.train.iter().map(|&r| rows[r]).collect();
+        l.sort_unstable();
+        l.dedup();
+        l
+    };
+    let kernel = Ridge::default().genetic_kernel(&geno, &train_lines, &lines).unwrap().unwrap();
+    let (predicted, report, state) =
+        fit_kernel_env(EnvModel::Gxe, &with, &kernel, &rows, &fold.train, &fold.test, &MultiRemlConfig::default())
+            .unwrap();
+    assert_eq!(report.components[1].name, "gw");
+    for (i, &r) in fold.test.iter().enumerate() {
+        let p = state.predict(records[r].env, |l| kernel[(rows[r], l)]);
+        assert!((p - predicted[i]).abs() < 1e-8 * predicted[i].abs().max(1.0), "gw: {p} vs {}", predicted[i]);
+    }
+}
