@@ -9,6 +9,7 @@ mod progress;
 mod provenance;
 mod report;
 mod table;
+mod trial;
 mod tuning;
 
 use std::process::ExitCode;

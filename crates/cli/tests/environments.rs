@@ -411,3 +411,104 @@ fn only_fold_jobs_combined_with_resume_give_the_whole_runs_bytes() {
         &["--only-fold 4: this run has folds 1 to 3"],
     );
 }
+
+/// `genopred train --env` then `genopred predict`: the saved trial model predicts new lines in
+/// each environment exactly as the cross-validation fold that trained on the same lines did.
+#[test]
+fn a_trained_trial_model_predicts_new_lines_in_each_environment_as_its_fold_did() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (trial, _) = long_table(tmp.path());
+    let text = std::fs::read_to_string(&trial).unwrap();
+    // Lines alternate between two folds; the training file holds fold a's records only.
+    let mut ids: Vec<&str> = Vec::new();
+    for id in text.lines().skip(1).map(|l| l.split(',').next().unwrap()) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let fold_of = |id: &str| if ids.iter().position(|i| *i == id).unwrap() % 2 == 0 { "a" } else { "b" };
+    let folds = tmp.path().join("folds.csv");
+    let mut f = String::from("id,fold\n");
+    ids.iter().for_each(|id| f.push_str(&format!("{id},{}\n", fold_of(id))));
+    std::fs::write(&folds, f).unwrap();
+    let mut a_only = String::from("line,site,block,days\n");
+    text.lines().skip(1).filter(|l| fold_of(l.split(',').next().unwrap()) == "a").for_each(|l| {
+        a_only.push_str(l);
+        a_only.push('\n');
+    });
+    let a_trial = tmp.path().join("a.csv");
+    std::fs::write(&a_trial, a_only).unwrap();
+
+    let cv = tmp.path().join("cv");
+    let mut cv_args = args(&trial, &cv, &["--model", "gblup", "--env-model", "gxe", "--folds-file"]);
+    cv_args.push(folds.to_str().unwrap().into());
+    ok(&cv_args);
+    let model = tmp.path().join("model");
+    let geno = fixture("maize300/maize300.bed");
+    let (geno, a_trial_s, model_s) = (geno.to_str().unwrap(), a_trial.to_str().unwrap(), model.to_str().unwrap());
+    let train = [
+        "train",
+        "--geno",
+        geno,
+        "--pheno",
+        a_trial_s,
+        "--env",
+        "site",
+        "--trait",
+        "days",
+        "--id-column",
+        "line",
+        "--model",
+        "gblup",
+        "--env-model",
+        "gxe",
+        "--out",
+        model_s,
+    ];
+    let o = genopred(&train);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["trial"]["env_model"], "gxe");
+    let out = tmp.path().join("p.csv");
+    let o = genopred(&["predict", "--model", model_s, "--geno", geno, "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let predicted: BTreeMap<(String, String), f64> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            ((c[0].to_string(), c[1].to_string()), c[2].parse().unwrap())
+        })
+        .collect();
+    assert_eq!(predicted.len(), 300 * 3, "every genotyped line in every environment");
+    let mut compared = 0;
+    for ((id, env), (fold, _, p)) in by_record(&cv) {
+        if fold != "2" {
+            continue; // fold b (the file's second label) is what fold a's lines predict
+        }
+        let want: f64 = p.parse().unwrap();
+        let got = predicted[&(id.clone(), env.clone())];
+        assert!((got - want).abs() < 1e-6 * want.abs().max(1.0), "{id} in {env}: {got} vs the fold's {want}");
+        compared += 1;
+    }
+    assert!(compared > 100, "{compared} records compared");
+    // One environment by name; an unknown one is refused with the model's.
+    let one = tmp.path().join("one.csv");
+    let o = genopred(&["predict", "--model", model_s, "--geno", geno, "--env", "Dry", "--out", one.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&one).unwrap().lines().count(), 301);
+    fails_with(
+        &["predict", "--model", model_s, "--geno", geno, "--env", "Wet", "--out", one.to_str().unwrap()],
+        &["--env Wet: the model's environments are"],
+    );
+    // A model without a kernel says so.
+    let net = tmp.path().join("net");
+    let mut mlp = train.to_vec();
+    let at = mlp.iter().position(|a| *a == "gblup").unwrap();
+    mlp[at] = "mlp";
+    let last = mlp.len() - 1;
+    mlp[last] = net.to_str().unwrap();
+    fails_with(&mlp, &["model mlp has no genetic kernel: `genopred train --env` saves GBLUP and RKHS models"]);
+}

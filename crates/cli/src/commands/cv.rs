@@ -21,6 +21,7 @@ use crate::jobs::{JobArgs, cores, run_all};
 use crate::progress::Progress;
 use crate::provenance::{BUILD, command_line, peak_rss_bytes};
 use crate::table::table;
+use crate::trial::TrialArgs;
 use crate::tuning::{Search, TuneArgs};
 
 /// Arguments of `genopred cv`.
@@ -41,41 +42,13 @@ pub struct CvArgs {
     /// Repeat k-fold with independent shuffles.
     #[arg(long, default_value_t = 1)]
     repeats: usize,
-    /// Multi-environment trials: `--pheno` is a long table, a record per line × environment
-    /// (unbalanced, missing cells allowed), and this column names the environment. The folds
-    /// are over the records (`--scheme`) and predictions.csv gains an `env` column.
-    #[arg(long, value_name = "COLUMN", conflicts_with_all = ["group_by", "env_columns"])]
-    env: Option<String>,
-    /// Multi-environment trials from a wide table: these trait columns (comma-separated) are
-    /// the environments, `--trait` names the trait they measure (wheat599's
-    /// `yield_env1,...,yield_env4`).
-    #[arg(long, value_name = "COL,COL...", value_delimiter = ',', conflicts_with = "group_by")]
-    env_columns: Vec<String>,
-    /// Fixed effects beside the environment (with `--env`): columns of the long table,
-    /// comma-separated; a column of numbers is a covariate, any other a factor.
-    #[arg(long, value_name = "COL,COL...", value_delimiter = ',', requires = "env")]
-    fixed: Vec<String>,
-    /// Environmental covariates (with environments): a table with a row per environment — its
-    /// name in the column named like the environment column (or the first column), then numeric
-    /// columns (weather, soil, management). `--env-model gxe` then adds the reaction-norm term
-    /// `gw ~ N(0, σ²_gw K ⊙ Ω)`, `Ω` the environments' similarity from their standardised
-    /// covariates (Jarquín et al. 2014), through which an environment without training records
-    /// (`cv0`, `cv00`) borrows from those it resembles; the networks get them in their dense head.
-    #[arg(long, value_name = "FILE")]
-    env_covariates: Option<PathBuf>,
+    #[command(flatten)]
+    trial: TrialArgs,
     /// With environments: `cv1` new lines (all of a line's records in one fold), `cv2`
     /// incomplete trials (a line's records split over folds), `cv0` a new environment (one fold
     /// per environment), `cv00` new lines in a new environment.
     #[arg(long, default_value = "cv1", value_name = "cv1|cv2|cv0|cv00")]
     scheme: String,
-    /// With environments: `single` (one fit per environment, any model), `across` (one genetic
-    /// effect, environments fixed; two-stage for models without a genetic kernel), `gxe` (plus a
-    /// line × environment effect), `gxe-het` (its variance per environment) or `gxe-us` (an
-    /// unstructured genetic covariance between environments). GBLUP and RKHS fit every form; the
-    /// networks fit `gxe` as an output per environment and `across` in two stages; BayesB and
-    /// the ensemble fit `across` and `single`.
-    #[arg(long, default_value = "gxe", value_name = "single|across|gxe|gxe-het|gxe-us")]
-    env_model: String,
     /// NDCG's k as a fraction of each test fold.
     #[arg(long, default_value_t = 0.1)]
     ndcg_top: f64,
@@ -112,10 +85,13 @@ pub struct CvArgs {
 /// Runs the cross-validation and writes the results.
 pub fn run(args: &CvArgs) -> Result<()> {
     let started = Instant::now();
-    if args.env.is_some() || !args.env_columns.is_empty() {
+    if args.trial.is_trial() {
+        if args.group_by.is_some() {
+            bail!("--group-by and environments (--env, --env-columns) do not go together: the schemes split a trial");
+        }
         return trials::run(args, started);
     }
-    if args.env_covariates.is_some() {
+    if args.trial.env_covariates.is_some() {
         bail!("--env-covariates describes environments: it needs a trial (--env COLUMN or --env-columns)");
     }
     let setup = args.fit.model()?;

@@ -39,7 +39,12 @@ pub struct PredictArgs {
     /// Deep-learning backend to predict on (any backend, whatever the model was trained on).
     #[arg(long, default_value = backend::default_name())]
     backend: String,
-    /// Output CSV: `id,predicted,rank`, best first.
+    /// With a model of a trial (`genopred train --env`): predict in this environment only (by
+    /// default in each of the trial's environments).
+    #[arg(long, value_name = "NAME")]
+    env: Option<String>,
+    /// Output CSV: `id,predicted,rank`, best first; for a model of a trial
+    /// `id,env,predicted,rank`, ranked within each environment.
     #[arg(long, value_name = "FILE.csv")]
     out: PathBuf,
 }
@@ -58,6 +63,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let entry = genopred_zoo::find(&manifest.model)
         .with_context(|| format!("the model in {} was trained as '{}'", args.model.display(), manifest.model))?;
     let device = backend::device(&args.backend)?;
+    if let Some(trial) = &manifest.trial {
+        return predict_trial(args, &manifest, trial, entry, &device);
+    }
+    if let Some(env) = &args.env {
+        bail!("--env {env}: the model in {} is of one environment (trained without --env)", args.model.display());
+    }
     let model = entry
         .load(&args.model.join(CONFIG), &args.model.join(STATE_DIR), &device)
         .with_context(|| format!("loading the {} model from {}", entry.name(), args.model.display()))?;
@@ -202,5 +213,118 @@ fn write_alignment(
         file_marker: source.map(|j| new.markers()[j].id.as_str()).unwrap_or(""),
     });
     write_csv(path, rows, b',')?;
+    Ok(())
+}
+
+/// One line of a trial model's output.
+#[derive(Debug, serde::Serialize)]
+struct TrialGebv<'a> {
+    id: &'a str,
+    env: &'a str,
+    predicted: f64,
+    rank: usize,
+}
+
+/// Predicts new lines in the environments of a trial model: the lines' kernel with the training
+/// lines (the model's, on the training lines' allele frequencies and scaling) through the fitted
+/// state, plus each environment's level.
+fn predict_trial(
+    args: &PredictArgs,
+    manifest: &genopred_core::records::Manifest,
+    trial: &genopred_core::records::TrialModel,
+    entry: &'static dyn genopred_zoo::ModelEntry,
+    device: &burn::prelude::Device,
+) -> Result<()> {
+    use genopred_core::records::TrialState;
+
+    let envs: Vec<usize> = match &args.env {
+        Some(name) => vec![
+            trial
+                .envs
+                .iter()
+                .position(|e| e == name)
+                .with_context(|| format!("--env {name}: the model's environments are {}", trial.envs.join(", ")))?,
+        ],
+        None => (0..trial.envs.len()).collect(),
+    };
+    let state: TrialState = serde_json::from_slice(
+        &std::fs::read(args.model.join(super::train::TRIAL_STATE))
+            .with_context(|| format!("reading {}", args.model.join(super::train::TRIAL_STATE).display()))?,
+    )
+    .with_context(|| format!("{}", args.model.join(super::train::TRIAL_STATE).display()))?;
+    let model = entry
+        .build(Some(&args.model.join(CONFIG)), device)
+        .with_context(|| format!("configuring the {} model of {}", entry.name(), args.model.display()))?
+        .model;
+    let (reference, _) = model_dir::read_markers(&args.model.join(MARKERS))?;
+    let (lines, _) = genopred_core::read_genotypes(&args.model.join(super::train::LINES), None)?;
+    if lines.n_markers() != reference.len() || lines.samples() != state.lines.as_slice() {
+        bail!("{}: lines.csv does not match the model's markers and training lines", args.model.display());
+    }
+    eprintln!(
+        "model: {} ({} environments) for '{}' on {} markers, trained on {} records of {} lines in {}",
+        manifest.model,
+        trial.env_model,
+        manifest.trait_name,
+        manifest.n_markers,
+        trial.n_records,
+        state.lines.len(),
+        trial.envs.join(", ")
+    );
+    let (new, _) = args.geno.read()?;
+    let options = AlignOptions { match_by: args.match_by, min_overlap: args.min_marker_overlap };
+    let (aligned, report) = align(&reference, &new, &options)
+        .with_context(|| format!("aligning {} to the model's markers", args.geno.geno.display()))?;
+    eprintln!(
+        "markers: {} of the model's {} found; {} imputed with training means",
+        report.matched + report.flipped + report.unchecked,
+        report.model_markers,
+        report.imputed()
+    );
+    warn_about_missing(&aligned);
+    // The training lines then the new ones, on the model's markers (new lines renamed inside:
+    // a candidate may share a training line's id).
+    let (n_train, n_new) = (lines.n_samples(), aligned.n_samples());
+    let mut codes = Vec::with_capacity((n_train + n_new) * reference.len());
+    for s in 0..n_train {
+        codes.extend_from_slice(&lines.row(s));
+    }
+    for s in 0..n_new {
+        codes.extend_from_slice(&aligned.row(s));
+    }
+    let samples: Vec<String> =
+        (0..n_train).map(|i| format!("train:{i}")).chain((0..n_new).map(|i| format!("new:{i}"))).collect();
+    let stacked = GenotypeMatrix::new(samples, aligned.markers().to_vec(), codes)?;
+    let train_rows: Vec<usize> = (0..n_train).collect();
+    let all_rows: Vec<usize> = (0..n_train + n_new).collect();
+    let kernel = model
+        .genetic_kernel(&stacked, &train_rows, &all_rows)
+        .with_context(|| format!("model {} has no genetic kernel", entry.name()))?
+        .map_err(|e| anyhow!("model {} failed: {e}", entry.name()))?;
+    let mut rows = Vec::with_capacity(envs.len() * n_new);
+    for &e in &envs {
+        let predicted: Vec<f64> = (0..n_new).map(|i| state.fit.predict(e, |l| kernel[(n_train + i, l)])).collect();
+        if let Some(i) = predicted.iter().position(|p| !p.is_finite()) {
+            bail!("model {} predicted a non-finite value for sample '{}'", entry.name(), aligned.samples()[i]);
+        }
+        let mut order: Vec<usize> = (0..n_new).collect();
+        order.sort_by(|&a, &b| {
+            let c = predicted[b].total_cmp(&predicted[a]);
+            if args.lower_is_better { c.reverse() } else { c }
+        });
+        for (rank, &i) in order.iter().enumerate() {
+            rows.push(TrialGebv {
+                id: &aligned.samples()[i],
+                env: &trial.envs[e],
+                predicted: predicted[i],
+                rank: rank + 1,
+            });
+        }
+    }
+    write_csv(&args.out, rows, b',')?;
+    if let Some(path) = &args.alignment {
+        write_alignment(path, &reference, &new, &report.markers)?;
+    }
+    eprintln!("wrote predictions for {} samples in {} environment(s) to {}", n_new, envs.len(), args.out.display());
     Ok(())
 }

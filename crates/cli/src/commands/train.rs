@@ -13,6 +13,7 @@ use crate::inputs::{FitArgs, LoadedData};
 use crate::jobs::{JobArgs, cores};
 use crate::model_dir::{self, MANIFEST, MARKERS, STATE_DIR};
 use crate::provenance::{VERSION, command_line};
+use crate::trial::{LoadedTrial, TrialArgs};
 use crate::tuning::{Search, TuneArgs};
 
 /// Arguments of `genopred train`.
@@ -30,11 +31,19 @@ pub struct TrainArgs {
     /// Model folder to create.
     #[arg(long, value_name = "MODEL_DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    trial: TrialArgs,
 }
 
 /// Trains and saves the model.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let started = std::time::Instant::now();
+    if args.trial.is_trial() {
+        return train_trial(args, started);
+    }
+    if args.trial.env_covariates.is_some() {
+        anyhow::bail!("--env-covariates describes environments: it needs a trial (--env COLUMN or --env-columns)");
+    }
     let mut setup = args.fit.model()?;
     let name = setup.entry.name();
     let options = args.fit.options(CvOptions::default().ndcg_top)?;
@@ -122,6 +131,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             valid_metrics: fitted.valid_metrics,
             fit_seconds: fitted.seconds,
             files: model_dir::hash_files(&tmp)?,
+            trial: None,
         };
         manifest.write(&tmp.join(MANIFEST))?;
         model_dir::commit(&tmp, &args.out)
@@ -157,5 +167,169 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     eprintln!("wrote model to {}", args.out.display());
+    Ok(())
+}
+
+/// `genopred train --env`: a kernel model (GBLUP, RKHS) of a whole trial — its environments,
+/// fixed effects and G×E as `--env-model` says — saved with what predicts any line in any of
+/// the trial's environments: the fitted state (`trial.json`) and the training lines' genotypes
+/// (`lines.csv`, the kernel's other side).
+fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
+    use genopred_core::env_model::{EnvModel, fit_kernel_env};
+    use genopred_core::evaluation::kept_markers;
+    use genopred_core::metrics::Metrics;
+    use genopred_core::qc::MarkerQc;
+    use genopred_core::records::{FileInput, GenoInput, Inputs, TrialModel, TrialState};
+    use genopred_core::reml::multi::MultiRemlConfig;
+
+    if args.tune.tune.is_some() {
+        anyhow::bail!("--tune does not run with environments yet (--env, --env-columns)");
+    }
+    let setup = args.fit.model()?;
+    let name = setup.entry.name();
+    let env_model: EnvModel = args.trial.env_model.parse()?;
+    if env_model == EnvModel::Single {
+        anyhow::bail!(
+            "--env-model single is one model per environment: train each environment on its own (`genopred train \
+             --trait COLUMN` of a wide table), or a trial model with --env-model across or gxe"
+        );
+    }
+    let options = args.fit.options(CvOptions::default().ndcg_top)?;
+    model_dir::check_destination(&args.out, args.force)?;
+    let pheno_path = args.fit.pheno.pheno.clone().context("--pheno is required")?;
+    let (geno_all, read_report) = args.fit.geno.read()?;
+    let (kept_rows, removed) = genopred_core::qc::filter_samples(&geno_all, options.qc.max_sample_missing);
+    let geno = if removed.is_empty() { geno_all } else { geno_all.retain_samples(&kept_rows) };
+    let LoadedTrial { trials, record_rows, lines, lines_all, unmatched, env_column, .. } =
+        crate::trial::load(&args.fit, &args.trial, &geno)?;
+    let mut train_lines = record_rows.clone();
+    train_lines.sort_unstable();
+    train_lines.dedup();
+    let qc = MarkerQc::fit(&geno, &train_lines, &options.qc)?;
+    let kept = kept_markers(&geno, &qc.kept);
+    let model = setup.built.model.as_ref();
+    let kernel = match model.genetic_kernel(&kept, &train_lines, &train_lines) {
+        Some(k) => k.map_err(|e| anyhow::anyhow!("model {name}: {e}"))?,
+        None => anyhow::bail!(
+            "model {name} has no genetic kernel: `genopred train --env` saves GBLUP and RKHS models of a trial for \
+             now (a network's output per environment runs in `genopred cv --env`, not yet in a model folder)"
+        ),
+    };
+    let position: Vec<usize> =
+        record_rows.iter().map(|r| train_lines.binary_search(r).expect("a training line")).collect();
+    let all: Vec<usize> = (0..trials.records().len()).collect();
+    let (_, report, state) =
+        fit_kernel_env(env_model, &trials, &kernel, &position, &all, &[], &MultiRemlConfig::default())?;
+    let records = trials.records();
+    let observed: Vec<f64> = records.iter().map(|r| r.value).collect();
+    let fitted: Vec<f64> =
+        (0..records.len()).map(|r| state.predict(records[r].env, |l| kernel[(position[r], l)])).collect();
+    let train_metrics = Metrics::compute(&observed, &fitted, options.ndcg_top);
+
+    let tmp = model_dir::staging(&args.out)?;
+    let result = (|| -> Result<()> {
+        write_atomic(&tmp.join("config.toml"), setup.built.config_toml.as_bytes())?;
+        // The training lines' genotypes on the model's markers, in the kernel's row order.
+        let ids: Vec<String> = train_lines.iter().map(|&r| kept.samples()[r].clone()).collect();
+        let means: Vec<f64> = (0..kept.n_markers())
+            .map(|j| {
+                let calls: Vec<f64> = train_lines.iter().filter_map(|&r| kept.dosage(r, j)).collect();
+                calls.iter().sum::<f64>() / calls.len().max(1) as f64
+            })
+            .collect();
+        model_dir::write_markers(&tmp.join(MARKERS), kept.markers(), &means)?;
+        write_lines(&tmp.join(LINES), &kept, &train_lines)?;
+        let trial_state = TrialState { format: TrialState::FORMAT, lines: ids, fit: state };
+        write_atomic(&tmp.join(TRIAL_STATE), serde_json::to_vec(&trial_state)?.as_slice())?;
+        let manifest = Manifest {
+            format: MODEL_FORMAT,
+            genopred_version: VERSION.into(),
+            model: name.into(),
+            trait_name: args.fit.trait_name.clone(),
+            seed: args.fit.seed,
+            backend: "cpu".into(),
+            backend_description: setup.backend_label.clone(),
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            command: command_line(),
+            inputs: Inputs {
+                geno: GenoInput::of(&args.fit.geno.geno, &read_report)?,
+                pheno: FileInput::of(&pheno_path)?,
+            },
+            matching: genopred_core::dataset::MatchReport {
+                genotyped: geno.n_samples(),
+                phenotyped: lines_all.len(),
+                matched: lines.len(),
+                missing_trait: 0,
+                used: lines.len(),
+                unmatched_examples: unmatched,
+            },
+            n_samples: train_lines.len(),
+            n_fit: records.len(),
+            n_valid: 0,
+            n_markers: kept.n_markers(),
+            qc: qc.report.clone(),
+            options,
+            fit: genopred_core::FitInfo::new(None, &report).map_err(|e| anyhow::anyhow!("{e}"))?,
+            train_metrics,
+            valid_metrics: None,
+            fit_seconds: started.elapsed().as_secs_f64(),
+            files: model_dir::hash_files(&tmp)?,
+            trial: Some(TrialModel {
+                env_column: env_column.clone(),
+                env_model,
+                envs: trials.envs().to_vec(),
+                n_records: records.len(),
+            }),
+        };
+        manifest.write(&tmp.join(MANIFEST))?;
+        model_dir::commit(&tmp, &args.out)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    result?;
+    eprintln!(
+        "trained {name} ({env_model} environments) on {} records of {} lines in {} environments and {} of {} markers \
+         in {:.1} s",
+        records.len(),
+        train_lines.len(),
+        trials.envs().len(),
+        kept.n_markers(),
+        geno.n_markers(),
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!(
+        "in-sample r = {:.3} pooled over environments (optimistic: `genopred cv --env` measures accuracy on unseen \
+         records)",
+        train_metrics.pearson
+    );
+    eprintln!("wrote model to {}", args.out.display());
+    Ok(())
+}
+
+/// A trial model's training lines' genotypes (`lines.csv`: id, then a dosage per model marker).
+pub const LINES: &str = "lines.csv";
+/// A trial model's fitted state.
+pub const TRIAL_STATE: &str = "trial.json";
+
+/// `rows` of `geno` as a dosage table (`NA` for a missing call), which the dosage-CSV reader reads
+/// back call for call.
+fn write_lines(path: &std::path::Path, geno: &genopred_core::GenotypeMatrix, rows: &[usize]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["id".to_string()];
+    header.extend(geno.markers().iter().map(|m| m.id.clone()));
+    w.write_record(&header)?;
+    for &r in rows {
+        let mut row = vec![geno.samples()[r].clone()];
+        row.extend(
+            (0..geno.n_markers()).map(|j| geno.dosage(r, j).map_or_else(|| "NA".to_string(), |d| d.to_string())),
+        );
+        w.write_record(&row)?;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    write_atomic(path, &bytes)?;
     Ok(())
 }

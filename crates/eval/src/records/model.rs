@@ -62,6 +62,41 @@ pub struct Manifest {
     pub fit_seconds: f64,
     /// SHA-256 of every other file of the folder, by relative path.
     pub files: BTreeMap<String, String>,
+    /// A model of a multi-environment trial (`genopred train --env`): absent for one trait in
+    /// one environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial: Option<TrialModel>,
+}
+
+/// What a model of a trial was fitted to; its fitted state is the folder's `trial.json`
+/// ([`TrialState`]), the training lines' genotypes its `lines.csv`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrialModel {
+    /// The environment column (or the wide table's columns, comma-joined).
+    pub env_column: String,
+    /// How environments entered the model.
+    pub env_model: crate::env_model::EnvModel,
+    /// The trial's environments, each predictable by name (`genopred predict --env`).
+    pub envs: Vec<String>,
+    /// Training records.
+    pub n_records: usize,
+}
+
+/// A trial model's fitted state (`trial.json`): the training lines in the order of their
+/// genotypes in `lines.csv` (the kernel's rows at fit time), and the kernel model's state.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrialState {
+    /// Layout version.
+    pub format: u32,
+    /// Training lines.
+    pub lines: Vec<String>,
+    /// The kernel model's fitted state.
+    pub fit: crate::env_model::KernelEnvFit,
+}
+
+impl TrialState {
+    /// The layout this build writes.
+    pub const FORMAT: u32 = 1;
 }
 
 impl Manifest {

@@ -3,7 +3,6 @@
 //! environments in the model (`--env-model single|across|gxe`, [`genopred_core::env_model`]).
 //! The run folder behaves as any run's: one run per folder, `--resume`, `--force`, `--jobs`.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -17,12 +16,12 @@ use genopred_core::records::{
     test_digest,
 };
 use genopred_core::run_dir::{RunDir, Start};
-use genopred_core::trials::{EnvCovariates, TrialOptions, Trials};
 
 use super::CvArgs;
 use crate::jobs::{cores, run_all};
 use crate::progress::Progress;
 use crate::provenance::{BUILD, command_line, peak_rss_bytes};
+use crate::trial::LoadedTrial;
 
 /// Runs the multi-environment cross-validation.
 pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
@@ -32,7 +31,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
     let setup = args.fit.model()?;
     let pheno_path = args.fit.pheno.pheno.as_ref().context("--pheno is required for cross-validation")?;
     let scheme: Scheme = args.scheme.parse()?;
-    let env_model: EnvModel = args.env_model.parse()?;
+    let env_model: EnvModel = args.trial.env_model.parse()?;
     if !(args.ndcg_top > 0.0 && args.ndcg_top <= 1.0) {
         bail!("--ndcg-top must be within (0, 1], got {}", args.ndcg_top);
     }
@@ -48,68 +47,8 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
     }
     let geno = if removed.is_empty() { geno_all } else { geno_all.retain_samples(&kept_rows) };
     let trait_name = &args.fit.trait_name;
-    let (all, env_column) = match &args.env {
-        Some(column) => {
-            let options = TrialOptions {
-                id_column: args.fit.pheno.id_column.clone(),
-                env_column: column.clone(),
-                trait_name: trait_name.clone(),
-                fixed: args.fixed.clone(),
-                missing: args.fit.pheno.pheno_missing.clone(),
-            };
-            let t = Trials::read(pheno_path, &options)
-                .with_context(|| format!("reading the trial from {}", pheno_path.display()))?;
-            (t, column.clone())
-        }
-        None => {
-            if !args.fixed.is_empty() {
-                bail!("--fixed needs a long table (--env COLUMN); a wide table has no other columns per record");
-            }
-            let pheno = args.fit.pheno.read()?.context("--pheno is required")?;
-            let columns: Vec<&str> = args.env_columns.iter().map(String::as_str).collect();
-            (Trials::from_wide(&pheno, &columns, trait_name)?, args.env_columns.join(","))
-        }
-    };
-    let (all, env_covariates_sha256) = match &args.env_covariates {
-        Some(path) => {
-            let table = EnvCovariates::read(path, all.env_name())?;
-            eprintln!("environmental covariates: {} from {}", table.names().join(", "), path.display());
-            (all.with_env_covariates(&table)?, Some(sha256_file(path)?))
-        }
-        None => (all, None),
-    };
-    let index: HashMap<&str, usize> = geno.samples().iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
-    let lines_all = all.lines();
-    let trials = all.retain(|r| index.contains_key(r.line.as_str()));
-    let lines = trials.lines();
-    let unmatched: Vec<String> =
-        lines_all.iter().filter(|l| !index.contains_key(l.as_str())).take(5).cloned().collect();
-    if trials.records().is_empty() {
-        bail!(
-            "no line of {} is in the genotype file {} (e.g. {}); check the id column",
-            pheno_path.display(),
-            args.fit.geno.geno.display(),
-            unmatched.join(", ")
-        );
-    }
-    let record_rows: Vec<usize> = trials.records().iter().map(|r| index[r.line.as_str()]).collect();
-    eprintln!(
-        "trial: {} records of {} lines in {} environments ({}); {} record(s) of {} line(s) without genotypes left \
-         out; {} missing value(s)",
-        trials.records().len(),
-        lines.len(),
-        trials.envs().len(),
-        trials
-            .envs()
-            .iter()
-            .zip(trials.records_per_env())
-            .map(|(e, n)| format!("{e}: {n}"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        all.records().len() - trials.records().len(),
-        lines_all.len() - lines.len(),
-        trials.missing_values()
-    );
+    let LoadedTrial { trials, record_rows, lines, lines_all, unmatched, env_column, env_covariates_sha256, .. } =
+        crate::trial::load(&args.fit, &args.trial, &geno)?;
     let folds = match &args.folds_file {
         Some(path) => {
             if args.repeats > 1 {
@@ -142,7 +81,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
             folds: folds.len(),
             env_column: env_column.clone(),
             env_model,
-            fixed: args.fixed.clone(),
+            fixed: args.trial.fixed.clone(),
             env_covariates: env_covariates_sha256.clone(),
         },
         None => FoldScheme::Trials {
@@ -151,7 +90,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
             repeats: args.repeats,
             env_column: env_column.clone(),
             env_model,
-            fixed: args.fixed.clone(),
+            fixed: args.trial.fixed.clone(),
             env_covariates: env_covariates_sha256.clone(),
         },
     };
