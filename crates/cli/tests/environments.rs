@@ -503,12 +503,61 @@ fn a_trained_trial_model_predicts_new_lines_in_each_environment_as_its_fold_did(
         &["predict", "--model", model_s, "--geno", geno, "--env", "Wet", "--out", one.to_str().unwrap()],
         &["--env Wet: the model's environments are"],
     );
-    // A model without a kernel says so.
+    // A network: an output per environment, saved with its head; reloaded, it predicts its
+    // training records as the fit did (the manifest's in-sample r), the same bytes each time.
+    let config = tmp.path().join("mlp.toml");
+    std::fs::write(&config, small_config("mlp")).unwrap();
     let net = tmp.path().join("net");
-    let mut mlp = train.to_vec();
+    let mut mlp: Vec<&str> = train.to_vec();
     let at = mlp.iter().position(|a| *a == "gblup").unwrap();
     mlp[at] = "mlp";
     let last = mlp.len() - 1;
     mlp[last] = net.to_str().unwrap();
-    fails_with(&mlp, &["model mlp has no genetic kernel: `genopred train --env` saves GBLUP and RKHS models"]);
+    mlp.extend(["--config", config.to_str().unwrap()]);
+    let o = genopred(&mlp);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(net.join("manifest.json")).unwrap()).unwrap();
+    let (a, b) = (tmp.path().join("n1.csv"), tmp.path().join("n2.csv"));
+    for out in [&a, &b] {
+        let o =
+            genopred(&["predict", "--model", net.to_str().unwrap(), "--geno", geno, "--out", out.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let text = std::fs::read_to_string(&a).unwrap();
+    assert_eq!(text, std::fs::read_to_string(&b).unwrap());
+    let predicted: BTreeMap<(String, String), f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            ((c[0].to_string(), c[1].to_string()), c[2].parse().unwrap())
+        })
+        .collect();
+    let (mut o, mut p) = (Vec::new(), Vec::new());
+    for l in std::fs::read_to_string(&a_trial).unwrap().lines().skip(1) {
+        let c: Vec<&str> = l.split(',').collect();
+        if let (Some(v), Ok(y)) = (predicted.get(&(c[0].to_string(), c[1].to_string())), c[3].parse::<f64>()) {
+            o.push(y);
+            p.push(*v);
+        }
+    }
+    let r = pearson(&o, &p);
+    let recorded = manifest["train_metrics"]["pearson"].as_f64().unwrap();
+    assert!((r - recorded).abs() < 1e-4, "in-sample r {r} from predict, {recorded} at the fit");
+    // A model with neither a kernel nor an output per environment says so.
+    let bb = tmp.path().join("bb");
+    let mut bayesb = train.to_vec();
+    bayesb[at] = "bayesb";
+    bayesb[last] = bb.to_str().unwrap();
+    fails_with(&bayesb, &["model bayesb has neither a genetic kernel nor an output per environment"]);
+}
+
+fn pearson(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len() as f64;
+    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va * vb).sqrt()
 }

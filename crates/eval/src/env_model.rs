@@ -886,111 +886,266 @@ fn network_gxe(
     options: &CvOptions,
     observer: &dyn FitObserver,
 ) -> Result<(Vec<f64>, serde_json::Value)> {
-    let records = trials.records();
     let design = record_design(trials, &fold.train, &fold.test)?;
-    let (n, p) = (fold.train.len(), design.train.ncols());
-    let y: Vec<f64> = fold.train.iter().map(|&r| records[r].value).collect();
-    let x = &design.train;
+    let path = [fold.repeat as u64, fold.index as u64];
+    let during = format!("fold {} (repeat {})", fold.label, fold.repeat);
+    let fit =
+        fit_network_records(trials, geno, record_rows, &fold.train, &design.train, &path, model, options, observer)
+            .map_err(|e| e.during(model.name(), &during))?;
+    let test_at: Vec<usize> = (0..fold.test.len()).collect();
+    let test_rows: Vec<usize> = fold.test.iter().map(|&r| record_rows[r]).collect();
+    let (test_cov, test_w) =
+        (fit.covariates(trials, &design.test, &test_at, &fold.test), fit.weights(trials, &fold.test));
+    let test = RecordSet {
+        geno,
+        rows: &test_rows,
+        y: &[],
+        covariates: &test_cov,
+        n_covariates: fit.q,
+        weights: &test_w,
+        outputs: fit.k,
+    };
+    let genetic = model.predict_records(&test).map_err(|source| CoreError::Model {
+        model: model.name().to_string(),
+        during: during.clone(),
+        source,
+    })?;
+    let predicted = (0..fold.test.len()).map(|i| fit.fixed(&design.test, i) + genetic[i]).collect();
+    let value = serde_json::json!({
+        "env_model": "gxe",
+        "form": "network outputs per environment",
+        "fixed": design.names.iter().zip(&fit.b).map(|(n, v)| (n.clone(), *v)).collect::<Vec<_>>(),
+        "outputs": fit.k,
+        "lines": fit.lines,
+        "model": fit.info,
+    });
+    Ok((predicted, value))
+}
+
+/// A network fitted to a trial's training records ([`fit_network_records`]): the fixed
+/// effects taken off first, and how a record reads the network (its covariates and weights).
+struct NetworkRecords {
+    /// Fixed effects (the design's columns).
+    b: Vec<f64>,
+    /// Each environment's output (`usize::MAX` for one without training records).
+    output_of: Vec<usize>,
+    /// Outputs.
+    k: usize,
+    /// Design columns.
+    p: usize,
+    /// Covariates in the head: the design's columns, then the environmental covariates.
+    q: usize,
+    /// Distinct training lines.
+    lines: usize,
+    /// The model's report.
+    info: FitInfo,
+}
+
+/// A [`CoreError`] for a model's failure, once its caller says where.
+enum NetworkError {
+    Core(CoreError),
+    Model(crate::predictor::ModelError),
+}
+
+impl NetworkError {
+    fn during(self, model: &str, during: &str) -> CoreError {
+        match self {
+            NetworkError::Core(e) => e,
+            NetworkError::Model(source) => CoreError::Model { model: model.into(), during: during.into(), source },
+        }
+    }
+}
+
+impl From<CoreError> for NetworkError {
+    fn from(e: CoreError) -> Self {
+        NetworkError::Core(e)
+    }
+}
+
+impl NetworkRecords {
+    /// The fixed part `x_i b` of row `i` of a design matrix.
+    fn fixed(&self, m: &Mat<f64>, i: usize) -> f64 {
+        (0..self.p).map(|j| m[(i, j)] * self.b[j]).sum()
+    }
+
+    /// Rows `at` of design `m` for records `rs`, with each record's environmental covariates.
+    fn covariates(&self, trials: &Trials, m: &Mat<f64>, at: &[usize], rs: &[usize]) -> Vec<f64> {
+        let env_rows = trials.env_covariates().map(|(_, rows)| rows);
+        let records = trials.records();
+        at.iter()
+            .zip(rs)
+            .flat_map(|(&i, &r)| {
+                let env = env_rows.map(|rows| rows[records[r].env].as_slice()).unwrap_or_default();
+                (0..self.p).map(move |j| m[(i, j)]).chain(env.iter().copied())
+            })
+            .collect()
+    }
+
+    /// The output weights of environment `e`: one-hot for a trained one, equal weights otherwise.
+    fn env_weights(&self, e: usize) -> Vec<f64> {
+        let o = self.output_of[e];
+        (0..self.k).map(|j| if o == usize::MAX { 1.0 / self.k as f64 } else { f64::from(u8::from(j == o)) }).collect()
+    }
+
+    /// The output weights of records `rs`.
+    fn weights(&self, trials: &Trials, rs: &[usize]) -> Vec<f64> {
+        rs.iter().flat_map(|&r| self.env_weights(trials.records()[r].env)).collect()
+    }
+}
+
+/// Fits a network (any model that fits records) to a trial's `train` records with design
+/// `x`: the fixed effects by least squares, then the network on what they leave, with an output
+/// per trained environment and the design (and environmental covariates) in its head; the
+/// early-stopping subset drawn by lines, seeds under `path`.
+#[allow(clippy::too_many_arguments)]
+fn fit_network_records(
+    trials: &Trials,
+    geno: &GenotypeMatrix,
+    record_rows: &[usize],
+    train: &[usize],
+    x: &Mat<f64>,
+    path: &[u64],
+    model: &mut dyn Predictor,
+    options: &CvOptions,
+    observer: &dyn FitObserver,
+) -> std::result::Result<NetworkRecords, NetworkError> {
+    let records = trials.records();
+    let (n, p) = (train.len(), x.ncols());
+    let y: Vec<f64> = train.iter().map(|&r| records[r].value).collect();
     let llt = (x.transpose() * x)
         .llt(faer::Side::Lower)
         .map_err(|_| CoreError::Numerical("G×E network: rank-deficient fixed-effect design".into()))?;
     let sol = faer::linalg::solvers::Solve::solve(&llt, x.transpose() * Mat::from_fn(n, 1, |i, _| y[i]));
     let b: Vec<f64> = (0..p).map(|j| sol[(j, 0)]).collect();
-    let fixed = |m: &Mat<f64>, i: usize| (0..p).map(|j| m[(i, j)] * b[j]).sum::<f64>();
-    let residual: Vec<f64> = (0..n).map(|i| y[i] - fixed(x, i)).collect();
     // One output per trained environment; an untrained one reads them all equally.
     let mut output_of = vec![usize::MAX; trials.envs().len()];
     let mut k = 0;
-    for e in 0..trials.envs().len() {
-        if fold.train.iter().any(|&r| records[r].env == e) {
-            output_of[e] = k;
+    for (e, o) in output_of.iter_mut().enumerate() {
+        if train.iter().any(|&r| records[r].env == e) {
+            *o = k;
             k += 1;
         }
     }
-    let weights = |rs: &[usize]| -> Vec<f64> {
-        rs.iter()
-            .flat_map(|&r| {
-                let o = output_of[records[r].env];
-                (0..k).map(move |j| if o == usize::MAX { 1.0 / k as f64 } else { f64::from(u8::from(j == o)) })
-            })
-            .collect()
-    };
-    // The head's covariates: the design's columns, then the record's environmental covariates.
-    let env_rows = trials.env_covariates().map(|(_, rows)| rows);
-    let q = p + env_rows.map_or(0, |rows| rows[0].len());
-    let covariates = |m: &Mat<f64>, at: &[usize], rs: &[usize]| -> Vec<f64> {
-        at.iter()
-            .zip(rs)
-            .flat_map(|(&i, &r)| {
-                let env = env_rows.map(|rows| rows[records[r].env].as_slice()).unwrap_or_default();
-                (0..p).map(move |j| m[(i, j)]).chain(env.iter().copied())
-            })
-            .collect()
-    };
+    let q = p + trials.env_covariates().map_or(0, |(names, _)| names.len());
+    let mut fit = NetworkRecords { b, output_of, k, p, q, lines: 0, info: FitInfo::default() };
+    let residual: Vec<f64> = (0..n).map(|i| y[i] - fit.fixed(x, i)).collect();
     // The early-stopping subset, by lines.
-    let path = [fold.repeat as u64, fold.index as u64];
-    let mut lines: Vec<usize> = fold.train.iter().map(|&r| record_rows[r]).collect();
+    let mut lines: Vec<usize> = train.iter().map(|&r| record_rows[r]).collect();
     lines.sort_unstable();
     lines.dedup();
+    fit.lines = lines.len();
     let (fit_at, valid_at): (Vec<usize>, Vec<usize>) = if model.wants_validation() {
         let (_, held) =
-            validation_split(&lines, options.valid_fraction, derive_seed(options.seed, Purpose::Validation, &path))?;
+            validation_split(&lines, options.valid_fraction, derive_seed(options.seed, Purpose::Validation, path))?;
         let held: std::collections::HashSet<usize> = held.into_iter().collect();
-        (0..n).partition(|&i| !held.contains(&record_rows[fold.train[i]]))
+        (0..n).partition(|&i| !held.contains(&record_rows[train[i]]))
     } else {
         ((0..n).collect(), Vec::new())
     };
     let pick = |at: &[usize]| {
-        let rs: Vec<usize> = at.iter().map(|&i| fold.train[i]).collect();
+        let rs: Vec<usize> = at.iter().map(|&i| train[i]).collect();
         (
             rs.iter().map(|&r| record_rows[r]).collect::<Vec<_>>(),
             at.iter().map(|&i| residual[i]).collect::<Vec<_>>(),
-            covariates(x, at, &rs),
-            weights(&rs),
+            fit.covariates(trials, x, at, &rs),
+            fit.weights(trials, &rs),
         )
     };
-    let (fit, valid) = (pick(&fit_at), pick(&valid_at));
+    let (fitting, valid) = (pick(&fit_at), pick(&valid_at));
     type Parts = (Vec<usize>, Vec<f64>, Vec<f64>, Vec<f64>);
     fn set<'s>(geno: &'s GenotypeMatrix, (rows, y, c, w): &'s Parts, q: usize, k: usize) -> RecordSet<'s> {
         RecordSet { geno, rows, y, covariates: c, n_covariates: q, weights: w, outputs: k }
     }
     let genotyped: Vec<usize> = (0..geno.n_samples()).collect();
     let context = FitContext {
-        seed: derive_seed(options.seed, Purpose::Fit, &path),
+        seed: derive_seed(options.seed, Purpose::Fit, path),
         genotyped_rows: &genotyped,
         observer,
         shared: None,
     };
-    let name = model.name().to_string();
-    let during = format!("fold {} (repeat {})", fold.label, fold.repeat);
-    let model_err = |source| CoreError::Model { model: name.clone(), during: during.clone(), source };
-    let info = model
-        .fit_records(&set(geno, &fit, q, k), (!valid_at.is_empty()).then(|| set(geno, &valid, q, k)).as_ref(), &context)
-        .map_err(model_err)?;
+    let valid_set = (!valid_at.is_empty()).then(|| set(geno, &valid, q, k));
+    fit.info =
+        model.fit_records(&set(geno, &fitting, q, k), valid_set.as_ref(), &context).map_err(NetworkError::Model)?;
     model.take_history();
-    let test_at: Vec<usize> = (0..fold.test.len()).collect();
-    let test_rows: Vec<usize> = fold.test.iter().map(|&r| record_rows[r]).collect();
-    let (test_cov, test_w) = (covariates(&design.test, &test_at, &fold.test), weights(&fold.test));
-    let test = RecordSet {
-        geno,
-        rows: &test_rows,
-        y: &[],
-        covariates: &test_cov,
-        n_covariates: q,
-        weights: &test_w,
-        outputs: k,
+    Ok(fit)
+}
+
+/// The fitted state of a network over a whole trial (`genopred train --env` with a network):
+/// what a new line's prediction in each environment reads besides its genotypes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct NetworkEnvFit {
+    /// The trial's environments.
+    pub envs: Vec<String>,
+    /// The fixed effects' names and estimates.
+    pub fixed: Vec<(String, f64)>,
+    /// Each environment's level: the mean fixed part `xβ` of its records.
+    pub env_levels: Vec<f64>,
+    /// Each environment's covariates in the network's head: the mean design row of its records
+    /// (over the other fixed effects as the trial had them), then its environmental covariates.
+    pub covariates: Vec<Vec<f64>>,
+    /// Each environment's output weights.
+    pub weights: Vec<Vec<f64>>,
+}
+
+/// Fits a network to every record of a trial (`genopred train --env`), seeds under `path`;
+/// the fitted model stays in `model`, what else predicts a line in an environment is returned.
+pub fn fit_network_trial(
+    trials: &Trials,
+    geno: &GenotypeMatrix,
+    record_rows: &[usize],
+    model: &mut dyn Predictor,
+    options: &CvOptions,
+    observer: &dyn FitObserver,
+) -> Result<(NetworkEnvFit, FitInfo)> {
+    let all: Vec<usize> = (0..trials.records().len()).collect();
+    let design = record_design(trials, &all, &[])?;
+    let fit = fit_network_records(trials, geno, record_rows, &all, &design.train, &[], model, options, observer)
+        .map_err(|e| e.during(model.name(), "the final fit"))?;
+    let records = trials.records();
+    let mut env_levels = Vec::new();
+    let mut covariates = Vec::new();
+    for e in 0..trials.envs().len() {
+        let at: Vec<usize> = (0..all.len()).filter(|&i| records[i].env == e).collect();
+        let rows = fit.covariates(trials, &design.train, &at, &at);
+        let mean = (0..fit.q)
+            .map(|j| at.iter().enumerate().map(|(i, _)| rows[i * fit.q + j]).sum::<f64>() / at.len() as f64)
+            .collect();
+        env_levels.push(at.iter().map(|&i| fit.fixed(&design.train, i)).sum::<f64>() / at.len() as f64);
+        covariates.push(mean);
+    }
+    let state = NetworkEnvFit {
+        envs: trials.envs().to_vec(),
+        fixed: design.names.iter().cloned().zip(fit.b.iter().copied()).collect(),
+        env_levels,
+        covariates,
+        weights: (0..trials.envs().len()).map(|e| fit.env_weights(e)).collect(),
     };
-    let genetic = model.predict_records(&test).map_err(model_err)?;
-    let predicted = (0..fold.test.len()).map(|i| fixed(&design.test, i) + genetic[i]).collect();
-    let value = serde_json::json!({
-        "env_model": "gxe",
-        "form": "network outputs per environment",
-        "fixed": design.names.iter().zip(&b).map(|(n, v)| (n.clone(), *v)).collect::<Vec<_>>(),
-        "outputs": k,
-        "lines": lines.len(),
-        "model": info,
-    });
-    Ok((predicted, value))
+    Ok((state, fit.info))
+}
+
+impl NetworkEnvFit {
+    /// Predicts `rows` of `geno` in environment `env` with the network `model` was fitted to.
+    pub fn predict(
+        &self,
+        model: &dyn Predictor,
+        geno: &GenotypeMatrix,
+        rows: &[usize],
+        env: usize,
+    ) -> std::result::Result<Vec<f64>, crate::predictor::ModelError> {
+        let n = rows.len();
+        let covariates: Vec<f64> = (0..n).flat_map(|_| self.covariates[env].iter().copied()).collect();
+        let weights: Vec<f64> = (0..n).flat_map(|_| self.weights[env].iter().copied()).collect();
+        let set = RecordSet {
+            geno,
+            rows,
+            y: &[],
+            covariates: &covariates,
+            n_covariates: self.covariates[env].len(),
+            weights: &weights,
+            outputs: self.weights[env].len(),
+        };
+        Ok(model.predict_records(&set)?.into_iter().map(|g| self.env_levels[env] + g).collect())
+    }
 }
 
 /// Fits `model` on `rows` of `geno` with values `y` — less a validation subset, for a model that

@@ -24,6 +24,19 @@ pub const WEIGHTS_FILE: &str = "weights.bpk";
 pub const INPUT_FILE: &str = "input.json";
 /// The trait's standardisation, JSON.
 pub const SCALING_FILE: &str = "scaling.json";
+/// The dense head of a network fitted to records (outputs, covariate weights and scaling),
+/// JSON; absent for a network of one output.
+pub const HEAD_FILE: &str = "head.json";
+
+/// [`RecordHead`] as saved: the covariate weights as numbers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SavedHead {
+    outputs: usize,
+    centre: Vec<f64>,
+    scale: Vec<f64>,
+    /// `q × k` covariate weights, row-major (empty without covariates).
+    weights: Vec<f32>,
+}
 
 /// Serialises the use of burn's device RNG.
 ///
@@ -304,13 +317,47 @@ impl<A: Architecture> NeuralPredictor<A> {
         weights: &Path,
         device: Device,
     ) -> Result<Self, TrainError> {
+        Self::load_with_head(config, input, scaling, weights, None, device)
+    }
+
+    /// [`Self::load`] of a network fitted to records, with its saved head.
+    fn load_with_head(
+        config: A::Config,
+        input: A::Input,
+        scaling: TargetScaling,
+        weights: &Path,
+        saved: Option<SavedHead>,
+        device: Device,
+    ) -> Result<Self, TrainError> {
         let mut model = Self::new(config, device)?;
         let shape = A::input_shape(&input);
-        let net = A::build(&model.config, shape, 1, &model.device)
+        let outputs = saved.as_ref().map_or(1, |h| h.outputs);
+        let net = A::build(&model.config, shape, outputs, &model.device)
             .try_load_file(weights)
             .map_err(|e| TrainError::Io(format!("loading {}: {e}", weights.display())))?
             .valid();
-        model.fitted = Some(Fitted { net, input, scaling, head: None });
+        let head = match saved {
+            None => None,
+            Some(h) => {
+                let q = h.centre.len();
+                if h.scale.len() != q || h.weights.len() != q * h.outputs || h.outputs == 0 {
+                    return Err(TrainError::Io(format!(
+                        "{HEAD_FILE}: {} covariate weights for {q} covariates and {} outputs",
+                        h.weights.len(),
+                        h.outputs
+                    )));
+                }
+                let covariates = (q > 0).then(|| burn::nn::Linear {
+                    weight: burn::module::Param::from_tensor(Tensor::from_data(
+                        TensorData::new(h.weights.clone(), [q, h.outputs]),
+                        &model.device,
+                    )),
+                    bias: None,
+                });
+                Some(RecordHead { covariates, outputs: h.outputs, centre: h.centre, scale: h.scale })
+            }
+        };
+        model.fitted = Some(Fitted { net, input, scaling, head });
         Ok(model)
     }
 
@@ -323,7 +370,9 @@ impl<A: Architecture> NeuralPredictor<A> {
         }
         let input: A::Input = read_json(&dir.join(INPUT_FILE))?;
         let scaling: TargetScaling = read_json(&dir.join(SCALING_FILE))?;
-        Self::load(config, input, scaling, &dir.join(WEIGHTS_FILE), device)
+        let head = dir.join(HEAD_FILE);
+        let head: Option<SavedHead> = if head.exists() { Some(read_json(&head)?) } else { None };
+        Self::load_with_head(config, input, scaling, &dir.join(WEIGHTS_FILE), head, device)
     }
 
     fn encode_checked(input: &A::Input, geno: &GenotypeMatrix, rows: &[usize]) -> Result<Encoded, TrainError> {
@@ -560,12 +609,20 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
 
     fn save(&self, dir: &Path) -> Result<(), ModelError> {
         let fitted = self.fitted.as_ref().ok_or_else(|| TrainError::Usage(format!("{}: save before fit", A::NAME)))?;
-        if fitted.head.is_some() {
-            return Err(TrainError::Usage(format!(
-                "{}: a network fitted to records of several environments cannot be saved yet",
-                A::NAME
-            ))
-            .into());
+        if let Some(head) = &fitted.head {
+            let weights = match &head.covariates {
+                Some(lin) => lin
+                    .weight
+                    .val()
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| TrainError::Usage(format!("reading the head's weights: {e:?}")))?,
+                None => Vec::new(),
+            };
+            let saved =
+                SavedHead { outputs: head.outputs, centre: head.centre.clone(), scale: head.scale.clone(), weights };
+            genopred_core::output::write_atomic(&dir.join(HEAD_FILE), &serde_json::to_vec_pretty(&saved)?)?;
         }
         self.save_weights(&dir.join(WEIGHTS_FILE))?;
         let write = |name: &str, bytes: Vec<u8>| {

@@ -235,7 +235,7 @@ fn predict_trial(
     entry: &'static dyn genopred_zoo::ModelEntry,
     device: &burn::prelude::Device,
 ) -> Result<()> {
-    use genopred_core::records::TrialState;
+    use genopred_core::records::{TrialFit, TrialState};
 
     let envs: Vec<usize> = match &args.env {
         Some(name) => vec![
@@ -252,15 +252,7 @@ fn predict_trial(
             .with_context(|| format!("reading {}", args.model.join(super::train::TRIAL_STATE).display()))?,
     )
     .with_context(|| format!("{}", args.model.join(super::train::TRIAL_STATE).display()))?;
-    let model = entry
-        .build(Some(&args.model.join(CONFIG)), device)
-        .with_context(|| format!("configuring the {} model of {}", entry.name(), args.model.display()))?
-        .model;
-    let (reference, _) = model_dir::read_markers(&args.model.join(MARKERS))?;
-    let (lines, _) = genopred_core::read_genotypes(&args.model.join(super::train::LINES), None)?;
-    if lines.n_markers() != reference.len() || lines.samples() != state.lines.as_slice() {
-        bail!("{}: lines.csv does not match the model's markers and training lines", args.model.display());
-    }
+    let (reference, means) = model_dir::read_markers(&args.model.join(MARKERS))?;
     eprintln!(
         "model: {} ({} environments) for '{}' on {} markers, trained on {} records of {} lines in {}",
         manifest.model,
@@ -273,7 +265,7 @@ fn predict_trial(
     );
     let (new, _) = args.geno.read()?;
     let options = AlignOptions { match_by: args.match_by, min_overlap: args.min_marker_overlap };
-    let (aligned, report) = align(&reference, &new, &options)
+    let (mut aligned, report) = align(&reference, &new, &options)
         .with_context(|| format!("aligning {} to the model's markers", args.geno.geno.display()))?;
     eprintln!(
         "markers: {} of the model's {} found; {} imputed with training means",
@@ -282,28 +274,33 @@ fn predict_trial(
         report.imputed()
     );
     warn_about_missing(&aligned);
-    // The training lines then the new ones, on the model's markers (new lines renamed inside:
-    // a candidate may share a training line's id).
-    let (n_train, n_new) = (lines.n_samples(), aligned.n_samples());
-    let mut codes = Vec::with_capacity((n_train + n_new) * reference.len());
-    for s in 0..n_train {
-        codes.extend_from_slice(&lines.row(s));
-    }
-    for s in 0..n_new {
-        codes.extend_from_slice(&aligned.row(s));
-    }
-    let samples: Vec<String> =
-        (0..n_train).map(|i| format!("train:{i}")).chain((0..n_new).map(|i| format!("new:{i}"))).collect();
-    let stacked = GenotypeMatrix::new(samples, aligned.markers().to_vec(), codes)?;
-    let train_rows: Vec<usize> = (0..n_train).collect();
-    let all_rows: Vec<usize> = (0..n_train + n_new).collect();
-    let kernel = model
-        .genetic_kernel(&stacked, &train_rows, &all_rows)
-        .with_context(|| format!("model {} has no genetic kernel", entry.name()))?
-        .map_err(|e| anyhow!("model {} failed: {e}", entry.name()))?;
+    let n_new = aligned.n_samples();
+    let predictions: Vec<Vec<f64>> = match &state.fit {
+        TrialFit::Kernel(fit) => {
+            let model = entry
+                .build(Some(&args.model.join(CONFIG)), device)
+                .with_context(|| format!("configuring the {} model of {}", entry.name(), args.model.display()))?
+                .model;
+            kernel_predictions(args, &state, fit, model.as_ref(), &aligned, reference.len(), &envs)?
+        }
+        TrialFit::Network(fit) => {
+            let model = entry
+                .load(&args.model.join(CONFIG), &args.model.join(STATE_DIR), device)
+                .with_context(|| format!("loading the {} model from {}", entry.name(), args.model.display()))?;
+            if !model.mean_imputes_missing() && report.imputed() > 0 {
+                aligned = fill_with_means(&aligned, &report.markers, &means)?;
+            }
+            let rows: Vec<usize> = (0..n_new).collect();
+            envs.iter()
+                .map(|&e| {
+                    fit.predict(model.as_ref(), &aligned, &rows, e)
+                        .map_err(|err| anyhow!("model {}: {err}", entry.name()))
+                })
+                .collect::<Result<_>>()?
+        }
+    };
     let mut rows = Vec::with_capacity(envs.len() * n_new);
-    for &e in &envs {
-        let predicted: Vec<f64> = (0..n_new).map(|i| state.fit.predict(e, |l| kernel[(n_train + i, l)])).collect();
+    for (&e, predicted) in envs.iter().zip(&predictions) {
         if let Some(i) = predicted.iter().position(|p| !p.is_finite()) {
             bail!("model {} predicted a non-finite value for sample '{}'", entry.name(), aligned.samples()[i]);
         }
@@ -327,4 +324,42 @@ fn predict_trial(
     }
     eprintln!("wrote predictions for {} samples in {} environment(s) to {}", n_new, envs.len(), args.out.display());
     Ok(())
+}
+
+/// A kernel trial model's predictions of the aligned candidates in each of `envs`: through the
+/// lines' kernel over its training lines (`lines.csv`) then the candidates, on the training
+/// lines' allele frequencies and scaling.
+fn kernel_predictions(
+    args: &PredictArgs,
+    state: &genopred_core::records::TrialState,
+    fit: &genopred_core::env_model::KernelEnvFit,
+    model: &dyn genopred_core::Predictor,
+    aligned: &GenotypeMatrix,
+    n_markers: usize,
+    envs: &[usize],
+) -> Result<Vec<Vec<f64>>> {
+    let (lines, _) = genopred_core::read_genotypes(&args.model.join(super::train::LINES), None)?;
+    if lines.n_markers() != n_markers || lines.samples() != state.lines.as_slice() {
+        bail!("{}: lines.csv does not match the model's markers and training lines", args.model.display());
+    }
+    // The training lines then the new ones, on the model's markers (new lines renamed inside:
+    // a candidate may share a training line's id).
+    let (n_train, n_new) = (lines.n_samples(), aligned.n_samples());
+    let mut codes = Vec::with_capacity((n_train + n_new) * n_markers);
+    for s in 0..n_train {
+        codes.extend_from_slice(&lines.row(s));
+    }
+    for s in 0..n_new {
+        codes.extend_from_slice(&aligned.row(s));
+    }
+    let samples: Vec<String> =
+        (0..n_train).map(|i| format!("train:{i}")).chain((0..n_new).map(|i| format!("new:{i}"))).collect();
+    let stacked = GenotypeMatrix::new(samples, aligned.markers().to_vec(), codes)?;
+    let train_rows: Vec<usize> = (0..n_train).collect();
+    let all_rows: Vec<usize> = (0..n_train + n_new).collect();
+    let kernel = model
+        .genetic_kernel(&stacked, &train_rows, &all_rows)
+        .with_context(|| format!("model {} has no genetic kernel", model.name()))?
+        .map_err(|e| anyhow!("model {} failed: {e}", model.name()))?;
+    Ok(envs.iter().map(|&e| (0..n_new).map(|i| fit.predict(e, |l| kernel[(n_train + i, l)])).collect()).collect())
 }

@@ -170,22 +170,23 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// `genopred train --env`: a kernel model (GBLUP, RKHS) of a whole trial — its environments,
-/// fixed effects and G×E as `--env-model` says — saved with what predicts any line in any of
-/// the trial's environments: the fitted state (`trial.json`) and the training lines' genotypes
-/// (`lines.csv`, the kernel's other side).
+/// `genopred train --env`: a model of a whole trial — its environments, fixed effects and G×E
+/// as `--env-model` says — saved with what predicts any line in any of the trial's
+/// environments: the fitted state (`trial.json`), and for a kernel model (GBLUP, RKHS) the
+/// training lines' genotypes (`lines.csv`, the kernel's other side), for a network (G×E: an
+/// output per environment) its weights and head (`model/`).
 fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
-    use genopred_core::env_model::{EnvModel, fit_kernel_env};
+    use genopred_core::env_model::{EnvModel, fit_kernel_env, fit_network_trial};
     use genopred_core::evaluation::kept_markers;
     use genopred_core::metrics::Metrics;
     use genopred_core::qc::MarkerQc;
-    use genopred_core::records::{FileInput, GenoInput, Inputs, TrialModel, TrialState};
+    use genopred_core::records::{FileInput, GenoInput, Inputs, TrialFit, TrialModel, TrialState};
     use genopred_core::reml::multi::MultiRemlConfig;
 
     if args.tune.tune.is_some() {
         anyhow::bail!("--tune does not run with environments yet (--env, --env-columns)");
     }
-    let setup = args.fit.model()?;
+    let mut setup = args.fit.model()?;
     let name = setup.entry.name();
     let env_model: EnvModel = args.trial.env_model.parse()?;
     if env_model == EnvModel::Single {
@@ -207,30 +208,51 @@ fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
     train_lines.dedup();
     let qc = MarkerQc::fit(&geno, &train_lines, &options.qc)?;
     let kept = kept_markers(&geno, &qc.kept);
-    let model = setup.built.model.as_ref();
-    let kernel = match model.genetic_kernel(&kept, &train_lines, &train_lines) {
-        Some(k) => k.map_err(|e| anyhow::anyhow!("model {name}: {e}"))?,
-        None => anyhow::bail!(
-            "model {name} has no genetic kernel: `genopred train --env` saves GBLUP and RKHS models of a trial for \
-             now (a network's output per environment runs in `genopred cv --env`, not yet in a model folder)"
-        ),
-    };
-    let position: Vec<usize> =
-        record_rows.iter().map(|r| train_lines.binary_search(r).expect("a training line")).collect();
-    let all: Vec<usize> = (0..trials.records().len()).collect();
-    let (_, report, state) =
-        fit_kernel_env(env_model, &trials, &kernel, &position, &all, &[], &MultiRemlConfig::default())?;
     let records = trials.records();
     let observed: Vec<f64> = records.iter().map(|r| r.value).collect();
-    let fitted: Vec<f64> =
-        (0..records.len()).map(|r| state.predict(records[r].env, |l| kernel[(position[r], l)])).collect();
+    let ids: Vec<String> = train_lines.iter().map(|&r| kept.samples()[r].clone()).collect();
+    let model = setup.built.model.as_mut();
+    // A kernel model keeps the training lines' genotypes (its kernel's other side); a network
+    // its weights and head.
+    let (trial_fit, fit_info, fitted, keeps_lines) = match model.genetic_kernel(&kept, &train_lines, &train_lines) {
+        Some(kernel) => {
+            let kernel = kernel.map_err(|e| anyhow::anyhow!("model {name}: {e}"))?;
+            let position: Vec<usize> =
+                record_rows.iter().map(|r| train_lines.binary_search(r).expect("a training line")).collect();
+            let all: Vec<usize> = (0..records.len()).collect();
+            let (_, report, state) =
+                fit_kernel_env(env_model, &trials, &kernel, &position, &all, &[], &MultiRemlConfig::default())?;
+            let fitted: Vec<f64> =
+                (0..records.len()).map(|r| state.predict(records[r].env, |l| kernel[(position[r], l)])).collect();
+            let info = genopred_core::FitInfo::new(None, &report).map_err(|e| anyhow::anyhow!("{e}"))?;
+            (TrialFit::Kernel(state), info, fitted, true)
+        }
+        None if model.fits_records() && env_model == EnvModel::Gxe => {
+            let (state, info) =
+                fit_network_trial(&trials, &kept, &record_rows, model, &options, &genopred_core::Quiet)?;
+            let mut fitted = vec![0.0; records.len()];
+            for e in 0..trials.envs().len() {
+                let at: Vec<usize> = (0..records.len()).filter(|&r| records[r].env == e).collect();
+                let rows: Vec<usize> = at.iter().map(|&r| record_rows[r]).collect();
+                let p = state.predict(model, &kept, &rows, e).map_err(|err| anyhow::anyhow!("model {name}: {err}"))?;
+                at.iter().zip(p).for_each(|(&r, v)| fitted[r] = v);
+            }
+            (TrialFit::Network(state), info, fitted, false)
+        }
+        None if model.fits_records() => anyhow::bail!(
+            "model {name} fits a trial as an output per environment: `genopred train --env` saves it with \
+             --env-model gxe"
+        ),
+        None => anyhow::bail!(
+            "model {name} has neither a genetic kernel nor an output per environment: `genopred train --env` saves \
+             GBLUP, RKHS and the networks"
+        ),
+    };
     let train_metrics = Metrics::compute(&observed, &fitted, options.ndcg_top);
 
     let tmp = model_dir::staging(&args.out)?;
     let result = (|| -> Result<()> {
         write_atomic(&tmp.join("config.toml"), setup.built.config_toml.as_bytes())?;
-        // The training lines' genotypes on the model's markers, in the kernel's row order.
-        let ids: Vec<String> = train_lines.iter().map(|&r| kept.samples()[r].clone()).collect();
         let means: Vec<f64> = (0..kept.n_markers())
             .map(|j| {
                 let calls: Vec<f64> = train_lines.iter().filter_map(|&r| kept.dosage(r, j)).collect();
@@ -238,8 +260,15 @@ fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
             })
             .collect();
         model_dir::write_markers(&tmp.join(MARKERS), kept.markers(), &means)?;
-        write_lines(&tmp.join(LINES), &kept, &train_lines)?;
-        let trial_state = TrialState { format: TrialState::FORMAT, lines: ids, fit: state };
+        if keeps_lines {
+            // The training lines' genotypes on the model's markers, in the kernel's row order.
+            write_lines(&tmp.join(LINES), &kept, &train_lines)?;
+        } else {
+            let state = tmp.join(STATE_DIR);
+            std::fs::create_dir_all(&state).with_context(|| format!("creating {}", state.display()))?;
+            setup.built.model.save(&state).map_err(|e| anyhow::anyhow!("saving the {name} model: {e}"))?;
+        }
+        let trial_state = TrialState { format: TrialState::FORMAT, lines: ids, fit: trial_fit };
         write_atomic(&tmp.join(TRIAL_STATE), serde_json::to_vec(&trial_state)?.as_slice())?;
         let manifest = Manifest {
             format: MODEL_FORMAT,
@@ -247,7 +276,10 @@ fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
             model: name.into(),
             trait_name: args.fit.trait_name.clone(),
             seed: args.fit.seed,
-            backend: "cpu".into(),
+            backend: match setup.entry.compute() {
+                genopred_core::records::Compute::Device => setup.backend.clone(),
+                genopred_core::records::Compute::Cpu => "cpu".to_string(),
+            },
             backend_description: setup.backend_label.clone(),
             created_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -272,7 +304,7 @@ fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
             n_markers: kept.n_markers(),
             qc: qc.report.clone(),
             options,
-            fit: genopred_core::FitInfo::new(None, &report).map_err(|e| anyhow::anyhow!("{e}"))?,
+            fit: fit_info,
             train_metrics,
             valid_metrics: None,
             fit_seconds: started.elapsed().as_secs_f64(),

@@ -29,7 +29,7 @@ pub use cv::{
     ids_digest, predictions_digest,
 };
 pub use importance::{GwasSummary, ImportanceRecord, Recall};
-pub use model::{Compute, MODEL_FORMAT, Manifest, ModelInfo, ModelListing, TrialModel, TrialState};
+pub use model::{Compute, MODEL_FORMAT, Manifest, ModelInfo, ModelListing, TrialFit, TrialModel, TrialState};
 pub use trials::{EnvSummary, TrialFoldRecord, TrialRunSummary, test_digest};
 
 use crate::output::sha256_file;

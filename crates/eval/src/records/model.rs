@@ -82,16 +82,28 @@ pub struct TrialModel {
     pub n_records: usize,
 }
 
-/// A trial model's fitted state (`trial.json`): the training lines in the order of their
-/// genotypes in `lines.csv` (the kernel's rows at fit time), and the kernel model's state.
+/// A trial model's fitted state (`trial.json`): the training lines (for a kernel model in the
+/// order of their genotypes in `lines.csv`, the kernel's rows at fit time), and the state.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrialState {
     /// Layout version.
     pub format: u32,
     /// Training lines.
     pub lines: Vec<String>,
-    /// The kernel model's fitted state.
-    pub fit: crate::env_model::KernelEnvFit,
+    /// The model's fitted state besides its own files.
+    pub fit: TrialFit,
+}
+
+/// A trial model's fitted state, by kind of model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum TrialFit {
+    /// A kernel model (GBLUP, RKHS): the genetic covariance between environments, `P y`, the
+    /// environments' levels; predicts from a line's kernel with the training lines (`lines.csv`).
+    Kernel(crate::env_model::KernelEnvFit),
+    /// A network with an output per environment (its weights and head in the model's own
+    /// files): each environment's level, head covariates and output weights.
+    Network(crate::env_model::NetworkEnvFit),
 }
 
 impl TrialState {
