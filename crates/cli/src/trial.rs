@@ -48,6 +48,20 @@ pub struct TrialArgs {
     pub env_model: String,
 }
 
+impl LoadedTrial {
+    /// How the trial's lines matched the `genotyped` samples.
+    pub fn matching(&self, genotyped: usize) -> genopred_core::dataset::MatchReport {
+        genopred_core::dataset::MatchReport {
+            genotyped,
+            phenotyped: self.lines_all.len(),
+            matched: self.lines.len(),
+            missing_trait: 0,
+            used: self.lines.len(),
+            unmatched_examples: self.unmatched.clone(),
+        }
+    }
+}
+
 impl TrialArgs {
     /// Whether a trial was asked for.
     pub fn is_trial(&self) -> bool {

@@ -167,6 +167,29 @@ impl Inputs for Repeated<'_> {
     }
 }
 
+/// What a fit reports ([`NeuralFitReport`]), from its encoding, size and training outcome.
+fn fit_info<A: Architecture, N>(
+    input: &A::Input,
+    parameters: usize,
+    outcome: &crate::trainer::Outcome<N>,
+    trait_scaling: TargetScaling,
+    head: Option<HeadReport>,
+) -> Result<FitInfo, ModelError> {
+    let (channels, length) = A::input_shape(input);
+    let report = NeuralFitReport {
+        input: A::describe_input(input),
+        input_shape: [channels, length],
+        parameters,
+        epoch_used: outcome.used_epoch,
+        stopped_early: outcome.stopped_early,
+        best_val_metric: outcome.best_value,
+        final_lr: outcome.history.last().map(|r| r.lr),
+        trait_scaling,
+        head,
+    };
+    FitInfo::new(Some(outcome.history.len()), &report)
+}
+
 /// The distinct rows of `rows`, sorted, and each entry's position among them.
 fn distinct(rows: &[usize]) -> (Vec<usize>, Vec<usize>) {
     let mut lines = rows.to_vec();
@@ -441,18 +464,7 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
             &run,
         )?;
         drop((x, valid));
-        let report = NeuralFitReport {
-            input: A::describe_input(&input),
-            input_shape: [shape.0, shape.1],
-            parameters: n_params,
-            epoch_used: outcome.used_epoch,
-            stopped_early: outcome.stopped_early,
-            best_val_metric: outcome.best_value,
-            final_lr: outcome.history.last().map(|r| r.lr),
-            trait_scaling: scaling,
-            head: None,
-        };
-        let info = FitInfo::new(Some(outcome.history.len()), &report)?;
+        let info = fit_info::<A, _>(&input, n_params, &outcome, scaling, None)?;
         self.history = outcome.history;
         self.fitted = Some(Fitted { net: outcome.net, input, scaling, head: None });
         Ok(info)
@@ -540,18 +552,8 @@ impl<A: Architecture> Predictor for NeuralPredictor<A> {
             &ad,
             &run,
         )?;
-        let report = NeuralFitReport {
-            input: A::describe_input(&input),
-            input_shape: [shape.0, shape.1],
-            parameters: n_params,
-            epoch_used: outcome.used_epoch,
-            stopped_early: outcome.stopped_early,
-            best_val_metric: outcome.best_value,
-            final_lr: outcome.history.last().map(|r| r.lr),
-            trait_scaling: scaling,
-            head: Some(HeadReport { outputs: train_set.outputs, covariates: q, records: n, lines: lines.len() }),
-        };
-        let info = FitInfo::new(Some(outcome.history.len()), &report)?;
+        let head_report = HeadReport { outputs: train_set.outputs, covariates: q, records: n, lines: lines.len() };
+        let info = fit_info::<A, _>(&input, n_params, &outcome, scaling, Some(head_report))?;
         self.history = outcome.history;
         let Headed { body, covariates } = outcome.net;
         self.fitted = Some(Fitted { net: body, input, scaling, head: Some(RecordHead { covariates, ..head }) });

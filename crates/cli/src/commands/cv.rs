@@ -114,18 +114,7 @@ pub fn run(args: &CvArgs) -> Result<()> {
         (None, None) => FoldRequest::Kfold { k: args.folds, repeats: args.repeats, seed: args.fit.seed },
     };
     let (mut folds, scheme) = plan_folds(&dataset, &request)?;
-    if !args.only_fold.is_empty() {
-        if let Some(bad) = args.only_fold.iter().find(|&&k| !folds.iter().any(|f| f.index == k)) {
-            bail!("--only-fold {bad}: this run has folds 1 to {}", folds.iter().map(|f| f.index).max().unwrap_or(0));
-        }
-        folds.retain(|f| args.only_fold.contains(&f.index));
-    }
-    if args.list_folds {
-        let listing: Vec<serde_json::Value> = folds
-            .iter()
-            .map(|f| serde_json::json!({"repeat": f.repeat, "index": f.index, "label": f.label, "test": f.test.len()}))
-            .collect();
-        println!("{}", serde_json::Value::Array(listing));
+    if select_folds(args, &mut folds)? {
         return Ok(());
     }
     let inputs = args.fit.inputs(&read_report, &pheno)?;
@@ -278,4 +267,23 @@ pub fn run(args: &CvArgs) -> Result<()> {
         args.out.join(crate::report::FILE).display()
     );
     Ok(())
+}
+
+/// Keeps `--only-fold`'s folds (refusing one the run does not have); with `--list-folds`
+/// prints them (JSON: repeat, index, label, test size) and returns true: the caller stops.
+fn select_folds(args: &CvArgs, folds: &mut Vec<genopred_core::cv::Fold>) -> Result<bool> {
+    if !args.only_fold.is_empty() {
+        if let Some(bad) = args.only_fold.iter().find(|&&k| !folds.iter().any(|f| f.index == k)) {
+            bail!("--only-fold {bad}: this run has folds 1 to {}", folds.iter().map(|f| f.index).max().unwrap_or(0));
+        }
+        folds.retain(|f| args.only_fold.contains(&f.index));
+    }
+    if args.list_folds {
+        let listing: Vec<serde_json::Value> = folds
+            .iter()
+            .map(|f| serde_json::json!({"repeat": f.repeat, "index": f.index, "label": f.label, "test": f.test.len()}))
+            .collect();
+        println!("{}", serde_json::Value::Array(listing));
+    }
+    Ok(args.list_folds)
 }

@@ -101,22 +101,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         if !fitted.history.is_empty() {
             write_csv(&tmp.join("history.csv"), &fitted.history, b',')?;
         }
-        let backend = match setup.entry.compute() {
-            genopred_core::records::Compute::Device => setup.backend.clone(),
-            genopred_core::records::Compute::Cpu => "cpu".to_string(),
-        };
         let manifest = Manifest {
             format: MODEL_FORMAT,
             genopred_version: VERSION.into(),
             model: name.into(),
             trait_name: args.fit.trait_name.clone(),
             seed: args.fit.seed,
-            backend,
+            backend: backend_of(&setup),
             backend_description: setup.backend_label.clone(),
-            created_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            created_unix: now_unix(),
             command: command_line(),
             inputs: args.fit.inputs(&read_report, &pheno)?,
             matching: matched.clone(),
@@ -201,9 +194,10 @@ fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
     let (geno_all, read_report) = args.fit.geno.read()?;
     let (kept_rows, removed) = genopred_core::qc::filter_samples(&geno_all, options.qc.max_sample_missing);
     let geno = if removed.is_empty() { geno_all } else { geno_all.retain_samples(&kept_rows) };
-    let LoadedTrial { trials, record_rows, lines, lines_all, unmatched, env_column, .. } =
-        crate::trial::load(&args.fit, &args.trial, &geno)?;
-    let mut train_lines = record_rows.clone();
+    let loaded = crate::trial::load(&args.fit, &args.trial, &geno)?;
+    let LoadedTrial { trials, record_rows, env_column, .. } = &loaded;
+    let record_rows = record_rows.as_slice();
+    let mut train_lines = record_rows.to_vec();
     train_lines.sort_unstable();
     train_lines.dedup();
     let qc = MarkerQc::fit(&geno, &train_lines, &options.qc)?;
@@ -221,15 +215,14 @@ fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
                 record_rows.iter().map(|r| train_lines.binary_search(r).expect("a training line")).collect();
             let all: Vec<usize> = (0..records.len()).collect();
             let (_, report, state) =
-                fit_kernel_env(env_model, &trials, &kernel, &position, &all, &[], &MultiRemlConfig::default())?;
+                fit_kernel_env(env_model, trials, &kernel, &position, &all, &[], &MultiRemlConfig::default())?;
             let fitted: Vec<f64> =
                 (0..records.len()).map(|r| state.predict(records[r].env, |l| kernel[(position[r], l)])).collect();
             let info = genopred_core::FitInfo::new(None, &report).map_err(|e| anyhow::anyhow!("{e}"))?;
             (TrialFit::Kernel(state), info, fitted, true)
         }
         None if model.fits_records() && env_model == EnvModel::Gxe => {
-            let (state, info) =
-                fit_network_trial(&trials, &kept, &record_rows, model, &options, &genopred_core::Quiet)?;
+            let (state, info) = fit_network_trial(trials, &kept, record_rows, model, &options, &genopred_core::Quiet)?;
             let mut fitted = vec![0.0; records.len()];
             for e in 0..trials.envs().len() {
                 let at: Vec<usize> = (0..records.len()).filter(|&r| records[r].env == e).collect();
@@ -276,28 +269,15 @@ fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
             model: name.into(),
             trait_name: args.fit.trait_name.clone(),
             seed: args.fit.seed,
-            backend: match setup.entry.compute() {
-                genopred_core::records::Compute::Device => setup.backend.clone(),
-                genopred_core::records::Compute::Cpu => "cpu".to_string(),
-            },
+            backend: backend_of(&setup),
             backend_description: setup.backend_label.clone(),
-            created_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            created_unix: now_unix(),
             command: command_line(),
             inputs: Inputs {
                 geno: GenoInput::of(&args.fit.geno.geno, &read_report)?,
                 pheno: FileInput::of(&pheno_path)?,
             },
-            matching: genopred_core::dataset::MatchReport {
-                genotyped: geno.n_samples(),
-                phenotyped: lines_all.len(),
-                matched: lines.len(),
-                missing_trait: 0,
-                used: lines.len(),
-                unmatched_examples: unmatched,
-            },
+            matching: loaded.matching(geno.n_samples()),
             n_samples: train_lines.len(),
             n_fit: records.len(),
             n_valid: 0,
@@ -364,4 +344,17 @@ fn write_lines(path: &std::path::Path, geno: &genopred_core::GenotypeMatrix, row
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
     write_atomic(path, &bytes)?;
     Ok(())
+}
+
+/// The backend a model folder names: the device's, or `cpu` for a model that computes there.
+fn backend_of(setup: &crate::inputs::ModelSetup) -> String {
+    match setup.entry.compute() {
+        genopred_core::records::Compute::Device => setup.backend.clone(),
+        genopred_core::records::Compute::Cpu => "cpu".to_string(),
+    }
+}
+
+/// Seconds since the Unix epoch.
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }

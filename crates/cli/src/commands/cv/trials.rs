@@ -6,7 +6,6 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use genopred_core::MatchReport;
 use genopred_core::cv::schemes::{Scheme, repeated_trial_folds, trial_folds_from_file};
 use genopred_core::env_model::{EnvModel, run_trial_fold};
 use genopred_core::folder_lock::LockMode;
@@ -47,30 +46,20 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
     }
     let geno = if removed.is_empty() { geno_all } else { geno_all.retain_samples(&kept_rows) };
     let trait_name = &args.fit.trait_name;
-    let LoadedTrial { trials, record_rows, lines, lines_all, unmatched, env_column, env_covariates_sha256, .. } =
-        crate::trial::load(&args.fit, &args.trial, &geno)?;
+    let loaded = crate::trial::load(&args.fit, &args.trial, &geno)?;
+    let LoadedTrial { trials, record_rows, lines, env_column, env_covariates_sha256, .. } = &loaded;
+    let (record_rows, env_column) = (record_rows.as_slice(), env_column.clone());
     let folds = match &args.folds_file {
         Some(path) => {
             if args.repeats > 1 {
                 bail!("--repeats applies to the seeded schemes only; folds from a file are fixed");
             }
-            trial_folds_from_file(path, &trials)?
+            trial_folds_from_file(path, trials)?
         }
-        None => repeated_trial_folds(&trials, scheme, args.folds, args.repeats, args.fit.seed)?,
+        None => repeated_trial_folds(trials, scheme, args.folds, args.repeats, args.fit.seed)?,
     };
     let mut folds = folds;
-    if !args.only_fold.is_empty() {
-        if let Some(bad) = args.only_fold.iter().find(|&&k| !folds.iter().any(|f| f.index == k)) {
-            bail!("--only-fold {bad}: this run has folds 1 to {}", folds.iter().map(|f| f.index).max().unwrap_or(0));
-        }
-        folds.retain(|f| args.only_fold.contains(&f.index));
-    }
-    if args.list_folds {
-        let listing: Vec<serde_json::Value> = folds
-            .iter()
-            .map(|f| serde_json::json!({"repeat": f.repeat, "index": f.index, "label": f.label, "test": f.test.len()}))
-            .collect();
-        println!("{}", serde_json::Value::Array(listing));
+    if super::select_folds(args, &mut folds)? {
         return Ok(());
     }
     let inputs = Inputs { geno: GenoInput::of(&args.fit.geno.geno, &read_report)?, pheno: FileInput::of(pheno_path)? };
@@ -150,8 +139,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
     let fresh = run_all(&pending, plan, |fold| {
         let observer = progress.fold(format!("fold {} (repeat {})", fold.label, fold.repeat));
         let mut model = entry.build(config, device)?.model;
-        let result =
-            run_trial_fold(&trials, &geno, &record_rows, fold, model.as_mut(), env_model, &options, &observer)?;
+        let result = run_trial_fold(trials, &geno, record_rows, fold, model.as_mut(), env_model, &options, &observer)?;
         dir.record_trial(&result, &run, &digest(fold))?;
         Ok(result)
     });
@@ -179,14 +167,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
         genotype_bytes: Some(geno.stored_bytes() as u64),
         resumed_folds: resumed,
         inputs,
-        matching: MatchReport {
-            genotyped: geno.n_samples(),
-            phenotyped: lines_all.len(),
-            matched: lines.len(),
-            missing_trait: 0,
-            used: lines.len(),
-            unmatched_examples: unmatched,
-        },
+        matching: loaded.matching(geno.n_samples()),
         samples_removed_by_qc: removed,
         scheme: fold_scheme,
         options,
