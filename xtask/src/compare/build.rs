@@ -195,9 +195,7 @@ pub fn error_lines(text: &str) -> String {
 
 /// Runs `genopred models --json` and parses the listing.
 fn model_listing(bin: &Path) -> Result<ModelListing> {
-    let out = Command::new(bin)
-        .args(["models", "--json"])
-        .output()
+    let out = super::retry_busy(|| Command::new(bin).args(["models", "--json"]).output())
         .with_context(|| format!("running {} models --json", bin.display()))?;
     if !out.status.success() {
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -210,9 +208,7 @@ fn model_listing(bin: &Path) -> Result<ModelListing> {
 /// Runs `genopred backends --probe BACKEND` (a few tensor operations on the device) and returns
 /// what it printed, or why it failed.
 fn probe(bin: &Path, backend: &str) -> std::result::Result<String, String> {
-    let out = Command::new(bin)
-        .args(["backends", "--probe", backend])
-        .output()
+    let out = super::retry_busy(|| Command::new(bin).args(["backends", "--probe", backend]).output())
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     if out.status.success() {
@@ -224,9 +220,7 @@ fn probe(bin: &Path, backend: &str) -> std::result::Result<String, String> {
 
 /// `genopred --version`.
 pub fn genopred_version(bin: &Path) -> String {
-    Command::new(bin)
-        .arg("--version")
-        .output()
+    super::retry_busy(|| Command::new(bin).arg("--version").output())
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .filter(|s| !s.is_empty())

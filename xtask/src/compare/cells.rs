@@ -269,12 +269,10 @@ pub fn merge(
     let log = std::fs::File::create(&log_path).map_err(|e| format!("creating {}: {e}", log_path.display()))?;
     let log_err = log.try_clone().map_err(|e| format!("{}: {e}", log_path.display()))?;
     let started = Instant::now();
-    let status = Command::new(bin)
-        .args(&args)
-        .stdout(log)
-        .stderr(log_err)
-        .status()
-        .map_err(|e| format!("running {}: {e}", bin.display()))?;
+    let status = super::retry_busy(|| {
+        Command::new(bin).args(&args).stdout(log.try_clone()?).stderr(log_err.try_clone()?).status()
+    })
+    .map_err(|e| format!("running {}: {e}", bin.display()))?;
     let merge_seconds = started.elapsed().as_secs_f64();
     if !status.success() {
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();

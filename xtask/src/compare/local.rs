@@ -60,13 +60,15 @@ pub fn run(tasks: &[Task], jobs: usize) {
 fn run_one(task: &Task, node: &str) -> TaskRun {
     let started = Instant::now();
     let exit_code = match std::fs::File::create(&task.log).and_then(|log| Ok((log.try_clone()?, log))) {
-        Ok((out, err)) => Command::new(&task.program)
-            .args(&task.args)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .status()
-            .map_or(127, |s| s.code().unwrap_or(128)),
+        Ok((out, err)) => super::retry_busy(|| {
+            Command::new(&task.program)
+                .args(&task.args)
+                .stdin(Stdio::null())
+                .stdout(out.try_clone()?)
+                .stderr(err.try_clone()?)
+                .status()
+        })
+        .map_or(127, |s| s.code().unwrap_or(128)),
         Err(_) => 126,
     };
     let run = TaskRun {

@@ -287,3 +287,20 @@ fn unfinished(index: usize, p: &Pending<'_>, work: &[Task], failures: &slurm::Fa
     let t = work.iter().find(|t| t.cell == index && !fold_done(&p.dir, t.repeat, t.fold))?;
     Some(fold_failure(t, failures.get(&t.record).map(|f| f as &dyn std::fmt::Display)))
 }
+
+/// `run()` — a process start — again while it fails with "text file busy" (ETXTBSY): Linux
+/// refuses to start a program some process holds open for writing, which a child forked by
+/// another thread between a build or script write and its own `exec` briefly does. Ten tries
+/// 50 ms apart; any other outcome is returned as it is.
+pub(crate) fn retry_busy<T>(mut run: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    let mut tries = 0;
+    loop {
+        match run() {
+            Err(e) if e.raw_os_error() == Some(26) && tries < 10 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}

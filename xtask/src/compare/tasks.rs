@@ -69,10 +69,7 @@ pub fn folds_of(bin: &Path, base_args: &[String], folds_file: bool, k: usize) ->
     if !folds_file {
         return Ok((1..=k).map(|f| (1, f)).collect());
     }
-    let out = Command::new(bin)
-        .args(base_args)
-        .arg("--list-folds")
-        .output()
+    let out = super::retry_busy(|| Command::new(bin).args(base_args).arg("--list-folds").output())
         .map_err(|e| format!("running {}: {e}", bin.display()))?;
     if !out.status.success() {
         return Err(format!("listing the folds: {}", error_lines(&String::from_utf8_lossy(&out.stderr))));
