@@ -501,8 +501,39 @@ fn a_trained_trial_model_predicts_new_lines_in_each_environment_as_its_fold_did(
     assert_eq!(std::fs::read_to_string(&one).unwrap().lines().count(), 301);
     fails_with(
         &["predict", "--model", model_s, "--geno", geno, "--env", "Wet", "--out", one.to_str().unwrap()],
-        &["--env Wet: the model's environments are"],
+        &["--env Wet: the model's environments are", "needs --env-covariates and a model trained with them"],
     );
+    // With environmental covariates, an environment outside the trial is placed by the
+    // reaction norm (its level the trained environments' mean).
+    let weather = tmp.path().join("weather.csv");
+    std::fs::write(&weather, "site,rain,heat\nNorth,400,20\nSouth,300,28\nDry,150,31\nWet,500,18\n").unwrap();
+    let w = weather.to_str().unwrap();
+    let rn = tmp.path().join("rn");
+    let mut with_w = train.to_vec();
+    let last = with_w.len() - 1;
+    with_w[last] = rn.to_str().unwrap();
+    with_w.extend(["--env-covariates", w]);
+    let o = genopred(&with_w);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let wet = tmp.path().join("wet.csv");
+    let rn_s = rn.to_str().unwrap();
+    let o = genopred(&[
+        "predict",
+        "--model",
+        rn_s,
+        "--geno",
+        geno,
+        "--env",
+        "Wet",
+        "--env-covariates",
+        w,
+        "--out",
+        wet.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&wet).unwrap();
+    assert_eq!(text.lines().count(), 301);
+    assert!(text.lines().skip(1).all(|l| l.split(',').nth(1) == Some("Wet")), "{}", &text[..200]);
     // A network: an output per environment, saved with its head; reloaded, it predicts its
     // training records as the fit did (the manifest's in-sample r), the same bytes each time.
     let config = tmp.path().join("mlp.toml");

@@ -451,6 +451,20 @@ pub fn fit_kernel_env(
         },
         records: train.iter().map(|&r| (position[r], records[r].env)).collect(),
         alpha: fit.alpha.clone(),
+        reaction: match (model, trials.env_covariates()) {
+            (EnvModel::Gxe, Some((names, rows))) => {
+                let standardised = genopred_data::trials::env_covariates::Standardised::fit(rows, &trained)
+                    .expect("Ω was built from it");
+                Some(ReactionNorm {
+                    names: names.to_vec(),
+                    rows: rows.iter().map(|r| standardised.apply(r)).collect(),
+                    standardised,
+                    g: theta[0],
+                    gw: theta[1],
+                })
+            }
+            _ => None,
+        },
     };
     Ok((predicted, report, state))
 }
@@ -479,6 +493,26 @@ pub struct KernelEnvFit {
     pub records: Vec<(usize, usize)>,
     /// `P y` over the training records.
     pub alpha: Vec<f64>,
+    /// The reaction norm through the environmental covariates, when the model has one: what
+    /// places an environment outside the trial ([`KernelEnvFit::add_env`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<ReactionNorm>,
+}
+
+/// A reaction norm's parts: how the environmental covariates were standardised, each trial
+/// environment's standardised row, and the `g` and `gw` variances.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReactionNorm {
+    /// The covariates' names, in the file's order.
+    pub names: Vec<String>,
+    /// Their standardisation (over the trained environments).
+    pub standardised: genopred_data::trials::env_covariates::Standardised,
+    /// Each trial environment's standardised covariates.
+    pub rows: Vec<Vec<f64>>,
+    /// `σ²_g`.
+    pub g: f64,
+    /// `σ²_gw`.
+    pub gw: f64,
 }
 
 impl KernelEnvFit {
@@ -486,6 +520,50 @@ impl KernelEnvFit {
     /// between it and the line of kernel row `l` (a training line).
     pub fn genetic(&self, env: usize, cross: impl Fn(usize) -> f64) -> f64 {
         self.records.iter().zip(&self.alpha).map(|(&(l, e), a)| cross(l) * self.env_cov[env][e] * a).sum()
+    }
+
+    /// Places environment `name`, outside the trial, by its covariates (`row`, in the order of
+    /// the trial's covariate file): its genetic covariance with each trial environment is
+    /// `σ²_g + σ²_gw Ω`, `Ω` from the covariates standardised as in training; its level the
+    /// mean of the trained environments'. Returns its index. Refused for a model without a
+    /// reaction norm (trained without `--env-covariates`, or not `gxe`).
+    pub fn add_env(&mut self, name: &str, row: &[f64]) -> Result<usize> {
+        let Some(reaction) = &mut self.reaction else {
+            return Err(CoreError::Data(format!(
+                "environment '{name}' is not one of the model's ({}), and the model has no reaction norm to place \
+                 it: train with --env-model gxe and --env-covariates",
+                self.envs.join(", ")
+            )));
+        };
+        if self.envs.iter().any(|e| e == name) {
+            return Err(CoreError::Data(format!("environment '{name}' is already one of the model's")));
+        }
+        if row.len() != reaction.names.len() {
+            return Err(CoreError::Data(format!(
+                "environment '{name}' has {} covariates; the model was trained with {} ({})",
+                row.len(),
+                reaction.names.len(),
+                reaction.names.join(", ")
+            )));
+        }
+        let w = reaction.standardised.apply(row);
+        let cov: Vec<f64> =
+            reaction.rows.iter().map(|r| reaction.g + reaction.gw * reaction.standardised.similarity(&w, r)).collect();
+        let own = reaction.g + reaction.gw * reaction.standardised.similarity(&w, &w);
+        for (existing, c) in self.env_cov.iter_mut().zip(&cov) {
+            existing.push(*c);
+        }
+        let mut new_row = cov;
+        new_row.push(own);
+        self.env_cov.push(new_row);
+        reaction.rows.push(w);
+        let mut trained: Vec<usize> = self.records.iter().map(|&(_, e)| e).collect();
+        trained.sort_unstable();
+        trained.dedup();
+        let level = trained.iter().map(|&e| self.env_levels[e]).sum::<f64>() / trained.len().max(1) as f64;
+        self.env_levels.push(level);
+        self.envs.push(name.to_string());
+        Ok(self.envs.len() - 1)
     }
 
     /// The prediction of a line in environment `env`: the environment's level plus the line's

@@ -43,6 +43,12 @@ pub struct PredictArgs {
     /// default in each of the trial's environments).
     #[arg(long, value_name = "NAME")]
     env: Option<String>,
+    /// With `--env NAME` outside a trial model's environments: the file of environmental
+    /// covariates with NAME's row (the columns the model was trained with), which places it by
+    /// the model's reaction norm (GBLUP or RKHS trained with `--env-model gxe` and
+    /// `--env-covariates`).
+    #[arg(long, value_name = "FILE", requires = "env")]
+    env_covariates: Option<PathBuf>,
     /// Output CSV: `id,predicted,rank`, best first; for a model of a trial
     /// `id,env,predicted,rank`, ranked within each environment.
     #[arg(long, value_name = "FILE.csv")]
@@ -237,21 +243,45 @@ fn predict_trial(
 ) -> Result<()> {
     use genopred_core::records::{TrialFit, TrialState};
 
-    let envs: Vec<usize> = match &args.env {
-        Some(name) => vec![
-            trial
-                .envs
-                .iter()
-                .position(|e| e == name)
-                .with_context(|| format!("--env {name}: the model's environments are {}", trial.envs.join(", ")))?,
-        ],
-        None => (0..trial.envs.len()).collect(),
-    };
-    let state: TrialState = serde_json::from_slice(
+    let mut state: TrialState = serde_json::from_slice(
         &std::fs::read(args.model.join(super::train::TRIAL_STATE))
             .with_context(|| format!("reading {}", args.model.join(super::train::TRIAL_STATE).display()))?,
     )
     .with_context(|| format!("{}", args.model.join(super::train::TRIAL_STATE).display()))?;
+    let envs: Vec<usize> = match &args.env {
+        Some(name) => match trial.envs.iter().position(|e| e == name) {
+            Some(e) => vec![e],
+            // An environment outside the trial, placed by its covariates (a kernel model with a
+            // reaction norm).
+            None if let Some(path) = &args.env_covariates => {
+                let TrialFit::Kernel(fit) = &mut state.fit else {
+                    bail!("--env {name}: a network places no environment outside its trial ({})", trial.envs.join(", "))
+                };
+                let table = genopred_core::trials::EnvCovariates::read(path, &trial.env_column)?;
+                let names = fit.reaction.as_ref().map(|r| r.names.clone()).unwrap_or_default();
+                if table.names() != names.as_slice() {
+                    bail!(
+                        "{}: covariates {}; the model was trained with {}",
+                        path.display(),
+                        table.names().join(", "),
+                        names.join(", ")
+                    );
+                }
+                let row = table.rows_for(std::slice::from_ref(name))?.remove(0);
+                vec![fit.add_env(name, &row)?]
+            }
+            None => bail!(
+                "--env {name}: the model's environments are {} (an environment outside them needs \
+                 --env-covariates and a model trained with them)",
+                trial.envs.join(", ")
+            ),
+        },
+        None => (0..trial.envs.len()).collect(),
+    };
+    let env_names: Vec<String> = match &state.fit {
+        TrialFit::Kernel(fit) => fit.envs.clone(),
+        TrialFit::Network(fit) => fit.envs.clone(),
+    };
     let (reference, means) = model_dir::read_markers(&args.model.join(MARKERS))?;
     eprintln!(
         "model: {} ({} environments) for '{}' on {} markers, trained on {} records of {} lines in {}",
@@ -312,7 +342,7 @@ fn predict_trial(
         for (rank, &i) in order.iter().enumerate() {
             rows.push(TrialGebv {
                 id: &aligned.samples()[i],
-                env: &trial.envs[e],
+                env: &env_names[e],
                 predicted: predicted[i],
                 rank: rank + 1,
             });

@@ -118,28 +118,49 @@ impl EnvCovariates {
     }
 }
 
+/// How environmental covariates are standardised for the similarity `Ω`: the covariates kept
+/// (those not constant over the environments fitted on), with their means and sds there.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Standardised {
+    /// `(column, mean, sd)` of each covariate kept.
+    pub kept: Vec<(usize, f64, f64)>,
+}
+
+impl Standardised {
+    /// The standardisation over the environments `fitted_on` (rows of `values`); `None` when
+    /// every covariate is constant over them.
+    pub fn fit(values: &[Vec<f64>], fitted_on: &[usize]) -> Option<Self> {
+        let q = values.first().map_or(0, Vec::len);
+        let n = fitted_on.len() as f64;
+        let kept: Vec<(usize, f64, f64)> = (0..q)
+            .filter_map(|j| {
+                let mean = fitted_on.iter().map(|&e| values[e][j]).sum::<f64>() / n;
+                let var = fitted_on.iter().map(|&e| (values[e][j] - mean).powi(2)).sum::<f64>() / n;
+                (var > 1e-12 * mean.abs().max(1.0).powi(2)).then(|| (j, mean, var.sqrt()))
+            })
+            .collect();
+        (!kept.is_empty()).then_some(Standardised { kept })
+    }
+
+    /// An environment's row of covariates, standardised.
+    pub fn apply(&self, row: &[f64]) -> Vec<f64> {
+        self.kept.iter().map(|&(j, mean, sd)| (row[j] - mean) / sd).collect()
+    }
+
+    /// `Ω[e, f]` of two standardised rows: `w_e · w_f / q`.
+    pub fn similarity(&self, a: &[f64], b: &[f64]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>() / self.kept.len() as f64
+    }
+}
+
 /// The environments' similarity from their covariates, `Ω = W Wᵀ / q` (Jarquín et al. 2014),
 /// over every environment of `values` (rows), with each covariate standardised by its mean and
 /// sd over the environments `fitted_on` only (those with training records): a covariate
 /// constant over them says nothing and is left out. `None` when none is left.
 pub fn similarity(values: &[Vec<f64>], fitted_on: &[usize]) -> Option<Mat<f64>> {
-    let q = values.first().map_or(0, Vec::len);
-    let n = fitted_on.len() as f64;
-    let kept: Vec<(usize, f64, f64)> = (0..q)
-        .filter_map(|j| {
-            let mean = fitted_on.iter().map(|&e| values[e][j]).sum::<f64>() / n;
-            let var = fitted_on.iter().map(|&e| (values[e][j] - mean).powi(2)).sum::<f64>() / n;
-            (var > 1e-12 * mean.abs().max(1.0).powi(2)).then(|| (j, mean, var.sqrt()))
-        })
-        .collect();
-    if kept.is_empty() {
-        return None;
-    }
-    let w = Mat::from_fn(values.len(), kept.len(), |e, k| {
-        let (j, mean, sd) = kept[k];
-        (values[e][j] - mean) / sd
-    });
-    Some(&w * w.transpose() * faer::Scale(1.0 / kept.len() as f64))
+    let st = Standardised::fit(values, fitted_on)?;
+    let w: Vec<Vec<f64>> = values.iter().map(|row| st.apply(row)).collect();
+    Some(Mat::from_fn(values.len(), values.len(), |e, f| st.similarity(&w[e], &w[f])))
 }
 
 #[cfg(test)]

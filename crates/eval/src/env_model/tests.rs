@@ -591,3 +591,49 @@ fn the_fitted_state_predicts_a_new_line_in_each_environment_as_the_fold_did() {
         assert!((p - predicted[i]).abs() < 1e-8 * predicted[i].abs().max(1.0), "gw: {p} vs {}", predicted[i]);
     }
 }
+
+#[test]
+fn a_saved_reaction_norm_places_an_environment_outside_its_trial_as_cv0_predicts_it() {
+    // The trial without E5, fitted; E5 added by its covariates afterwards — against the CV0
+    // fold of the whole trial that leaves E5 out.
+    let (geno, _, with, rows) = reaction_trial(80);
+    let records = with.records();
+    let e5 = with.envs().iter().position(|e| e == "E5").unwrap();
+    let folds = trial_folds(&with, Scheme::Cv0, 0, 1, 3).unwrap();
+    let fold = folds.iter().find(|f| f.label.contains("E5")).unwrap();
+    let lines: Vec<usize> = (0..geno.n_samples()).collect();
+    let train_lines: Vec<usize> = {
+        let mut l: Vec<usize> = fold.train.iter().map(|&r| rows[r]).collect();
+        l.sort_unstable();
+        l.dedup();
+        l
+    };
+    let kernel = Ridge::default().genetic_kernel(&geno, &train_lines, &lines).unwrap().unwrap();
+    let config = MultiRemlConfig::default();
+    let (predicted, _, _) =
+        fit_kernel_env(EnvModel::Gxe, &with, &kernel, &rows, &fold.train, &fold.test, &config).unwrap();
+    let without = with.retain(|r| r.env != e5);
+    let kept: Vec<usize> = (0..records.len()).filter(|&r| records[r].env != e5).collect();
+    let rows_without: Vec<usize> = kept.iter().map(|&r| rows[r]).collect();
+    let all: Vec<usize> = (0..kept.len()).collect();
+    let (_, _, mut state) =
+        fit_kernel_env(EnvModel::Gxe, &without, &kernel, &rows_without, &all, &[], &config).unwrap();
+    let row = with.env_covariates().unwrap().1[e5].clone();
+    let new = state.add_env("E5", &row).unwrap();
+    for (i, &r) in fold.test.iter().enumerate() {
+        let p = state.predict(new, |l| kernel[(rows[r], l)]);
+        assert!((p - predicted[i]).abs() < 1e-6 * predicted[i].abs().max(1.0), "{p} vs CV0's {}", predicted[i]);
+    }
+    // Refusals: a known environment, a wrong number of covariates, a model without a reaction norm.
+    assert!(state.add_env("E0", &row).unwrap_err().to_string().contains("already one of the model's"));
+    assert!(
+        state
+            .add_env("E9", &row[..1])
+            .unwrap_err()
+            .to_string()
+            .contains("has 1 covariates; the model was trained with 2")
+    );
+    let (_, _, mut across) =
+        fit_kernel_env(EnvModel::Across, &without, &kernel, &rows_without, &all, &[], &config).unwrap();
+    assert!(across.add_env("E5", &row).unwrap_err().to_string().contains("has no reaction norm"));
+}
