@@ -88,6 +88,21 @@ pub struct LoadedTrial {
     pub env_covariates_sha256: Option<String>,
 }
 
+/// `fit`'s genotypes less the samples missing more than `max_missing` of their calls (sample
+/// QC, said on stderr), the read report and the samples removed.
+pub fn genotypes(
+    fit: &FitArgs,
+    max_missing: f64,
+) -> Result<(GenotypeMatrix, genopred_core::readers::ReadReport, Vec<String>)> {
+    let (geno_all, read_report) = fit.geno.read()?;
+    let (kept_rows, removed) = genopred_core::qc::filter_samples(&geno_all, max_missing);
+    if !removed.is_empty() {
+        eprintln!("sample QC: removed {} sample(s) with missing rate > {max_missing}", removed.len());
+    }
+    let geno = if removed.is_empty() { geno_all } else { geno_all.retain_samples(&kept_rows) };
+    Ok((geno, read_report, removed))
+}
+
 /// Reads the trial of `fit`'s phenotype file and keeps the records of lines in `geno`.
 pub fn load(fit: &FitArgs, trial: &TrialArgs, geno: &GenotypeMatrix) -> Result<LoadedTrial> {
     let pheno_path = fit.pheno.pheno.as_ref().context("--pheno is required with environments")?;

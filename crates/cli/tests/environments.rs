@@ -473,15 +473,7 @@ fn a_trained_trial_model_predicts_new_lines_in_each_environment_as_its_fold_did(
     let out = tmp.path().join("p.csv");
     let o = genopred(&["predict", "--model", model_s, "--geno", geno, "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let predicted: BTreeMap<(String, String), f64> = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            ((c[0].to_string(), c[1].to_string()), c[2].parse().unwrap())
-        })
-        .collect();
+    let predicted = gebv_by_env(&std::fs::read_to_string(&out).unwrap());
     assert_eq!(predicted.len(), 300 * 3, "every genotyped line in every environment");
     let mut compared = 0;
     for ((id, env), (fold, _, p)) in by_record(&cv) {
@@ -557,14 +549,7 @@ fn a_trained_trial_model_predicts_new_lines_in_each_environment_as_its_fold_did(
     }
     let text = std::fs::read_to_string(&a).unwrap();
     assert_eq!(text, std::fs::read_to_string(&b).unwrap());
-    let predicted: BTreeMap<(String, String), f64> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            ((c[0].to_string(), c[1].to_string()), c[2].parse().unwrap())
-        })
-        .collect();
+    let predicted = gebv_by_env(&text);
     let (mut o, mut p) = (Vec::new(), Vec::new());
     for l in std::fs::read_to_string(&a_trial).unwrap().lines().skip(1) {
         let c: Vec<&str> = l.split(',').collect();
@@ -591,4 +576,15 @@ fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
     let vb: f64 = b.iter().map(|y| (y - mb).powi(2)).sum();
     cov / (va * vb).sqrt()
+}
+
+/// `genopred predict`'s output for a trial model (`id,env,predicted,rank`), by line and environment.
+fn gebv_by_env(text: &str) -> BTreeMap<(String, String), f64> {
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            ((c[0].to_string(), c[1].to_string()), c[2].parse().unwrap())
+        })
+        .collect()
 }

@@ -657,12 +657,7 @@ pub fn run_trial_fold(
     let records = trials.records();
     let name = model.name().to_string();
     let during = |what: String| format!("fold {} (repeat {}){what}", fold.label, fold.repeat);
-    let unique = |rs: &[usize]| {
-        let mut rows: Vec<usize> = rs.iter().map(|&r| record_rows[r]).collect();
-        rows.sort_unstable();
-        rows.dedup();
-        rows
-    };
+    let unique = |rs: &[usize]| lines_of(rs, record_rows);
     let train_lines = unique(&fold.train);
     let qc = MarkerQc::fit(geno, &train_lines, &options.qc)?;
     let kept = kept_markers(geno, &qc.kept);
@@ -790,6 +785,14 @@ pub fn run_trial_fold(
     finish(trials, fold, predicted, fit_report, qc, train_lines.len(), options, started, &name)
 }
 
+/// The distinct lines (genotype rows, sorted) of `records`, `record_rows[r]` being record `r`'s.
+pub fn lines_of(records: &[usize], record_rows: &[usize]) -> Vec<usize> {
+    let mut rows: Vec<usize> = records.iter().map(|&r| record_rows[r]).collect();
+    rows.sort_unstable();
+    rows.dedup();
+    rows
+}
+
 /// The fold's result from its predictions: metrics within each environment and pooled.
 #[allow(clippy::too_many_arguments)]
 fn finish(
@@ -876,9 +879,7 @@ fn two_stage(
     let n = fold.train.len();
     let y: Vec<f64> = fold.train.iter().map(|&r| records[r].value).collect();
     // Training lines (genotype rows) and each training record's line.
-    let mut lines: Vec<usize> = fold.train.iter().map(|&r| record_rows[r]).collect();
-    lines.sort_unstable();
-    lines.dedup();
+    let lines = lines_of(&fold.train, record_rows);
     let line_of: Vec<usize> =
         fold.train.iter().map(|&r| lines.binary_search(&record_rows[r]).expect("a training line")).collect();
     let mut count = vec![0usize; lines.len()];
@@ -916,9 +917,7 @@ fn two_stage(
             ));
         }
     }
-    let mut test_rows: Vec<usize> = fold.test.iter().map(|&r| record_rows[r]).collect();
-    test_rows.sort_unstable();
-    test_rows.dedup();
+    let test_rows = lines_of(&fold.test, record_rows);
     let path = [fold.repeat as u64, fold.index as u64];
     let during = format!("fold {} (repeat {})", fold.label, fold.repeat);
     let (info, genetic) = fit_and_predict(model, geno, (&lines, &u), &test_rows, &path, options, observer, during)?;
@@ -1108,9 +1107,7 @@ fn fit_network_records(
     let mut fit = NetworkRecords { b, output_of, k, p, q, lines: 0, info: FitInfo::default() };
     let residual: Vec<f64> = (0..n).map(|i| y[i] - fit.fixed(x, i)).collect();
     // The early-stopping subset, by lines.
-    let mut lines: Vec<usize> = train.iter().map(|&r| record_rows[r]).collect();
-    lines.sort_unstable();
-    lines.dedup();
+    let lines = lines_of(train, record_rows);
     fit.lines = lines.len();
     let (fit_at, valid_at): (Vec<usize>, Vec<usize>) = if model.wants_validation() {
         let (_, held) =

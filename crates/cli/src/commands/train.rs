@@ -191,15 +191,12 @@ fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
     let options = args.fit.options(CvOptions::default().ndcg_top)?;
     model_dir::check_destination(&args.out, args.force)?;
     let pheno_path = args.fit.pheno.pheno.clone().context("--pheno is required")?;
-    let (geno_all, read_report) = args.fit.geno.read()?;
-    let (kept_rows, removed) = genopred_core::qc::filter_samples(&geno_all, options.qc.max_sample_missing);
-    let geno = if removed.is_empty() { geno_all } else { geno_all.retain_samples(&kept_rows) };
+    let (geno, read_report, _) = crate::trial::genotypes(&args.fit, options.qc.max_sample_missing)?;
     let loaded = crate::trial::load(&args.fit, &args.trial, &geno)?;
     let LoadedTrial { trials, record_rows, env_column, .. } = &loaded;
     let record_rows = record_rows.as_slice();
-    let mut train_lines = record_rows.to_vec();
-    train_lines.sort_unstable();
-    train_lines.dedup();
+    let all: Vec<usize> = (0..record_rows.len()).collect();
+    let train_lines = genopred_core::env_model::lines_of(&all, record_rows);
     let qc = MarkerQc::fit(&geno, &train_lines, &options.qc)?;
     let kept = kept_markers(&geno, &qc.kept);
     let records = trials.records();
@@ -213,7 +210,6 @@ fn train_trial(args: &TrainArgs, started: std::time::Instant) -> Result<()> {
             let kernel = kernel.map_err(|e| anyhow::anyhow!("model {name}: {e}"))?;
             let position: Vec<usize> =
                 record_rows.iter().map(|r| train_lines.binary_search(r).expect("a training line")).collect();
-            let all: Vec<usize> = (0..records.len()).collect();
             let (_, report, state) =
                 fit_kernel_env(env_model, trials, &kernel, &position, &all, &[], &MultiRemlConfig::default())?;
             let fitted: Vec<f64> =

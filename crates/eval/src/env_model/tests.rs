@@ -549,15 +549,8 @@ fn the_fitted_state_predicts_a_new_line_in_each_environment_as_the_fold_did() {
     let records = trials.records();
     let folds = trial_folds(&trials, Scheme::Cv1, 4, 1, 3).unwrap();
     let fold = &folds[1];
-    let mut lines: Vec<usize> = fold.train.iter().chain(&fold.test).map(|&r| rows[r]).collect();
-    lines.sort_unstable();
-    lines.dedup();
-    let train_lines: Vec<usize> = {
-        let mut l: Vec<usize> = fold.train.iter().map(|&r| rows[r]).collect();
-        l.sort_unstable();
-        l.dedup();
-        l
-    };
+    let lines = lines_of(&[fold.train.as_slice(), &fold.test].concat(), &rows);
+    let train_lines = lines_of(&fold.train, &rows);
     let kernel = Ridge::default().genetic_kernel(&geno, &train_lines, &lines).unwrap().unwrap();
     let position: Vec<usize> = (0..records.len()).map(|r| lines.binary_search(&rows[r]).unwrap()).collect();
     for form in [EnvModel::Across, EnvModel::Gxe, EnvModel::GxeHet, EnvModel::GxeUs] {
@@ -575,12 +568,7 @@ fn the_fitted_state_predicts_a_new_line_in_each_environment_as_the_fold_did() {
     let folds = trial_folds(&with, Scheme::Cv00, 3, 1, 3).unwrap();
     let fold = &folds[0];
     let lines: Vec<usize> = (0..geno.n_samples()).collect();
-    let train_lines: Vec<usize> = {
-        let mut l: Vec<usize> = fold.train.iter().map(|&r| rows[r]).collect();
-        l.sort_unstable();
-        l.dedup();
-        l
-    };
+    let train_lines = lines_of(&fold.train, &rows);
     let kernel = Ridge::default().genetic_kernel(&geno, &train_lines, &lines).unwrap().unwrap();
     let (predicted, report, state) =
         fit_kernel_env(EnvModel::Gxe, &with, &kernel, &rows, &fold.train, &fold.test, &MultiRemlConfig::default())
@@ -602,12 +590,7 @@ fn a_saved_reaction_norm_places_an_environment_outside_its_trial_as_cv0_predicts
     let folds = trial_folds(&with, Scheme::Cv0, 0, 1, 3).unwrap();
     let fold = folds.iter().find(|f| f.label.contains("E5")).unwrap();
     let lines: Vec<usize> = (0..geno.n_samples()).collect();
-    let train_lines: Vec<usize> = {
-        let mut l: Vec<usize> = fold.train.iter().map(|&r| rows[r]).collect();
-        l.sort_unstable();
-        l.dedup();
-        l
-    };
+    let train_lines = lines_of(&fold.train, &rows);
     let kernel = Ridge::default().genetic_kernel(&geno, &train_lines, &lines).unwrap().unwrap();
     let config = MultiRemlConfig::default();
     let (predicted, _, _) =

@@ -35,16 +35,7 @@ pub(super) fn run(args: &CvArgs, started: Instant) -> Result<()> {
         bail!("--ndcg-top must be within (0, 1], got {}", args.ndcg_top);
     }
     let options = args.fit.options(args.ndcg_top)?;
-    let (geno_all, read_report) = args.fit.geno.read()?;
-    let (kept_rows, removed) = genopred_core::qc::filter_samples(&geno_all, options.qc.max_sample_missing);
-    if !removed.is_empty() {
-        eprintln!(
-            "sample QC: removed {} sample(s) with missing rate > {}",
-            removed.len(),
-            options.qc.max_sample_missing
-        );
-    }
-    let geno = if removed.is_empty() { geno_all } else { geno_all.retain_samples(&kept_rows) };
+    let (geno, read_report, removed) = crate::trial::genotypes(&args.fit, options.qc.max_sample_missing)?;
     let trait_name = &args.fit.trait_name;
     let loaded = crate::trial::load(&args.fit, &args.trial, &geno)?;
     let LoadedTrial { trials, record_rows, lines, env_column, env_covariates_sha256, .. } = &loaded;
